@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IMachineRegistry} from "../interfaces/IMachineRegistry.sol";
+
+/// @title MachineRegistry
+/// @notice Registry of machine identities: owner, signing key with its validity in time, metadata commitment.
+/// @dev isValidSigner is on the per-report hot path of the lease contract, so the state it needs for the current
+/// key (signer, signerSince, revokedAt, status) is packed into one slot; only keys that were rotated out live in
+/// a second mapping and cost a second lookup. DEFAULT_ADMIN_ROLE administers roles; REGISTRAR_ROLE administers
+/// machines on behalf of their owners.
+contract MachineRegistry is IMachineRegistry, AccessControl {
+    /// @dev The hot slot: 160 + 40 + 40 + 8 = 248 bits.
+    struct KeyState {
+        address signer;
+        uint40 signerSince;
+        uint40 revokedAt;
+        MachineStatus status;
+    }
+
+    /// @dev Three consecutive slots: key state, owner + registeredAt, metadata commitment.
+    struct MachineRecord {
+        KeyState key;
+        address owner;
+        uint40 registeredAt;
+        bytes32 metadataCommitment;
+    }
+
+    /// @dev A key the machine has rotated away from, with its closed window [validFrom, validUntil).
+    /// `retired` marks the key as used, independently of the timestamps. One slot.
+    struct RetiredKey {
+        uint40 validFrom;
+        uint40 validUntil;
+        bool retired;
+    }
+
+    /// @inheritdoc IMachineRegistry
+    bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+
+    mapping(bytes32 machineId => MachineRecord) private _machines;
+    mapping(bytes32 machineId => mapping(address signer => RetiredKey)) private _retiredKeys;
+
+    /// @param admin Account granted DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE.
+    constructor(address admin) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(REGISTRAR_ROLE, admin);
+    }
+
+    // ---------------------------------------------------------------- changes
+
+    /// @inheritdoc IMachineRegistry
+    function register(bytes32 machineId, address owner, address signer, bytes32 metadataCommitment) external {
+        if (owner != msg.sender && !hasRole(REGISTRAR_ROLE, msg.sender)) {
+            revert MachineRegistryUnauthorized(machineId, msg.sender);
+        }
+        if (machineId == bytes32(0)) revert MachineRegistryZeroMachineId();
+        if (owner == address(0)) revert MachineRegistryZeroOwner(machineId);
+        if (signer == address(0)) revert MachineRegistryZeroSigner(machineId);
+        MachineRecord storage machine = _machines[machineId];
+        if (machine.key.status != MachineStatus.Unregistered) revert MachineRegistryAlreadyRegistered(machineId);
+
+        uint40 timestamp = _now();
+        machine.key = KeyState({signer: signer, signerSince: timestamp, revokedAt: 0, status: MachineStatus.Active});
+        machine.owner = owner;
+        machine.registeredAt = timestamp;
+        machine.metadataCommitment = metadataCommitment;
+        emit MachineRegistered(machineId, owner, signer, metadataCommitment);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function updateMetadata(bytes32 machineId, bytes32 metadataCommitment) external {
+        MachineRecord storage machine = _changeableMachine(machineId);
+        bytes32 previousCommitment = machine.metadataCommitment;
+        machine.metadataCommitment = metadataCommitment;
+        emit MachineMetadataUpdated(machineId, previousCommitment, metadataCommitment);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function transferOwnership(bytes32 machineId, address newOwner) external {
+        MachineRecord storage machine = _changeableMachine(machineId);
+        if (newOwner == address(0)) revert MachineRegistryZeroOwner(machineId);
+        address previousOwner = machine.owner;
+        machine.owner = newOwner;
+        emit MachineOwnershipTransferred(machineId, previousOwner, newOwner);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function rotateKey(bytes32 machineId, address newSigner) external {
+        MachineRecord storage machine = _changeableMachine(machineId);
+        if (newSigner == address(0)) revert MachineRegistryZeroSigner(machineId);
+        KeyState memory key = machine.key;
+        if (newSigner == key.signer || _retiredKeys[machineId][newSigner].retired) {
+            revert MachineRegistryKeyReused(machineId, newSigner);
+        }
+
+        uint40 timestamp = _now();
+        _retiredKeys[machineId][key.signer] =
+            RetiredKey({validFrom: key.signerSince, validUntil: timestamp, retired: true});
+        machine.key = KeyState({signer: newSigner, signerSince: timestamp, revokedAt: 0, status: MachineStatus.Active});
+        emit MachineKeyRotated(machineId, key.signer, newSigner, timestamp);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function revoke(bytes32 machineId) external {
+        MachineRecord storage machine = _changeableMachine(machineId);
+        uint40 timestamp = _now();
+        machine.key.revokedAt = timestamp;
+        machine.key.status = MachineStatus.Revoked;
+        emit MachineRevoked(machineId, timestamp);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IMachineRegistry
+    function ownerOf(bytes32 machineId) external view returns (address owner) {
+        // A registered machine always has a non-zero owner, so this needs no read of the status slot.
+        owner = _machines[machineId].owner;
+        if (owner == address(0)) revert MachineRegistryUnknownMachine(machineId);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function isValidSigner(bytes32 machineId, address signer, uint256 timestamp) external view returns (bool) {
+        // One SLOAD: the whole hot slot is copied at once.
+        KeyState memory key = _machines[machineId].key;
+        // An unregistered id has key.signer == 0, so this check also keeps the zero address from matching it;
+        // a registered machine never has the zero address as a current or retired key.
+        if (key.status == MachineStatus.Unregistered) return false;
+        if (key.status == MachineStatus.Revoked && timestamp >= key.revokedAt) return false;
+        if (signer == key.signer) return timestamp >= key.signerSince;
+        // Only a key that was rotated out reaches the second lookup; a key never used reads (0, 0) and fails.
+        RetiredKey memory retiredKey = _retiredKeys[machineId][signer];
+        return timestamp >= retiredKey.validFrom && timestamp < retiredKey.validUntil;
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function getMachine(bytes32 machineId) external view returns (Machine memory) {
+        MachineRecord storage machine = _existingMachine(machineId);
+        KeyState memory key = machine.key;
+        return Machine({
+            owner: machine.owner,
+            signer: key.signer,
+            metadataCommitment: machine.metadataCommitment,
+            registeredAt: machine.registeredAt,
+            signerSince: key.signerSince,
+            revokedAt: key.revokedAt,
+            status: key.status
+        });
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function statusOf(bytes32 machineId) external view returns (MachineStatus) {
+        return _machines[machineId].key.status;
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function keyValidity(bytes32 machineId, address signer)
+        external
+        view
+        returns (uint40 validFrom, uint40 validUntil)
+    {
+        KeyState memory key = _existingMachine(machineId).key;
+        if (signer == key.signer) {
+            validFrom = key.signerSince;
+            validUntil = key.status == MachineStatus.Revoked ? key.revokedAt : type(uint40).max;
+        } else {
+            // A retired key's window ends at a rotation, which cannot come after the revocation, so revocation
+            // never shortens it.
+            RetiredKey memory retiredKey = _retiredKeys[machineId][signer];
+            (validFrom, validUntil) = (retiredKey.validFrom, retiredKey.validUntil);
+        }
+    }
+
+    /// @inheritdoc AccessControl
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(IMachineRegistry).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    // --------------------------------------------------------------- internal
+
+    /// @dev The record of a registered machine; reverts for an unknown id.
+    function _existingMachine(bytes32 machineId) private view returns (MachineRecord storage machine) {
+        machine = _machines[machineId];
+        if (machine.key.status == MachineStatus.Unregistered) revert MachineRegistryUnknownMachine(machineId);
+    }
+
+    /// @dev The record of a registered, unrevoked machine the caller may change (its owner or a registrar).
+    function _changeableMachine(bytes32 machineId) private view returns (MachineRecord storage machine) {
+        machine = _existingMachine(machineId);
+        if (msg.sender != machine.owner && !hasRole(REGISTRAR_ROLE, msg.sender)) {
+            revert MachineRegistryUnauthorized(machineId, msg.sender);
+        }
+        if (machine.key.status == MachineStatus.Revoked) {
+            revert MachineRegistryMachineRevoked(machineId, machine.key.revokedAt);
+        }
+    }
+
+    /// @dev The block timestamp as stored; uint40 seconds last until the year 36812.
+    function _now() private view returns (uint40) {
+        return SafeCast.toUint40(block.timestamp);
+    }
+}

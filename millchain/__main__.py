@@ -1,0 +1,3 @@
+from millchain.cli.main import main
+
+main()

@@ -1,0 +1,57 @@
+"""Options every chain-facing command shares, and output for people (tables) or scripts (--json)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from millchain.session import Session
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def network_options(func: F) -> F:
+    """--network/--rpc/--keystore/--account/--json, turned into a ``session`` keyword argument."""
+
+    @click.option("--network", "-n", default="local", envvar="MILLCHAIN_NETWORK", show_default=True,
+                  help="local (embedded chain, fresh each run), anvil (127.0.0.1:8545) or a name for --rpc's "
+                       "records folder.")
+    @click.option("--rpc", "rpc_url", envvar="MILLCHAIN_RPC", metavar="URL",
+                  help="Any JSON-RPC endpoint (a consortium node, an anvil on another port).")
+    @click.option("--keystore", type=click.Path(path_type=Path), envvar="MILLCHAIN_KEYSTORE",
+                  help="Encrypted key file to sign with (password: $MILLCHAIN_KEYSTORE_PASSWORD or a prompt).")
+    @click.option("--account", "account_index", type=click.IntRange(min=0), default=0, show_default=True,
+                  help="Which development account signs (local and anvil).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, network: str, rpc_url: str | None, keystore: Path | None, account_index: int,
+                **kwargs: Any) -> Any:
+        session = Session.open(network, rpc_url=rpc_url, keystore=keystore, account_index=account_index)
+        return func(*args, session=session, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def emit_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, default=str))
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    grid = Table(title=title, title_justify="left")
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*(str(c) for c in row))
+    console.print(grid)

@@ -1,0 +1,371 @@
+"""Compile everything under contracts/ with the pinned solc through the Standard JSON interface.
+
+Two backends produce the same bytecode from the same input: a native solc driven by py-solc-x (installed by
+``solcx.install_solc``, named by ``SOLC_BINARY`` or found on PATH) and, where no native binary of the pinned
+version exists, the npm ``solc`` package (the same compiler built to WebAssembly) run by node. The input
+carries every source's content, imports resolved here, so both backends see exactly the same thing and the
+build-info file alone is enough to reproduce or verify the build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from millchain.errors import ArtifactNotFound, CompilationError, CompilerNotFound
+from millchain.project import SOLC_VERSION, Project
+
+BUILD_INFO_FORMAT = "hh-sol-build-info-1"
+ARTIFACT_FORMAT = "hh-sol-artifact-1"
+
+SETTINGS: dict[str, Any] = {
+    "optimizer": {"enabled": True, "runs": 200},
+    "evmVersion": "cancun",
+    "metadata": {"bytecodeHash": "ipfs"},
+    "outputSelection": {
+        "*": {
+            "*": [
+                "abi",
+                "evm.bytecode.object",
+                "evm.bytecode.linkReferences",
+                "evm.deployedBytecode.object",
+                "evm.deployedBytecode.linkReferences",
+                "evm.deployedBytecode.immutableReferences",
+                "evm.methodIdentifiers",
+                "storageLayout",
+                "userdoc",
+                "devdoc",
+                "metadata",
+            ],
+            # Slither and explorers need the AST of every source unit.
+            "": ["ast"],
+        }
+    },
+}
+
+_IMPORT = re.compile(r"""^\s*import\s+(?:[^;"']*?\s+from\s+)?["']([^"']+)["'][^;]*;""", re.MULTILINE)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _resolve_import(importer: str, target: str) -> str:
+    if target.startswith(("./", "../")):
+        return posixpath.normpath(posixpath.join(posixpath.dirname(importer), target))
+    return target
+
+
+def _read_source(project: Project, unit: str) -> str:
+    for base in (project.root, project.node_modules):
+        candidate = base / unit
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    hint = " (run `npm ci` to install OpenZeppelin)" if unit.startswith("@openzeppelin/") else ""
+    raise CompilationError([f"{unit}: source not found in {project.root} or node_modules{hint}"])
+
+
+def collect_sources(project: Project) -> dict[str, str]:
+    """Every .sol under contracts/ plus everything it imports, keyed by source unit name."""
+    roots = sorted(p.relative_to(project.root).as_posix() for p in project.contracts_dir.rglob("*.sol"))
+    sources: dict[str, str] = {}
+    pending = list(roots)
+    while pending:
+        unit = pending.pop()
+        if unit in sources:
+            continue
+        text = _read_source(project, unit)
+        sources[unit] = text
+        pending.extend(_resolve_import(unit, m.group(1)) for m in _IMPORT.finditer(text))
+    return dict(sorted(sources.items()))
+
+
+def standard_json_input(sources: dict[str, str]) -> dict[str, Any]:
+    return {
+        "language": "Solidity",
+        "sources": {unit: {"content": text} for unit, text in sources.items()},
+        "settings": SETTINGS,
+    }
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class Backend(Protocol):
+    name: str
+    long_version: str
+
+    def compile(self, standard_input: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass
+class NativeSolc:
+    """A solc binary, driven by py-solc-x."""
+
+    binary: Path
+    long_version: str
+    name: str = "native"
+
+    def compile(self, standard_input: dict[str, Any]) -> dict[str, Any]:
+        import solcx
+
+        try:
+            result: dict[str, Any] = solcx.compile_standard(
+                standard_input, solc_binary=self.binary, allow_empty=True
+            )
+        except solcx.exceptions.SolcError as exc:
+            # py-solc-x raises when the output has errors; the errors are in the output it parsed.
+            stdout = getattr(exc, "stdout_data", "") or ""
+            try:
+                parsed: dict[str, Any] = json.loads(stdout)
+                return parsed
+            except json.JSONDecodeError:
+                raise CompilationError([str(exc)]) from exc
+        return result
+
+
+@dataclass
+class SolcJs:
+    """The npm ``solc`` package (WebAssembly build of the same compiler) run by node."""
+
+    node: str
+    node_modules: Path
+    long_version: str
+    name: str = "solcjs"
+
+    def compile(self, standard_input: dict[str, Any]) -> dict[str, Any]:
+        proc = subprocess.run(
+            [self.node, str(_RUNNER), str(self.node_modules)],
+            input=json.dumps(standard_input).encode(),
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise CompilationError([f"solcjs failed: {proc.stderr.decode(errors='replace').strip()}"])
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+
+
+_RUNNER = Path(__file__).with_name("solcjs_runner.js")
+
+
+def _native_version(binary: Path) -> str | None:
+    try:
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"Version:\s*(\S+)", out)
+    return match.group(1) if match else None
+
+
+def _native_candidates() -> list[Path]:
+    found: list[Path] = []
+    explicit = os.environ.get("SOLC_BINARY")
+    if explicit:
+        found.append(Path(explicit))
+    try:
+        import solcx
+
+        found.append(Path(solcx.install.get_executable(SOLC_VERSION)))
+    except Exception:
+        pass  # not installed by py-solc-x: fine, try the next source
+    on_path = shutil.which("solc")
+    if on_path:
+        found.append(Path(on_path))
+    return found
+
+
+def find_native() -> NativeSolc | None:
+    for binary in _native_candidates():
+        version = _native_version(binary)
+        if version and version.split("+")[0] == SOLC_VERSION:
+            return NativeSolc(binary=binary, long_version=version)
+    return None
+
+
+def find_solcjs(project: Project) -> SolcJs | None:
+    node = shutil.which("node")
+    package = project.node_modules / "solc" / "package.json"
+    if node is None or not package.is_file():
+        return None
+    proc = subprocess.run(
+        [node, str(_RUNNER), str(project.node_modules), "--version"], capture_output=True, text=True
+    )
+    version = proc.stdout.strip()
+    if proc.returncode != 0 or version.split("+")[0] != SOLC_VERSION:
+        return None
+    return SolcJs(node=node, node_modules=project.node_modules, long_version=version)
+
+
+def select_backend(project: Project, prefer: str | None = None) -> Backend:
+    """The native compiler when one of the pinned version exists, else solcjs; ``prefer`` forces one."""
+    backends: dict[str, Any] = {}
+    if prefer in (None, "native"):
+        backends["native"] = find_native()
+    if prefer in (None, "solcjs"):
+        backends["solcjs"] = find_solcjs(project)
+    for backend in backends.values():
+        if backend is not None:
+            chosen: Backend = backend
+            return chosen
+    wanted = f"the {prefer} backend of " if prefer else ""
+    raise CompilerNotFound(
+        f"no {wanted}solc {SOLC_VERSION} found. Get one: `npm ci` in {project.root} (installs the npm "
+        f"solc {SOLC_VERSION}, needs Node 20+), or `python -c \"import solcx; "
+        f"solcx.install_solc('{SOLC_VERSION}')\"`, or set SOLC_BINARY to a solc {SOLC_VERSION} binary."
+    )
+
+
+# --------------------------------------------------------------------------- build
+
+
+@dataclass
+class CompileResult:
+    artifacts: list[str]
+    build_info: Path
+    cached: bool
+    backend: str
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    before = text.encode("utf-8")[:offset].decode("utf-8", errors="replace")
+    line = before.count("\n") + 1
+    return line, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def _diagnostic(error: dict[str, Any], sources: dict[str, str]) -> str:
+    where = error.get("sourceLocation")
+    kind = error.get("type", "Error")
+    if where and where.get("file") in sources and where.get("start", -1) >= 0:
+        line, col = _line_col(sources[where["file"]], where["start"])
+        return f"{where['file']}:{line}:{col}: {kind}: {error['message']}"
+    return f"{kind}: {error['message']}"
+
+
+def cache_key(standard_input: dict[str, Any]) -> str:
+    blob = json.dumps(standard_input, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(SOLC_VERSION.encode() + b"\0" + blob).hexdigest()
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def compile_project(project: Project, *, force: bool = False, prefer: str | None = None) -> CompileResult:
+    """Compile contracts/ into build/, skipping the compiler when sources and settings are unchanged."""
+    started = time.perf_counter()
+    sources = collect_sources(project)
+    standard_input = standard_json_input(sources)
+    key = cache_key(standard_input)
+    cache_file = project.build_dir / "cache.json"
+    if not force and cache_file.is_file():
+        cache = json.loads(cache_file.read_text())
+        if cache.get("key") == key and all(
+            (project.build_dir / "contracts" / f"{n}.json").is_file() for n in cache.get("artifacts", [])
+        ):
+            return CompileResult(
+                artifacts=cache["artifacts"],
+                build_info=project.build_dir / cache["buildInfo"],
+                cached=True,
+                backend=cache["backend"],
+                seconds=time.perf_counter() - started,
+            )
+
+    backend = select_backend(project, prefer)
+    output = backend.compile(standard_input)
+    problems = output.get("errors", [])
+    errors = [_diagnostic(e, sources) for e in problems if e.get("severity") == "error"]
+    if errors:
+        raise CompilationError(errors)
+    warnings = [
+        _diagnostic(e, sources)
+        for e in problems
+        if e.get("severity") == "warning" and e.get("sourceLocation", {}).get("file", "").startswith("contracts/")
+    ]
+
+    build_info = {
+        "_format": BUILD_INFO_FORMAT,
+        "id": key[:32],
+        "solcVersion": SOLC_VERSION,
+        "solcLongVersion": backend.long_version,
+        "input": standard_input,
+        "output": output,
+    }
+    info_dir = project.build_dir / "build-info"
+    if info_dir.is_dir():
+        shutil.rmtree(info_dir)  # one build at a time: Slither must not see a stale one
+    info_path = info_dir / f"{key[:32]}.json"
+    _write_json(info_path, build_info)
+
+    names: list[str] = []
+    contracts_out = project.build_dir / "contracts"
+    if contracts_out.is_dir():
+        shutil.rmtree(contracts_out)
+    for unit, contracts in output.get("contracts", {}).items():
+        if not unit.startswith("contracts/"):
+            continue
+        for name, data in contracts.items():
+            evm = data["evm"]
+            _write_json(
+                contracts_out / f"{name}.json",
+                {
+                    "_format": ARTIFACT_FORMAT,
+                    "contractName": name,
+                    "sourceName": unit,
+                    "abi": data["abi"],
+                    "bytecode": "0x" + evm["bytecode"]["object"],
+                    "deployedBytecode": "0x" + evm["deployedBytecode"]["object"],
+                    "linkReferences": evm["bytecode"]["linkReferences"],
+                    "deployedLinkReferences": evm["deployedBytecode"]["linkReferences"],
+                    "immutableReferences": evm["deployedBytecode"].get("immutableReferences", {}),
+                    "methodIdentifiers": evm["methodIdentifiers"],
+                    "storageLayout": data.get("storageLayout", {}),
+                    "userdoc": data.get("userdoc", {}),
+                    "devdoc": data.get("devdoc", {}),
+                    "compiler": backend.long_version,
+                    "buildInfo": info_path.name,
+                },
+            )
+            names.append(name)
+    names.sort()
+    _write_json(
+        cache_file,
+        {"key": key, "artifacts": names, "buildInfo": f"build-info/{info_path.name}", "backend": backend.name},
+    )
+    return CompileResult(
+        artifacts=names,
+        build_info=info_path,
+        cached=False,
+        backend=backend.name,
+        seconds=time.perf_counter() - started,
+        warnings=warnings,
+    )
+
+
+def load_artifact(project: Project, name: str) -> dict[str, Any]:
+    path = project.build_dir / "contracts" / f"{name}.json"
+    if not path.is_file():
+        available = sorted(p.stem for p in (project.build_dir / "contracts").glob("*.json"))
+        hint = f" Built: {', '.join(available)}." if available else " Run `millchain compile` first."
+        raise ArtifactNotFound(f"no artifact for contract {name!r} in {path.parent}.{hint}")
+    artifact: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return artifact
+
+
+def all_abis(project: Project) -> dict[str, list[dict[str, Any]]]:
+    """Every built contract's ABI by name (for decoding custom errors raised anywhere)."""
+    folder = project.build_dir / "contracts"
+    return {p.stem: json.loads(p.read_text(encoding="utf-8"))["abi"] for p in sorted(folder.glob("*.json"))}

@@ -1,0 +1,98 @@
+"""Start and stop a real anvil node from node_modules (@foundry-rs/anvil), for ``millchain node`` and tests."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from millchain.errors import ChainError, ConfigError
+from millchain.project import Project
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def anvil_binary(project: Project) -> Path:
+    """The native anvil shipped in the platform package (signals reach it directly, unlike the node
+    wrapper), else the package's bin script, else an anvil on PATH."""
+    system = platform.system().lower()
+    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+    native = project.node_modules / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil"
+    if native.is_file():
+        return native
+    wrapper = project.node_modules / ".bin" / "anvil"
+    if wrapper.exists():
+        return wrapper
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    raise ConfigError(f"anvil not found: run `npm ci` in {project.root} (installs @foundry-rs/anvil)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def anvil_command(project: Project, *, port: int, state: Path | None = None,
+                  extra: list[str] | None = None) -> list[str]:
+    cmd = [str(anvil_binary(project)), "--host", "127.0.0.1", "--port", str(port), "--silent"]
+    if state is not None:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        # --state loads at start and dumps at exit; the interval dump bounds what a hard kill can lose.
+        cmd += ["--state", str(state), "--state-interval", "1"]
+    return cmd + (extra or [])
+
+
+class AnvilNode:
+    """A child anvil process on 127.0.0.1; ``start`` returns once it answers JSON-RPC."""
+
+    def __init__(self, project: Project, *, port: int | None = None, state: Path | None = None,
+                 extra: list[str] | None = None) -> None:
+        self.project = project
+        self.port = port or free_port()
+        self.state = state
+        self.extra = extra or []
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> AnvilNode:
+        cmd = anvil_command(self.project, port=self.port, state=self.state, extra=self.extra)
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                raise ChainError(f"anvil exited at start (code {self.process.returncode}): {err.strip()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise ChainError(f"anvil did not listen on port {self.port} within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop gracefully (SIGTERM lets anvil dump its state), killing it if it hangs."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> AnvilNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,124 @@
+"""One object that ties a project, a chain, an account and the deployed suite together.
+
+Every CLI command and script starts from a :class:`Session`. On the embedded chain (fresh every run, nothing
+recorded) asking for a contract deploys the suite first, so any command works there on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+from web3.contract import Contract
+
+from millchain.chain import Chain, connect
+from millchain.compiler import CompileResult, all_abis, compile_project, load_artifact
+from millchain.deployments import ContractSpec, DeployOutcome, Deployer, DeploymentStore
+from millchain.errors import ConfigError, DeploymentError
+from millchain.project import Project, find_project
+from millchain.reverts import RevertDecoder
+from millchain.tx import Transactor
+
+DEV_SUITE: tuple[ContractSpec, ...] = (
+    ContractSpec("SettlementToken", lambda done, deployer: [deployer]),
+    ContractSpec("MachineRegistry", lambda done, deployer: [deployer]),
+)
+"""The contracts ``millchain deploy`` puts on a development chain, in dependency order."""
+
+PRODUCTION_SUITE: tuple[ContractSpec, ...] = tuple(s for s in DEV_SUITE if s.name != "SettlementToken")
+"""Real networks settle in an existing token named in config; the test token is never deployed there."""
+
+
+class Session:
+    def __init__(
+        self,
+        chain: Chain,
+        *,
+        project: Project | None = None,
+        account_index: int = 0,
+        deployments_dir: Path | None = None,
+    ) -> None:
+        self.chain = chain
+        self.project = project or find_project()
+        self.account_index = account_index
+        self._deployments_dir = deployments_dir
+        self.compiled: CompileResult | None = None
+
+    @classmethod
+    def open(
+        cls,
+        network: str = "local",
+        *,
+        rpc_url: str | None = None,
+        keystore: Path | None = None,
+        account_index: int = 0,
+        project: Project | None = None,
+    ) -> Session:
+        return cls(connect(network, rpc_url=rpc_url, keystore=keystore), project=project,
+                   account_index=account_index)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def compile(self, *, force: bool = False) -> CompileResult:
+        self.compiled = compile_project(self.project, force=force)
+        return self.compiled
+
+    def artifact(self, name: str) -> dict[str, Any]:
+        if self.compiled is None:
+            self.compile()
+        return load_artifact(self.project, name)
+
+    @cached_property
+    def decoder(self) -> RevertDecoder:
+        if self.compiled is None:
+            self.compile()
+        return RevertDecoder(all_abis(self.project).values())
+
+    def transactor(self, account_index: int | None = None) -> Transactor:
+        index = self.account_index if account_index is None else account_index
+        if not self.chain.accounts:
+            raise ConfigError(
+                f"no account to sign with on {self.chain.network}: pass --keystore PATH "
+                "(create one with `millchain account new`)"
+            )
+        return Transactor(self.chain, self.chain.account(index), self.decoder)
+
+    @cached_property
+    def tx(self) -> Transactor:
+        return self.transactor()
+
+    @cached_property
+    def store(self) -> DeploymentStore:
+        folder = self.chain.records_network
+        base = self._deployments_dir or self.project.deployments_dir
+        return DeploymentStore(None if folder is None else base / folder, self.chain.chain_id)
+
+    @property
+    def suite(self) -> Sequence[ContractSpec]:
+        dev = self.chain.embedded or self.chain.network == "anvil"
+        return DEV_SUITE if dev else PRODUCTION_SUITE
+
+    def deployer(self, **kwargs: Any) -> Deployer:
+        return Deployer(self.tx, self.store, self.artifact, **kwargs)
+
+    def deploy(self, *, reset: bool = False) -> list[DeployOutcome]:
+        return self.deployer().deploy_suite(self.suite, reset=reset)
+
+    # ------------------------------------------------------------------ contracts
+
+    def address(self, name: str) -> str:
+        record = self.store.get(name)
+        if record is None and self.chain.embedded:
+            self.deploy()
+            record = self.store.get(name)
+        if record is None:
+            where = self.store.folder or "this chain"
+            raise DeploymentError(f"{name} is not deployed on {where}: run `millchain deploy` first")
+        return to_checksum_address(record["address"])
+
+    def contract(self, name: str, address: str | None = None) -> Contract:
+        abi = self.artifact(name)["abi"]
+        return self.chain.w3.eth.contract(address=to_checksum_address(address or self.address(name)), abi=abi)
