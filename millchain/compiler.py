@@ -191,18 +191,37 @@ def find_native() -> NativeSolc | None:
     return None
 
 
-def find_solcjs(project: Project) -> SolcJs | None:
+def _solcjs_available(project: Project) -> str | None:
     node = shutil.which("node")
-    package = project.node_modules / "solc" / "package.json"
-    if node is None or not package.is_file():
+    if node is None or not (project.node_modules / "solc" / "package.json").is_file():
+        return None
+    return node
+
+
+def find_solcjs(project: Project) -> SolcJs | None:
+    node = _solcjs_available(project)
+    if node is None:
         return None
     proc = subprocess.run(
         [node, str(_RUNNER), str(project.node_modules), "--version"], capture_output=True, text=True
     )
-    version = proc.stdout.strip()
-    if proc.returncode != 0 or version.split("+")[0] != SOLC_VERSION:
+    match = re.search(r"Version:\s*(\S+)", proc.stdout)
+    if proc.returncode != 0 or match is None or match.group(1).split("+")[0] != SOLC_VERSION:
         return None
-    return SolcJs(node=node, node_modules=project.node_modules, long_version=version)
+    return SolcJs(node=node, node_modules=project.node_modules, long_version=match.group(1))
+
+
+def write_solc_wrapper(project: Project) -> Path:
+    """An executable that answers like a native ``solc`` (``--version``, ``--standard-json``) by running the
+    npm compiler: for tools that want a solc binary (py-solc-x, crytic-compile/Slither)."""
+    node = _solcjs_available(project)
+    if node is None:
+        raise CompilerNotFound(f"the npm solc is not installed: run `npm ci` in {project.root}")
+    wrapper = project.build_dir / "bin" / "solc"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    wrapper.write_text(f'#!/bin/sh\nexec "{node}" "{_RUNNER}" "{project.node_modules}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
 
 
 def select_backend(project: Project, prefer: str | None = None) -> Backend:

@@ -82,14 +82,17 @@ class AnvilNode:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop gracefully (SIGTERM lets anvil dump its state), killing it if it hangs."""
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
 
     def __enter__(self) -> AnvilNode:
         return self.start()

@@ -6,6 +6,7 @@ recorded) asking for a contract deploys the suite first, so any command works th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -93,7 +94,8 @@ class Session:
     @cached_property
     def store(self) -> DeploymentStore:
         folder = self.chain.records_network
-        base = self._deployments_dir or self.project.deployments_dir
+        override = os.environ.get("MILLCHAIN_DEPLOYMENTS_DIR")
+        base = self._deployments_dir or (Path(override) if override else self.project.deployments_dir)
         return DeploymentStore(None if folder is None else base / folder, self.chain.chain_id)
 
     @property

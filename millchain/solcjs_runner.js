@@ -1,16 +1,19 @@
-// Runs the npm solc (solcjs) through its JS API: Standard JSON in on stdin, Standard JSON out on stdout.
-// The JS API is used rather than the solcjs CLI because the CLI prints a non-JSON SMT notice first.
-// argv[2]: the node_modules directory holding the pinned `solc` package.
+// The npm solc (solcjs) behind a solc-like command line, through its JS API (the solcjs CLI prints a
+// non-JSON SMT notice before its Standard JSON output, which breaks tools that parse it).
+//   node solcjs_runner.js NODE_MODULES --version          -> "Version: <long version>" like native solc
+//   node solcjs_runner.js NODE_MODULES [--standard-json]  -> Standard JSON in on stdin, out on stdout
+// Other solc flags (--allow-paths, --base-path …) are accepted and ignored: every source arrives with its
+// content, so nothing is read from disk.
 const path = require('path');
 const solc = require(path.join(process.argv[2], 'solc'));
-if (process.argv[3] === '--version') {
-  process.stdout.write(solc.version());
+const args = process.argv.slice(3);
+if (args.includes('--version')) {
+  process.stdout.write('solc, the solidity compiler commandline interface\nVersion: ' + solc.version() + '\n');
 } else {
   const chunks = [];
   process.stdin.on('data', (c) => chunks.push(c));
   process.stdin.on('end', () => {
-    // Every source arrives with its content, so an import callback would be a bug: say so instead of reading disk.
-    const refuse = (p) => ({ error: 'import not supplied by millchain: ' + p });
+    const refuse = (p) => ({ error: 'import not supplied with the input: ' + p });
     process.stdout.write(solc.compile(Buffer.concat(chunks).toString('utf8'), { import: refuse }));
   });
 }
