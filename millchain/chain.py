@@ -57,7 +57,8 @@ def load_keystore(path: Path, password: str | None = None) -> LocalAccount:
     if secret is None:
         secret = getpass.getpass(f"Password for {path}: ")
     try:
-        return Account.from_key(Account.decrypt(keyfile, secret))
+        unlocked: LocalAccount = Account.from_key(Account.decrypt(keyfile, secret))
+        return unlocked
     except ValueError as exc:
         raise ConfigError(f"cannot unlock keystore {path}: {exc}") from exc
 

@@ -226,7 +226,7 @@ class Deployer:
             return None
         receipt = self.tx.receipt(entry["txHash"])
         if receipt is None:
-            chain_nonce = self.tx.chain.w3.eth.get_transaction_count(self.tx.address)
+            chain_nonce = self.tx.chain.w3.eth.get_transaction_count(self.tx.account.address)
             if chain_nonce > entry["nonce"]:
                 # Another transaction took that nonce: ours can never be mined. Deploy afresh.
                 self.store.journal("dropped", contract=name, txHash=entry["txHash"], nonce=entry["nonce"])
@@ -248,7 +248,10 @@ class Deployer:
         action: str,
         previous: dict[str, Any] | None,
     ) -> DeployOutcome:
-        address = to_checksum_address(receipt["contractAddress"])
+        contract_address = receipt["contractAddress"]
+        if contract_address is None:
+            raise DeploymentError(f"receipt of {name}'s deployment has no contract address")
+        address = to_checksum_address(contract_address)
         deployed_code = self.tx.chain.w3.eth.get_code(address)
         tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
         record = {

@@ -17,7 +17,7 @@ from web3.contract import Contract
 
 from millchain.chain import Chain, connect
 from millchain.compiler import CompileResult, all_abis, compile_project, load_artifact
-from millchain.deployments import ContractSpec, DeployOutcome, Deployer, DeploymentStore
+from millchain.deployments import ContractSpec, Deployer, DeploymentStore, DeployOutcome
 from millchain.errors import ConfigError, DeploymentError
 from millchain.project import Project, find_project
 from millchain.reverts import RevertDecoder

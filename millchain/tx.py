@@ -8,7 +8,7 @@ hold the signed bytes and hash in hand first.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -56,7 +56,7 @@ class Transactor:
 
     def call(self, fn: ContractFunction, *, block: int | str = "latest") -> Any:
         try:
-            return fn.call({"from": self.address}, block_identifier=block)
+            return fn.call({"from": self.account.address}, block_identifier=cast(Any, block))
         except ContractRevert:
             raise
         except Exception as exc:
@@ -77,11 +77,11 @@ class Transactor:
         """Fill chainId, nonce (from the chain's pending count unless given), fees and gas."""
         w3 = self.chain.w3
         full: dict[str, Any] = {"from": self.address, "value": 0, **tx, "chainId": self.chain.chain_id}
-        full["nonce"] = nonce if nonce is not None else w3.eth.get_transaction_count(self.address, "pending")
+        full["nonce"] = nonce if nonce is not None else w3.eth.get_transaction_count(self.account.address, "pending")
         full.update(self.fees())
         if gas is None:
             try:
-                estimate = w3.eth.estimate_gas({k: v for k, v in full.items() if k != "nonce"})
+                estimate = w3.eth.estimate_gas(cast(Any, {k: v for k, v in full.items() if k != "nonce"}))
             except Exception as exc:
                 raise self.explain(exc) from exc
             gas = estimate * (100 + GAS_MARGIN_PERCENT) // 100
@@ -98,7 +98,7 @@ class Transactor:
     def broadcast(self, signed: SignedTx) -> None:
         """Send raw bytes; a node that already holds them is not an error (re-broadcast after a crash)."""
         try:
-            self.chain.w3.eth.send_raw_transaction(signed.raw)
+            self.chain.w3.eth.send_raw_transaction(HexBytes(signed.raw))
         except Exception as exc:
             message = str(exc).lower()
             if "already known" in message or "already imported" in message:
@@ -143,8 +143,8 @@ class Transactor:
     def transact(self, fn: ContractFunction, *, gas: int | None = None, value: int = 0) -> TxReceipt:
         """Send a contract call; a revert raises ContractRevert naming the custom error."""
         try:
-            tx = fn.build_transaction({"from": self.address, "value": value, "gas": 1, "nonce": 0,
-                                       "maxFeePerGas": 0, "maxPriorityFeePerGas": 0})
+            tx = fn.build_transaction(cast(Any, {"from": self.address, "value": value, "gas": 1, "nonce": 0,
+                                                 "maxFeePerGas": 0, "maxPriorityFeePerGas": 0}))
         except Exception as exc:
             raise self.explain(exc) from exc
         return self.send({"to": tx["to"], "data": tx["data"], "value": value}, gas=gas)

@@ -150,7 +150,7 @@ def test_node_restarted_without_state_is_detected_and_reset_redeploys(
     node = AnvilNode(compiled, port=port).start()  # same port, no state: a wiped node
     try:
         session = Session(connect("anvil", rpc_url=node.url), project=compiled, deployments_dir=deployments)
-        with pytest.raises(DeploymentError, match="no code there .*--reset"):
+        with pytest.raises(DeploymentError, match=r"no code there .*--reset"):
             session.deploy()
         outcomes = session.deploy(reset=True)
         assert [o.action for o in outcomes] == ["deployed", "deployed"]

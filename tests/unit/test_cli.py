@@ -67,7 +67,7 @@ def test_machine_register_json(compiled: object, capsys: pytest.CaptureFixture[s
 def test_a_revert_prints_the_named_error_on_one_line_and_exits_1(
     compiled: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code, out, err = run(capsys, monkeypatch, "machine", "show", "press-99")
+    code, _, err = run(capsys, monkeypatch, "machine", "show", "press-99")
     assert code == 1
     assert err.strip().count("\n") == 0
     assert err.startswith("error: MachineRegistryUnknownMachine(machineId=0x70726573732d3939")
