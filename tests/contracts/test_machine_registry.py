@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3.contract import Contract
@@ -343,22 +343,21 @@ def test_status_of_unknown_machine_is_unregistered(chain: Chain) -> None:
     assert chain.registry.functions.statusOf(LATHE).call() == MachineStatus.UNREGISTERED
 
 
-@pytest.mark.parametrize("signer", [KEY_1, ZERO_ADDRESS], ids=["some-key", "zero-address"])
-@pytest.mark.parametrize("timestamp", [0, 1, 2**40 - 1, 2**40, 2**256 - 1])
 def test_is_valid_signer_for_unknown_machine_is_false_without_reverting(
-    chain: Chain, registered: Registered, signer: str, timestamp: int
+    chain: Chain, registered: Registered
 ) -> None:
-    assert chain.registry.functions.isValidSigner(LATHE, signer, timestamp).call() is False
+    for signer in (KEY_1, ZERO_ADDRESS):
+        for t in (0, 1, registered.at, 2**40 - 1, 2**40, 2**256 - 1):
+            assert chain.registry.functions.isValidSigner(LATHE, signer, t).call() is False
 
 
-@pytest.mark.parametrize("timestamp", [0, 1, "registered", "now", 2**40 - 1, 2**256 - 1])
 def test_is_valid_signer_for_zero_or_never_used_key_is_false_without_reverting(
-    chain: Chain, registered: Registered, owner: MachineRegistryClient, timestamp: int | str
+    chain: Chain, registered: Registered, owner: MachineRegistryClient
 ) -> None:
-    owner.rotate_key(PRESS, KEY_2)  # so a retired key exists too
-    t = {"registered": registered.at, "now": chain.latest_time()}.get(timestamp, timestamp)  # type: ignore[call-overload]
+    owner.rotate_key(PRESS, KEY_2)  # so the machine has a retired key as well as a current one
     for signer in (ZERO_ADDRESS, NEVER_USED):
-        assert chain.registry.functions.isValidSigner(PRESS, signer, t).call() is False
+        for t in (0, 1, registered.at, chain.latest_time(), 2**40 - 1, 2**256 - 1):
+            assert chain.registry.functions.isValidSigner(PRESS, signer, t).call() is False
 
 
 def test_key_validity_of_zero_or_never_used_key_is_zero_window(
@@ -750,7 +749,7 @@ def test_is_valid_signer_agrees_with_window_model_and_key_validity_at_any_timest
         st.integers(0, 2**256 - 1),
     )
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=150, deadline=None)
     @given(machine=st.sampled_from(list(windows)), key=st.sampled_from(keys), t=timestamps)
     def check(machine: bytes, key: str, t: int) -> None:
         window = windows[machine].get(key)
