@@ -1,0 +1,681 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IEquipmentLease} from "../interfaces/IEquipmentLease.sol";
+import {IMachineRegistry} from "../interfaces/IMachineRegistry.sol";
+import {LeaseState, LeaseStateLib} from "../libraries/LeaseStateLib.sol";
+import {UsageReportLib} from "../libraries/UsageReportLib.sol";
+
+/// @title EquipmentLease
+/// @notice Pay-per-use machine leases billed from device-signed cumulative counters. See IEquipmentLease and
+/// docs/contracts/equipment-lease.md.
+/// @dev Storage is laid out for the per-report path. A report reads and writes exactly one slot of this
+/// contract (LeaseState), keyed by (machineId, leaseId) so that a report naming the wrong machine finds an empty
+/// slot; the prices and the plausible rate come from the lease id itself; the lessor is paid by lowering the
+/// escrow only, as the lessor's claim is derived (held - escrow). So a report costs one cold SLOAD + SSTORE here,
+/// one signature recovery, and the registry's one cold SLOAD for the machine's key.
+contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyGuard, EIP712, Multicall {
+    using SafeERC20 for IERC20;
+
+    /// @dev The rest of a lease, grouped by when it is written.
+    struct LeaseRecord {
+        // slot 0, offer: 160 + 40 + 24 + 24
+        address lessor;
+        uint40 endsAt;
+        uint24 heartbeat;
+        uint24 gracePeriod;
+        // slot 1, offer
+        address token;
+        uint96 minBalance;
+        // slot 2, offer
+        bytes32 machineId;
+        // slot 3, open and withdrawals. held = escrow + lessor's earnings not withdrawn: the tokens this
+        // contract holds for the lease.
+        address lessee;
+        uint96 held;
+        // slot 4, only while in debt
+        uint256 debt;
+        // slot 5, consent and close
+        uint40 closedAt;
+        bool closeConsented;
+    }
+
+    /// @dev How _settle treats a report: a submission, the lessee accepting it whatever its rate, or the lessor
+    /// waiving the usage up to it.
+    enum Mode {
+        Submit,
+        Accept,
+        Waive
+    }
+
+    /// @inheritdoc IEquipmentLease
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+    /// @inheritdoc IEquipmentLease
+    uint256 public constant MAX_CLOCK_SKEW = 5 minutes;
+    /// @inheritdoc IEquipmentLease
+    uint256 public constant ACCEPTANCE_WINDOW = 1 days;
+    /// @inheritdoc IEquipmentLease
+    bytes32 public constant USAGE_REPORT_TYPEHASH = UsageReportLib.TYPEHASH;
+
+    uint256 private constant _MAX_RATE_SHIFT = 32;
+    uint256 private constant _PRICE_PER_HOUR_SHIFT = 64;
+    uint256 private constant _PRICE_PER_UNIT_SHIFT = 160;
+
+    IMachineRegistry private immutable _registry;
+
+    /// @dev Sequence number of the next lease id. Starts at 1 (set in the constructor, so the first offer does not
+    /// pay for a zero-to-non-zero write), which also keeps every lease id non-zero.
+    uint32 private _nextSequence;
+    mapping(bytes32 machineId => mapping(uint256 leaseId => LeaseState)) private _states;
+    mapping(uint256 leaseId => LeaseRecord) private _records;
+    mapping(bytes32 machineId => uint256 leaseId) private _activeLease;
+
+    /// @param admin Account granted DEFAULT_ADMIN_ROLE and PAUSER_ROLE.
+    /// @param machineRegistry Registry of machine owners and signing keys.
+    constructor(address admin, IMachineRegistry machineRegistry) EIP712("MillchainEquipmentLease", "1") {
+        _registry = machineRegistry;
+        _nextSequence = 1;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(PAUSER_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------ offer, open
+
+    /// @inheritdoc IEquipmentLease
+    function offer(bytes32 machineId, LeaseTerms calldata terms) external whenNotPaused returns (uint256 leaseId) {
+        address owner = _registry.ownerOf(machineId);
+        if (owner != msg.sender) revert EquipmentLeaseNotMachineOwner(machineId, msg.sender, owner);
+        if (terms.token.code.length == 0) revert EquipmentLeaseInvalidToken(terms.token);
+        if (terms.endsAt <= block.timestamp) revert EquipmentLeaseEndNotInFuture(terms.endsAt, block.timestamp);
+        if (terms.maxRatePerHour == 0) revert EquipmentLeaseZeroMaxRate(machineId);
+        if (terms.heartbeat == 0) revert EquipmentLeaseZeroHeartbeat(machineId);
+
+        uint32 sequence = _nextSequence++;
+        leaseId = uint256(terms.pricePerUnit) << _PRICE_PER_UNIT_SHIFT
+            | uint256(terms.pricePerHour) << _PRICE_PER_HOUR_SHIFT | uint256(terms.maxRatePerHour) << _MAX_RATE_SHIFT
+            | sequence;
+        LeaseRecord storage record = _records[leaseId];
+        record.lessor = msg.sender;
+        record.endsAt = terms.endsAt;
+        record.heartbeat = terms.heartbeat;
+        record.gracePeriod = terms.gracePeriod;
+        uint96 minBalance = terms.minBalance;
+        record.token = terms.token;
+        record.minBalance = minBalance;
+        record.machineId = machineId;
+        // minBalance < 2**96, so its bit length (log2 + 1) fits in 8 bits.
+        uint8 minBalanceBits = minBalance == 0 ? 0 : uint8(Math.log2(minBalance) + 1);
+        _states[machineId][leaseId] = LeaseStateLib.pack(0, 0, 0, 0, LeaseStatus.Offered, minBalanceBits, false);
+        emit LeaseOffered(leaseId, machineId, msg.sender, terms);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function cancelOffer(uint256 leaseId) external {
+        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        _requireStatus(leaseId, state, LeaseStatus.Offered);
+        _requireLessor(leaseId, record);
+        _states[record.machineId][leaseId] = state.withStatus(LeaseStatus.Cancelled);
+        emit OfferCancelled(leaseId);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function open(uint256 leaseId, uint96 deposit) external whenNotPaused nonReentrant {
+        IERC20 token = _open(leaseId, deposit);
+        token.safeTransferFrom(msg.sender, address(this), deposit);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function openWithPermit(uint256 leaseId, uint96 deposit, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        whenNotPaused
+        nonReentrant
+    {
+        IERC20 token = _open(leaseId, deposit);
+        _tryPermit(token, deposit, deadline, v, r, s);
+        token.safeTransferFrom(msg.sender, address(this), deposit);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function topUp(uint256 leaseId, uint96 amount) external nonReentrant {
+        IERC20 token = _topUp(leaseId, amount);
+        token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function topUpWithPermit(uint256 leaseId, uint96 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+    {
+        IERC20 token = _topUp(leaseId, amount);
+        _tryPermit(token, amount, deadline, v, r, s);
+        token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    // ------------------------------------------------------------------ usage
+
+    /// @inheritdoc IEquipmentLease
+    function submitUsage(SignedUsageReport calldata signed) external whenNotPaused returns (bool settled) {
+        return _settle(signed, true, Mode.Submit);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function submitUsageBatch(SignedUsageReport[] calldata reports)
+        external
+        whenNotPaused
+        returns (uint256 settled)
+    {
+        uint256 count = reports.length;
+        for (uint256 i; i < count;) {
+            if (_settle(reports[i], false, Mode.Submit)) {
+                // Cannot overflow: at most reports.length.
+                unchecked {
+                    ++settled;
+                }
+            }
+            // Cannot overflow: i < reports.length.
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function acceptAnomalousUsage(SignedUsageReport calldata signed) external whenNotPaused {
+        uint256 leaseId = signed.report.leaseId;
+        // An unopened or unknown lease has no lessee, and msg.sender is never the zero address.
+        if (msg.sender != _records[leaseId].lessee) revert EquipmentLeaseNotLessee(leaseId, msg.sender);
+        _settle(signed, true, Mode.Accept);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function waiveAnomalousUsage(SignedUsageReport calldata signed) external whenNotPaused {
+        uint256 leaseId = signed.report.leaseId;
+        if (msg.sender != _records[leaseId].lessor) revert EquipmentLeaseNotLessor(leaseId, msg.sender);
+        _settle(signed, true, Mode.Waive);
+    }
+
+    // -------------------------------------------------------- silence, close
+
+    /// @inheritdoc IEquipmentLease
+    function markStale(uint256 leaseId) external {
+        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        _requireRunning(leaseId, state);
+        _requireLessor(leaseId, record);
+        uint40 lastTimestamp = state.lastTimestamp();
+        uint24 heartbeat = record.heartbeat;
+        uint256 staleAfter = uint256(lastTimestamp) + heartbeat;
+        if (block.timestamp <= staleAfter) revert EquipmentLeaseHeartbeatNotMissed(leaseId, staleAfter);
+        emit LeaseMarkedStale(leaseId, lastTimestamp, heartbeat);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function consentToClose(uint256 leaseId) external {
+        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        _requireRunning(leaseId, state);
+        _requireLessor(leaseId, record);
+        record.closeConsented = true;
+        emit EarlyCloseConsented(leaseId);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function close(uint256 leaseId) external {
+        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        _requireRunning(leaseId, state);
+        address lessee = record.lessee;
+        if (msg.sender != lessee && msg.sender != record.lessor) revert EquipmentLeaseNotParty(leaseId, msg.sender);
+        uint40 endsAt = record.endsAt;
+        if (block.timestamp < endsAt && !(msg.sender == lessee && record.closeConsented)) {
+            revert EquipmentLeaseCloseNotAllowed(leaseId, msg.sender, endsAt);
+        }
+
+        bytes32 machineId = record.machineId;
+        _states[machineId][leaseId] = state.withStatus(LeaseStatus.Closed);
+        record.closedAt = uint40(block.timestamp);
+        delete _activeLease[machineId];
+        emit LeaseClosed(leaseId, machineId, msg.sender, block.timestamp + record.gracePeriod);
+    }
+
+    // ------------------------------------------------------------ withdrawals
+
+    /// @inheritdoc IEquipmentLease
+    function withdrawEarnings(uint256 leaseId) external nonReentrant returns (uint256 amount) {
+        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        _requireLessor(leaseId, record);
+        uint96 escrow = state.escrow();
+        // Cannot underflow: held >= escrow (invariant I2 in the docs).
+        unchecked {
+            amount = record.held - escrow;
+        }
+        if (amount == 0) revert EquipmentLeaseNothingToWithdraw(leaseId);
+        record.held = escrow;
+        emit EarningsWithdrawn(leaseId, msg.sender, amount);
+        IERC20(record.token).safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function withdrawRefund(uint256 leaseId) external nonReentrant returns (uint256 amount) {
+        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        _requireStatus(leaseId, state, LeaseStatus.Closed);
+        if (msg.sender != record.lessee) revert EquipmentLeaseNotLessee(leaseId, msg.sender);
+        uint256 refundableAfter = uint256(record.closedAt) + record.gracePeriod;
+        if (block.timestamp <= refundableAfter) revert EquipmentLeaseGracePeriodActive(leaseId, refundableAfter);
+
+        uint96 escrow = state.escrow();
+        _states[record.machineId][leaseId] = state.withEscrow(0).withStatus(LeaseStatus.Settled);
+        record.held -= escrow;
+        emit RefundWithdrawn(leaseId, msg.sender, escrow);
+        if (escrow != 0) IERC20(record.token).safeTransfer(msg.sender, escrow);
+        return escrow;
+    }
+
+    // ------------------------------------------------------------------ admin
+
+    /// @inheritdoc IEquipmentLease
+    function pause() external onlyRole(PAUSER_ROLE) {
+        _pause();
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function unpause() external onlyRole(PAUSER_ROLE) {
+        _unpause();
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IEquipmentLease
+    function registry() external view returns (IMachineRegistry) {
+        return _registry;
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function getLease(uint256 leaseId) external view returns (Lease memory lease) {
+        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        lease.machineId = record.machineId;
+        lease.lessor = record.lessor;
+        lease.lessee = record.lessee;
+        lease.terms = LeaseTerms({
+            token: record.token,
+            pricePerUnit: uint96(leaseId >> _PRICE_PER_UNIT_SHIFT),
+            pricePerHour: uint96(leaseId >> _PRICE_PER_HOUR_SHIFT),
+            minBalance: record.minBalance,
+            maxRatePerHour: uint32(leaseId >> _MAX_RATE_SHIFT),
+            endsAt: record.endsAt,
+            heartbeat: record.heartbeat,
+            gracePeriod: record.gracePeriod
+        });
+        lease.status = state.status();
+        lease.anchored = state.anchored();
+        lease.closeConsented = record.closeConsented;
+        lease.lastCounter = state.lastCounter();
+        lease.lastRuntimeSeconds = state.lastRuntime();
+        lease.lastTimestamp = state.lastTimestamp();
+        lease.closedAt = record.closedAt;
+        lease.escrow = state.escrow();
+        lease.earnings = record.held - state.escrow();
+        lease.debt = record.debt;
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function activeLeaseOf(bytes32 machineId) external view returns (uint256) {
+        return _activeLease[machineId];
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function usageReportDigest(UsageReport calldata report) external view returns (bytes32) {
+        return _hashTypedDataV4(UsageReportLib.hash(report));
+    }
+
+    /// @inheritdoc AccessControl
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(IEquipmentLease).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    // ------------------------------------------------------- internal: usage
+
+    /// @dev Checks and settles one report. A refused report reverts with its custom error when `strict`, and is
+    /// skipped with UsageReportSkipped otherwise. Returns whether the report settled (false: skipped or anomaly).
+    /// The report is decoded from calldata once: every later read is a plain MLOAD instead of a validated
+    /// calldata read, which matters at a hundred reports per batch.
+    function _settle(SignedUsageReport calldata signed, bool strict, Mode mode) private returns (bool) {
+        UsageReport memory report = signed.report;
+        LeaseState state = _states[report.machineId][report.leaseId];
+        if (!_checkReport(report, state, strict, mode)) return false;
+        if (!_checkSigner(signed, report, strict)) return false;
+        if (!state.anchored()) {
+            _anchor(report, state);
+        } else if (mode == Mode.Waive) {
+            _waive(report, state);
+        } else if (mode == Mode.Accept) {
+            _bill(report, state);
+            emit AnomalousUsageAccepted(report.leaseId, report.counter);
+        } else if (_isPlausible(signed, report, state)) {
+            _bill(report, state);
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    /// @dev The checks on the lease's state and the report's fields, in the order documented on submitUsage.
+    function _checkReport(UsageReport memory report, LeaseState state, bool strict, Mode mode)
+        private
+        returns (bool)
+    {
+        LeaseStatus status = state.status();
+        if (status != LeaseStatus.Active && status != LeaseStatus.Suspended) {
+            if (status == LeaseStatus.None) {
+                if (strict) _revertUnknown(report);
+                return _skip(report, SkipReason.UnknownLease);
+            }
+            if (status != LeaseStatus.Closed) {
+                if (strict) revert EquipmentLeaseUnexpectedStatus(report.leaseId, status);
+                return _skip(report, SkipReason.LeaseNotReporting);
+            }
+            if (!_checkClosed(report, strict)) return false;
+        }
+        uint40 timestamp = report.timestamp;
+        uint256 latestAccepted;
+        uint256 timestampPlusWindow;
+        // Cannot overflow: a block timestamp and a uint40 plus a few days.
+        unchecked {
+            latestAccepted = block.timestamp + MAX_CLOCK_SKEW;
+            timestampPlusWindow = uint256(timestamp) + ACCEPTANCE_WINDOW;
+        }
+        if (timestamp > latestAccepted) {
+            if (strict) revert EquipmentLeaseReportFromFuture(report.leaseId, timestamp, latestAccepted);
+            return _skip(report, SkipReason.ReportFromFuture);
+        }
+        // Resolving an anomaly may take longer than the window; the party resolving it concedes against itself.
+        if (mode == Mode.Submit && timestampPlusWindow < block.timestamp) {
+            if (strict) {
+                revert EquipmentLeaseReportExpired(report.leaseId, timestamp, block.timestamp - ACCEPTANCE_WINDOW);
+            }
+            return _skip(report, SkipReason.ReportExpired);
+        }
+        if (timestamp <= state.lastTimestamp()) {
+            if (strict) revert EquipmentLeaseStaleReport(report.leaseId, timestamp, state.lastTimestamp());
+            return _skip(report, SkipReason.StaleReport);
+        }
+        if (state.anchored()) {
+            if (report.counter < state.lastCounter()) {
+                if (strict) revert EquipmentLeaseCounterBackwards(report.leaseId, report.counter, state.lastCounter());
+                return _skip(report, SkipReason.CounterBackwards);
+            }
+            if (report.runtimeSeconds < state.lastRuntime()) {
+                if (strict) {
+                    revert EquipmentLeaseRuntimeBackwards(report.leaseId, report.runtimeSeconds, state.lastRuntime());
+                }
+                return _skip(report, SkipReason.RuntimeBackwards);
+            }
+        }
+        return true;
+    }
+
+    /// @dev For a closed lease: within the grace period, and timestamped no later than the close.
+    function _checkClosed(UsageReport memory report, bool strict) private returns (bool) {
+        uint256 leaseId = report.leaseId;
+        LeaseRecord storage record = _records[leaseId];
+        uint40 closedAt = record.closedAt;
+        uint256 settleUntil = uint256(closedAt) + record.gracePeriod;
+        if (block.timestamp > settleUntil) {
+            if (strict) revert EquipmentLeaseGracePeriodOver(leaseId, settleUntil);
+            return _skip(report, SkipReason.GracePeriodOver);
+        }
+        if (report.timestamp > closedAt) {
+            if (strict) revert EquipmentLeaseReportAfterClose(leaseId, report.timestamp, closedAt);
+            return _skip(report, SkipReason.ReportAfterClose);
+        }
+        return true;
+    }
+
+    /// @dev The signature is well-formed (ECDSA refuses high s) and its signer is the machine's key at the
+    /// report's timestamp. A signature over another chain's or contract's domain recovers some other address and
+    /// fails here too. `report` is `signed.report` decoded.
+    function _checkSigner(SignedUsageReport calldata signed, UsageReport memory report, bool strict)
+        private
+        returns (bool)
+    {
+        bytes32 digest = _hashTypedDataV4(UsageReportLib.hash(signed.report));
+        (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, signed.r, signed.vs);
+        if (error != ECDSA.RecoverError.NoError) {
+            if (strict) revert EquipmentLeaseInvalidSignature(report.leaseId);
+            return _skip(report, SkipReason.InvalidSignature);
+        }
+        if (!_registry.isValidSigner(report.machineId, signer, report.timestamp)) {
+            if (strict) {
+                revert EquipmentLeaseInvalidSigner(report.leaseId, report.machineId, signer, report.timestamp);
+            }
+            return _skip(report, SkipReason.InvalidSigner);
+        }
+        return true;
+    }
+
+    /// @dev Whether the report's units and runtime are plausible for the time elapsed since the last settled
+    /// report; emits UsageAnomalyDetected if not. Only for an anchored lease, after _checkReport.
+    function _isPlausible(SignedUsageReport calldata signed, UsageReport memory report, LeaseState state)
+        private
+        returns (bool)
+    {
+        uint256 units;
+        uint256 runtimeDelta;
+        uint256 elapsed;
+        // Cannot underflow: _checkReport established counter >= lastCounter, runtime >= lastRuntime and
+        // timestamp > lastTimestamp.
+        unchecked {
+            units = report.counter - state.lastCounter();
+            runtimeDelta = report.runtimeSeconds - state.lastRuntime();
+            elapsed = report.timestamp - state.lastTimestamp();
+        }
+        uint256 maxUnits;
+        uint256 maxRuntimeDelta;
+        // Cannot overflow: maxRatePerHour < 2**32 and elapsed < 2**40.
+        unchecked {
+            maxUnits = uint32(report.leaseId >> _MAX_RATE_SHIFT) * elapsed / 1 hours;
+            // One second of slack: runtime and clock are both sampled in whole seconds, so floor(runtime) can
+            // gain a second on floor(time) within an interval.
+            maxRuntimeDelta = elapsed + 1;
+        }
+        if (units <= maxUnits && runtimeDelta <= maxRuntimeDelta) return true;
+        emit UsageAnomalyDetected(report.leaseId, signed, units, maxUnits, runtimeDelta, maxRuntimeDelta);
+        return false;
+    }
+
+    /// @dev The first report of a lease fixes its starting counters and bills nothing.
+    function _anchor(UsageReport memory report, LeaseState state) private {
+        _states[report.machineId][report.leaseId] = state.settled(
+            report.counter, report.runtimeSeconds, report.timestamp, state.escrow(), state.status()
+        );
+        emit UsageSettled(report.leaseId, report.counter, 0, 0);
+    }
+
+    /// @dev Moves the counters to the report's without billing.
+    function _waive(UsageReport memory report, LeaseState state) private {
+        _states[report.machineId][report.leaseId] = state.settled(
+            report.counter, report.runtimeSeconds, report.timestamp, state.escrow(), state.status()
+        );
+        // Cannot underflow: _checkReport established counter >= lastCounter.
+        unchecked {
+            emit UsageWaived(report.leaseId, report.counter, report.counter - state.lastCounter());
+        }
+    }
+
+    /// @dev Bills the report: units x pricePerUnit + the runtime part, from the escrow; what the escrow cannot
+    /// cover becomes debt and suspends an active lease.
+    function _bill(UsageReport memory report, LeaseState state) private {
+        uint256 leaseId = report.leaseId;
+        uint256 units;
+        uint256 amount;
+        // Cannot overflow or underflow: counter >= lastCounter (_checkReport), units < 2**64 and pricePerUnit
+        // < 2**96, so the product is below 2**160 and the runtime part (_runtimeCost) below 2**128.
+        unchecked {
+            units = report.counter - state.lastCounter();
+            amount = units * (leaseId >> _PRICE_PER_UNIT_SHIFT)
+                + _runtimeCost(leaseId, report.runtimeSeconds, state.lastRuntime());
+        }
+        uint256 escrow = state.escrow();
+        if (amount > escrow) return _billBeyondEscrow(report, state, units, amount);
+
+        uint256 escrowLeft;
+        // Cannot underflow: amount <= escrow.
+        unchecked {
+            escrowLeft = escrow - amount;
+        }
+        _states[report.machineId][leaseId] =
+            state.settled(report.counter, report.runtimeSeconds, report.timestamp, escrowLeft, state.status());
+        emit UsageSettled(leaseId, report.counter, units, amount);
+        if (escrowLeft >> state.minBalanceBits() == 0 && escrowLeft < escrow) {
+            _emitIfBelowMinimum(leaseId, escrow, escrowLeft);
+        }
+    }
+
+    /// @dev The part of _bill when the amount exceeds the escrow: the escrow is billed in full, the rest becomes
+    /// debt, an active lease is suspended.
+    function _billBeyondEscrow(UsageReport memory report, LeaseState state, uint256 units, uint256 amount) private {
+        uint256 leaseId = report.leaseId;
+        uint256 escrow = state.escrow();
+        LeaseStatus status = state.status();
+        LeaseStatus newStatus = status == LeaseStatus.Active ? LeaseStatus.Suspended : status;
+        _states[report.machineId][leaseId] =
+            state.settled(report.counter, report.runtimeSeconds, report.timestamp, 0, newStatus);
+        LeaseRecord storage record = _records[leaseId];
+        uint256 debt;
+        // Cannot underflow: amount > escrow.
+        unchecked {
+            debt = record.debt + (amount - escrow);
+        }
+        record.debt = debt;
+        emit UsageSettled(leaseId, report.counter, units, amount);
+        if (escrow != 0) _emitIfBelowMinimum(leaseId, escrow, 0);
+        if (newStatus != status) emit LeaseSuspended(leaseId, debt);
+    }
+
+    /// @dev Runtime is priced cumulatively: floor(runtime x pricePerHour / 3600) at the new reading minus the same
+    /// at the last one. The sum over any sequence of reports telescopes to the price of the whole runtime,
+    /// rounded down once, so no second is lost or billed twice however the reports are spaced.
+    function _runtimeCost(uint256 leaseId, uint32 runtime, uint32 lastRuntime) private pure returns (uint256) {
+        uint256 pricePerHour = uint96(leaseId >> _PRICE_PER_HOUR_SHIFT);
+        // Cannot overflow: runtimes < 2**32 and pricePerHour < 2**96. Cannot underflow: runtime >= lastRuntime
+        // (_checkReport), and floor is monotonic.
+        unchecked {
+            return uint256(runtime) * pricePerHour / 1 hours - uint256(lastRuntime) * pricePerHour / 1 hours;
+        }
+    }
+
+    /// @dev Emits EscrowFellBelowMinimum if the escrow went from at or above minBalance to below it.
+    function _emitIfBelowMinimum(uint256 leaseId, uint256 escrowBefore, uint256 escrowAfter) private {
+        uint256 minBalance = _records[leaseId].minBalance;
+        if (escrowAfter < minBalance && escrowBefore >= minBalance) {
+            emit EscrowFellBelowMinimum(leaseId, escrowAfter, minBalance);
+        }
+    }
+
+    /// @dev Emits UsageReportSkipped; returns false for the caller to return.
+    function _skip(UsageReport memory report, SkipReason reason) private returns (bool) {
+        emit UsageReportSkipped(report.leaseId, report.counter, report.timestamp, reason);
+        return false;
+    }
+
+    /// @dev Reverts for a report whose (machineId, leaseId) has no lease: the id is unknown or of another machine.
+    function _revertUnknown(UsageReport memory report) private view {
+        uint256 leaseId = report.leaseId;
+        bytes32 leasedMachineId = _records[leaseId].machineId;
+        if (leasedMachineId == bytes32(0)) revert EquipmentLeaseUnknownLease(leaseId);
+        revert EquipmentLeaseWrongMachine(leaseId, report.machineId, leasedMachineId);
+    }
+
+    // ------------------------------------------------------- internal: lease
+
+    /// @dev The checks and effects of opening; returns the token to collect the deposit in.
+    function _open(uint256 leaseId, uint96 deposit) private returns (IERC20) {
+        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        _requireStatus(leaseId, state, LeaseStatus.Offered);
+        uint40 endsAt = record.endsAt;
+        if (block.timestamp >= endsAt) revert EquipmentLeaseOfferExpired(leaseId, endsAt);
+        bytes32 machineId = record.machineId;
+        uint256 activeLeaseId = _activeLease[machineId];
+        if (activeLeaseId != 0) revert EquipmentLeaseMachineBusy(machineId, activeLeaseId);
+        uint96 minBalance = record.minBalance;
+        if (deposit < minBalance) revert EquipmentLeaseDepositBelowMinimum(leaseId, deposit, minBalance);
+        address lessor = record.lessor;
+        address owner = _registry.ownerOf(machineId);
+        if (owner != lessor) revert EquipmentLeaseLessorNoLongerOwner(leaseId, lessor, owner);
+
+        _activeLease[machineId] = leaseId;
+        record.lessee = msg.sender;
+        record.held = deposit;
+        _states[machineId][leaseId] =
+            state.withEscrow(deposit).withStatus(LeaseStatus.Active).withLastTimestamp(uint40(block.timestamp));
+        emit LeaseOpened(leaseId, machineId, msg.sender, deposit);
+        return IERC20(record.token);
+    }
+
+    /// @dev The checks and effects of a top-up; returns the token to collect it in.
+    function _topUp(uint256 leaseId, uint96 amount) private returns (IERC20) {
+        if (amount == 0) revert EquipmentLeaseZeroAmount(leaseId);
+        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        LeaseStatus status = state.status();
+        if (status != LeaseStatus.Active && status != LeaseStatus.Suspended && status != LeaseStatus.Closed) {
+            revert EquipmentLeaseUnexpectedStatus(leaseId, status);
+        }
+        uint256 debtPaid;
+        bool resumed;
+        // An active lease has no debt (invariant I4 in the docs); skip reading it.
+        if (status != LeaseStatus.Active) {
+            uint256 debt = record.debt;
+            debtPaid = Math.min(amount, debt);
+            if (debtPaid != 0) record.debt = debt - debtPaid;
+            resumed = status == LeaseStatus.Suspended && debtPaid == debt;
+        }
+        // Cannot underflow: debtPaid <= amount. The addition is checked: an escrow beyond 2**96 reverts.
+        uint96 escrow = state.escrow() + uint96(amount - debtPaid);
+        state = state.withEscrow(escrow);
+        if (resumed) state = state.withStatus(LeaseStatus.Active);
+        _states[record.machineId][leaseId] = state;
+        record.held += amount;
+        emit EscrowToppedUp(leaseId, msg.sender, amount, debtPaid, escrow);
+        if (resumed) emit LeaseResumed(leaseId, escrow);
+        return IERC20(record.token);
+    }
+
+    /// @dev Tries an ERC-2612 permit from the caller. A failure is ignored: the permit may have been front-run
+    /// (its nonce used by someone submitting it first), and the transferFrom that follows reverts anyway if the
+    /// allowance does not suffice.
+    function _tryPermit(IERC20 token, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s) private {
+        try IERC20Permit(address(token)).permit(msg.sender, address(this), value, deadline, v, r, s) {} catch {}
+    }
+
+    /// @dev A lease's record and hot state; reverts for an unknown id.
+    function _lease(uint256 leaseId) private view returns (LeaseRecord storage record, LeaseState state) {
+        record = _records[leaseId];
+        bytes32 machineId = record.machineId;
+        if (machineId == bytes32(0)) revert EquipmentLeaseUnknownLease(leaseId);
+        state = _states[machineId][leaseId];
+    }
+
+    function _requireStatus(uint256 leaseId, LeaseState state, LeaseStatus expected) private pure {
+        LeaseStatus status = state.status();
+        if (status != expected) revert EquipmentLeaseUnexpectedStatus(leaseId, status);
+    }
+
+    /// @dev Active or Suspended: opened and not closed.
+    function _requireRunning(uint256 leaseId, LeaseState state) private pure {
+        LeaseStatus status = state.status();
+        if (status != LeaseStatus.Active && status != LeaseStatus.Suspended) {
+            revert EquipmentLeaseUnexpectedStatus(leaseId, status);
+        }
+    }
+
+    function _requireLessor(uint256 leaseId, LeaseRecord storage record) private view {
+        if (msg.sender != record.lessor) revert EquipmentLeaseNotLessor(leaseId, msg.sender);
+    }
+}
