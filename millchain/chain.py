@@ -100,6 +100,25 @@ class Chain:
         """The folder name under deployments/ for this chain, or None when nothing is recorded."""
         return None if self.embedded else self.network
 
+    def now(self) -> int:
+        """The latest block's timestamp: the contracts' clock."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def advance_time(self, seconds: int) -> int:
+        """Move a development chain's clock forward and mine a block there; returns the new time."""
+        target = self.now() + seconds
+        if self.tester is not None:
+            self.tester.time_travel(target)
+            self.tester.mine_blocks(1)
+        elif self.network == "anvil":
+            # evm_increaseTime shifts the node's clock for good (pending blocks, gas estimates included);
+            # evm_setNextBlockTimestamp would only stamp the next block.
+            self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        else:
+            raise ChainError(f"cannot move the clock of {self.network}: only local and anvil chains allow it")
+        return self.now()
+
     def account(self, index: int = 0) -> LocalAccount:
         if not 0 <= index < len(self.accounts):
             raise ConfigError(

@@ -26,6 +26,7 @@ from millchain.tx import Transactor
 DEV_SUITE: tuple[ContractSpec, ...] = (
     ContractSpec("SettlementToken", lambda done, deployer: [deployer]),
     ContractSpec("MachineRegistry", lambda done, deployer: [deployer]),
+    ContractSpec("EquipmentLease", lambda done, deployer: [deployer, done["MachineRegistry"]]),
 )
 """The contracts ``millchain deploy`` puts on a development chain, in dependency order."""
 

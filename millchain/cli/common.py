@@ -16,7 +16,7 @@ from millchain.session import Session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 

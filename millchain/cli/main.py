@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from millchain.cli import account, build, chain, demo, machine
+from millchain.cli import account, build, chain, demo, lease, machine
 from millchain.cli.common import err_console
 from millchain.errors import CompilationError, MillchainError
 
@@ -22,6 +22,7 @@ cli.add_command(chain.node_command)
 cli.add_command(chain.deploy_command)
 cli.add_command(chain.status_command)
 cli.add_command(machine.machine)
+cli.add_command(lease.lease)
 cli.add_command(account.account)
 cli.add_command(demo.demo_command)
 

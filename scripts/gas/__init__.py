@@ -48,7 +48,8 @@ def regressions(current: dict[str, dict[str, int]], snapshot: dict[str, dict[str
             if before is None:
                 problems.append(f"{group}.{op}: {gas} gas has no snapshot (run `python -m scripts.gas --update`)")
             elif gas > before * (1 + TOLERANCE):
-                problems.append(f"{group}.{op}: {gas} gas is {100 * (gas / before - 1):.1f} % above the snapshot {before}")
+                over = 100 * (gas / before - 1)
+                problems.append(f"{group}.{op}: {gas} gas is {over:.1f} % above the snapshot {before}")
     return problems
 
 

@@ -18,12 +18,12 @@ from millchain.deployments import DeploymentStore
 from millchain.errors import DeploymentError
 from millchain.node import AnvilNode
 from millchain.project import Project
-from millchain.session import Session
+from millchain.session import DEV_SUITE, Session
 from millchain.tx import SignedTx
 
 pytestmark = pytest.mark.integration
 
-SUITE = ["SettlementToken", "MachineRegistry"]
+SUITE = [spec.name for spec in DEV_SUITE]
 
 
 class SimulatedCrash(Exception):
@@ -47,15 +47,14 @@ def test_deploy_writes_hardhat_deploy_records_and_a_write_ahead_journal(anvil_se
     assert record["chainId"] == 31337
     assert record["args"] == [anvil_session.tx.address]
     events = [(e["event"], e.get("contract")) for e in journal(folder)]
-    assert events == [("signed", "SettlementToken"), ("deployed", "SettlementToken"),
-                      ("signed", "MachineRegistry"), ("deployed", "MachineRegistry")]
+    assert events == [(step, name) for name in SUITE for step in ("signed", "deployed")]
 
 
 def test_rerunning_deploy_skips_what_matches_and_sends_nothing(anvil_session: Session) -> None:
     first = anvil_session.deploy()
     nonce = anvil_session.chain.w3.eth.get_transaction_count(anvil_session.tx.address)
     again = anvil_session.deploy()
-    assert [o.action for o in again] == ["skipped", "skipped"]
+    assert [o.action for o in again] == ["skipped"] * len(SUITE)
     assert [o.address for o in again] == [o.address for o in first]
     assert anvil_session.chain.w3.eth.get_transaction_count(anvil_session.tx.address) == nonce
 
@@ -69,9 +68,9 @@ def test_crash_after_journaling_before_sending_resumes_with_the_same_transaction
         anvil_session.deployer(after_sign=crash_on_registry).deploy_suite(anvil_session.suite)
     signed = [e for e in journal(anvil_session.store.folder) if e["event"] == "signed"]  # type: ignore[arg-type]
     outcomes = anvil_session.deploy()
-    assert [o.action for o in outcomes] == ["skipped", "recovered"]
+    assert [o.action for o in outcomes] == ["skipped", "recovered"] + ["deployed"] * (len(SUITE) - 2)
     assert outcomes[1].tx_hash == signed[-1]["txHash"]  # the journaled bytes, not a new transaction
-    assert anvil_session.chain.w3.eth.get_transaction_count(anvil_session.tx.address) == 2
+    assert anvil_session.chain.w3.eth.get_transaction_count(anvil_session.tx.address) == len(SUITE)
 
 
 def test_resume_when_another_transaction_took_the_journaled_nonce(anvil_session: Session) -> None:
@@ -84,7 +83,7 @@ def test_resume_when_another_transaction_took_the_journaled_nonce(anvil_session:
     # The operator uses the same key for something else meanwhile: nonce 1 is gone.
     anvil_session.tx.send({"to": anvil_session.chain.account(5).address, "value": 1})
     outcomes = anvil_session.deploy()
-    assert [o.action for o in outcomes] == ["skipped", "deployed"]
+    assert [o.action for o in outcomes] == ["skipped"] + ["deployed"] * (len(SUITE) - 1)
     events = [e["event"] for e in journal(anvil_session.store.folder)]  # type: ignore[arg-type]
     assert "dropped" in events
     registry = anvil_session.contract("MachineRegistry")
@@ -116,10 +115,10 @@ def test_deploy_killed_with_sigkill_while_waiting_resumes_without_redeploying(
 
         rerun = subprocess.run([*cmd, "--json"], env=env, cwd=compiled.root, capture_output=True, text=True)
         assert rerun.returncode == 0, rerun.stderr
-        actions = {c["name"]: c["action"] for c in json.loads(rerun.stdout)["contracts"]}
-        assert actions == {"SettlementToken": "recovered", "MachineRegistry": "deployed"}
+        actions = [c["action"] for c in json.loads(rerun.stdout)["contracts"]]
+        assert actions == ["recovered"] + ["deployed"] * (len(SUITE) - 1)
         deployer = connect("anvil", rpc_url=node.url).account(0).address
-        assert w3.eth.get_transaction_count(deployer) == 2  # two contracts, two transactions, no duplicate
+        assert w3.eth.get_transaction_count(deployer) == len(SUITE)  # one transaction per contract, no duplicate
     finally:
         node.stop()
 
@@ -153,7 +152,7 @@ def test_node_restarted_without_state_is_detected_and_reset_redeploys(
         with pytest.raises(DeploymentError, match=r"no code there .*--reset"):
             session.deploy()
         outcomes = session.deploy(reset=True)
-        assert [o.action for o in outcomes] == ["deployed", "deployed"]
+        assert [o.action for o in outcomes] == ["deployed"] * len(SUITE)
     finally:
         node.stop()
 
@@ -166,4 +165,4 @@ def test_node_with_state_on_disk_keeps_the_deployment_across_a_restart(compiled:
         Session(connect("anvil", rpc_url=node.url), project=compiled, deployments_dir=deployments).deploy()
     with AnvilNode(compiled, port=port, state=state) as node:
         session = Session(connect("anvil", rpc_url=node.url), project=compiled, deployments_dir=deployments)
-        assert [o.action for o in session.deploy()] == ["skipped", "skipped"]
+        assert [o.action for o in session.deploy()] == ["skipped"] * len(SUITE)

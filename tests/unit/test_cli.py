@@ -4,26 +4,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 import pytest
 
-from millchain.cli.main import cli, main
+from millchain.cli.main import cli
+from millchain.session import DEV_SUITE
+from tests.cli_runner import run_cli
 
 DEVICE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
 
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["millchain", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -50,8 +43,7 @@ def test_status_json_lists_the_suite_on_the_embedded_chain(
     assert code == 0
     status = json.loads(out)
     assert status["network"] == "local"
-    assert {c["contract"]: c["code"] for c in status["contracts"]} == {
-        "MachineRegistry": "matches", "SettlementToken": "matches"}
+    assert {c["contract"]: c["code"] for c in status["contracts"]} == {spec.name: "matches" for spec in DEV_SUITE}
 
 
 def test_machine_register_json(compiled: object, capsys: pytest.CaptureFixture[str],
