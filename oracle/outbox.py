@@ -1,0 +1,334 @@
+"""The durable outbox: every accepted reading and every transaction attempt, committed before anything leaves.
+
+SQLite in WAL mode with synchronous=FULL: a reading acknowledged by :meth:`Outbox.accept` survives a SIGKILL
+or a power cut. Counters are cumulative, so a newer pending reading of a lease supersedes the older ones;
+only the newest must reach the chain.
+
+Reading states:  pending -> submitted -> settled | stale (both delivered) | quarantined (with a reason)
+                 pending -> superseded (a newer reading of the same lease carries its units)
+                 submitted -> pending (its transaction was dropped or reverted: sent again)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oracle.telemetry import MachineState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,
+    machine TEXT NOT NULL,
+    machine_id BLOB NOT NULL,
+    lease_id TEXT NOT NULL,
+    counter INTEGER NOT NULL,
+    runtime INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    r BLOB NOT NULL,
+    vs BLOB NOT NULL,
+    received_at REAL NOT NULL,
+    anchor INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    batch_id INTEGER,
+    reason TEXT,
+    settled_at REAL
+);
+CREATE INDEX IF NOT EXISTS readings_state ON readings(state, lease_id);
+CREATE TABLE IF NOT EXISTS machines (
+    machine TEXT PRIMARY KEY,
+    last_counter INTEGER,
+    last_runtime INTEGER,
+    last_timestamp INTEGER,
+    counter_offset INTEGER NOT NULL DEFAULT 0,
+    runtime_offset INTEGER NOT NULL DEFAULT 0,
+    quarantined TEXT,
+    lock_state TEXT,
+    lock_lease TEXT
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    nonce INTEGER NOT NULL,
+    reading_ids TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    tx_hash TEXT PRIMARY KEY,
+    batch_id INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    max_fee INTEGER NOT NULL,
+    tip INTEGER NOT NULL,
+    gas INTEGER NOT NULL,
+    sent_block INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+DELIVERED = ("settled", "stale")
+_READING_COLUMNS = "id, machine, machine_id, lease_id, counter, runtime, timestamp, r, vs, received_at"
+
+
+@dataclass(frozen=True)
+class PendingReading:
+    id: int
+    machine: str
+    machine_id: bytes
+    lease_id: int
+    counter: int
+    runtime: int
+    timestamp: int
+    r: bytes
+    vs: bytes
+    received_at: float
+
+
+@dataclass(frozen=True)
+class AcceptedReading:
+    """A validated, signed reading about to be stored; counters as reported on chain (offsets applied)."""
+
+    machine: str
+    machine_id: bytes
+    lease_id: int
+    counter: int
+    runtime: int
+    timestamp: int
+    r: bytes
+    vs: bytes
+    device_counter: int
+    device_runtime: int
+    received_at: float
+    anchor: bool = False
+    """The first reading of a lease not yet anchored on chain: it fixes the starting counter, so a newer
+    reading must not supersede it (the units in between would go unbilled)."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    tx_hash: str
+    batch_id: int
+    raw: str
+    max_fee: int
+    tip: int
+    gas: int
+    sent_block: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: int
+    nonce: int
+    reading_ids: list[int]
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ machines
+
+    def machine_state(self, machine: str) -> MachineState:
+        row = self._db.execute(
+            "SELECT last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined "
+            "FROM machines WHERE machine = ?", (machine,)).fetchone()
+        return MachineState(*row) if row else MachineState()
+
+    def quarantine_machine(self, machine: str, reason: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO machines(machine, quarantined) VALUES (?, ?) "
+                       "ON CONFLICT(machine) DO UPDATE SET quarantined = excluded.quarantined", (machine, reason))
+
+    def rebaseline(self, machine: str) -> MachineState:
+        """After a machine reset: its next reading restarts from zero, offsets keep the chain's counters
+        rising from where they were, and the quarantine is lifted."""
+        with self._tx() as db:
+            state = self.machine_state(machine)
+            counter_offset = (state.last_counter or 0) + state.counter_offset
+            runtime_offset = (state.last_runtime or 0) + state.runtime_offset
+            db.execute("INSERT INTO machines(machine) VALUES (?) ON CONFLICT(machine) DO NOTHING", (machine,))
+            db.execute("UPDATE machines SET last_counter = NULL, last_runtime = NULL, counter_offset = ?, "
+                       "runtime_offset = ?, quarantined = NULL WHERE machine = ?",
+                       (counter_offset, runtime_offset, machine))
+        return self.machine_state(machine)
+
+    # ------------------------------------------------------------------ readings
+
+    def accept_many(self, readings: Sequence[AcceptedReading]) -> list[int]:
+        """Store signed readings as pending, superseding older pending ones of the same lease, in one
+        transaction: a group commit, so thousands of readings a second cost one fsync each round."""
+        ids = []
+        with self._tx() as db:
+            for item in readings:
+                lease = hex(item.lease_id)
+                db.execute("UPDATE readings SET state = 'superseded' WHERE lease_id = ? AND state = 'pending' "
+                           "AND anchor = 0", (lease,))
+                cursor = db.execute(
+                    "INSERT INTO readings(machine, machine_id, lease_id, counter, runtime, timestamp, r, vs, "
+                    "received_at, anchor, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    (item.machine, item.machine_id, lease, item.counter, item.runtime, item.timestamp, item.r,
+                     item.vs, item.received_at, int(item.anchor)))
+                assert cursor.lastrowid is not None
+                ids.append(cursor.lastrowid)
+                db.execute(
+                    "INSERT INTO machines(machine, last_counter, last_runtime, last_timestamp) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(machine) DO UPDATE SET last_counter = excluded.last_counter, "
+                    "last_runtime = excluded.last_runtime, last_timestamp = excluded.last_timestamp",
+                    (item.machine, item.device_counter, item.device_runtime, item.timestamp))
+        return ids
+
+    def has_readings(self, lease_id: int) -> bool:
+        """Whether any reading of this lease was ever accepted (other than ones the chain refused)."""
+        return self._db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1",
+                                (hex(lease_id),)).fetchone() is not None
+
+    def pending(self, limit: int) -> list[PendingReading]:
+        rows = self._db.execute(
+            f"SELECT {_READING_COLUMNS} FROM readings WHERE state = 'pending' ORDER BY id LIMIT ?",
+            (limit,)).fetchall()
+        return [_reading(row) for row in rows]
+
+    def depth(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM readings WHERE state IN ('pending', 'submitted')")
+                   .fetchone()[0])
+
+    # ------------------------------------------------------------------ batches and attempts
+
+    def open_batch(self, nonce: int, readings: Sequence[PendingReading], attempt: Attempt) -> Batch:
+        """Record a batch and its first signed attempt, and mark its readings submitted, before broadcast."""
+        ids = [r.id for r in readings]
+        with self._tx() as db:
+            cursor = db.execute("INSERT INTO batches(nonce, reading_ids, state, created_at) "
+                                "VALUES (?, ?, 'inflight', ?)", (nonce, json.dumps(ids), time.time()))
+            batch_id = cursor.lastrowid
+            assert batch_id is not None
+            db.executemany("UPDATE readings SET state = 'submitted', batch_id = ? WHERE id = ? AND state = 'pending'",
+                           [(batch_id, i) for i in ids])
+            self._insert_attempt(db, Attempt(**{**attempt.__dict__, "batch_id": batch_id}))
+        return Batch(batch_id, nonce, ids)
+
+    def _insert_attempt(self, db: sqlite3.Connection, attempt: Attempt) -> None:
+        db.execute("INSERT OR IGNORE INTO attempts(tx_hash, batch_id, raw, max_fee, tip, gas, sent_block, created_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (attempt.tx_hash, attempt.batch_id, attempt.raw, attempt.max_fee, attempt.tip, attempt.gas,
+                    attempt.sent_block, time.time()))
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        with self._tx() as db:
+            self._insert_attempt(db, attempt)
+
+    def inflight(self) -> list[Batch]:
+        rows = self._db.execute("SELECT id, nonce, reading_ids FROM batches WHERE state = 'inflight' ORDER BY nonce")
+        return [Batch(i, n, json.loads(ids)) for i, n, ids in rows.fetchall()]
+
+    def attempts(self, batch_id: int) -> list[Attempt]:
+        rows = self._db.execute("SELECT tx_hash, batch_id, raw, max_fee, tip, gas, sent_block FROM attempts "
+                                "WHERE batch_id = ? ORDER BY created_at", (batch_id,)).fetchall()
+        return [Attempt(*row) for row in rows]
+
+    def readings(self, ids: Sequence[int]) -> list[PendingReading]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT {_READING_COLUMNS} FROM readings WHERE id IN ({marks}) ORDER BY id", list(ids)).fetchall()
+        return [_reading(row) for row in rows]
+
+    def finish_batch(self, batch: Batch, outcomes: dict[int, tuple[str, str | None]]) -> None:
+        """Record each reading's outcome (settled / stale / quarantined + reason) and close the batch."""
+        now = time.time()
+        with self._tx() as db:
+            db.executemany("UPDATE readings SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
+                           [(state, reason, now, rid) for rid, (state, reason) in outcomes.items()])
+            db.execute("UPDATE batches SET state = 'done' WHERE id = ?", (batch.id,))
+
+    def drop_batch(self, batch: Batch, why: str) -> None:
+        """The batch can never be mined (nonce taken, or it reverted): its readings go back to pending,
+        unless a newer reading of the same lease arrived meanwhile (that one carries the units)."""
+        with self._tx() as db:
+            for rid in batch.reading_ids:
+                lease, anchor = db.execute("SELECT lease_id, anchor FROM readings WHERE id = ?", (rid,)).fetchone()
+                newer = db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND id > ? AND state IN "
+                                   "('pending', 'submitted', 'settled', 'stale') LIMIT 1", (lease, rid)).fetchone()
+                state = "superseded" if newer and not anchor else "pending"
+                db.execute("UPDATE readings SET state = ?, batch_id = NULL, reason = ? WHERE id = ?",
+                           (state, why, rid))
+            db.execute("UPDATE batches SET state = 'dropped' WHERE id = ?", (batch.id,))
+
+    # ------------------------------------------------------------------ locks and cursors
+
+    def lock_state(self, machine: str) -> tuple[str | None, str | None]:
+        row = self._db.execute("SELECT lock_state, lock_lease FROM machines WHERE machine = ?", (machine,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def set_lock_state(self, machine: str, state: str, lease_id: int) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO machines(machine, lock_state, lock_lease) VALUES (?, ?, ?) "
+                       "ON CONFLICT(machine) DO UPDATE SET lock_state = excluded.lock_state, "
+                       "lock_lease = excluded.lock_lease", (machine, state, hex(lease_id)))
+
+    def cursor(self, name: str) -> int | None:
+        row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else None
+
+    def set_cursor(self, name: str, value: int) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
+                       "value = excluded.value", (name, value))
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> list[dict[str, object]]:
+        """Per machine: last counter seen, last settled, pending, quarantined readings, quarantine reason."""
+        rows = self._db.execute("SELECT machine, last_counter, counter_offset, quarantined, lock_state FROM machines "
+                                "ORDER BY machine").fetchall()
+        out = []
+        for machine, last_counter, offset, quarantined, lock_state in rows:
+            def count(where: str, m: str = machine) -> int:
+                return int(self._db.execute(f"SELECT COUNT(*) FROM readings WHERE machine = ? AND {where}",
+                                            (m,)).fetchone()[0])
+            settled = self._db.execute("SELECT MAX(counter) FROM readings WHERE machine = ? AND state IN "
+                                       "('settled', 'stale')", (machine,)).fetchone()[0]
+            reasons = [r for (r,) in self._db.execute(
+                "SELECT DISTINCT reason FROM readings WHERE machine = ? AND state = 'quarantined'", (machine,))]
+            out.append({
+                "machine": machine,
+                "last_seen": None if last_counter is None else last_counter + offset,
+                "last_settled": settled,
+                "pending": count("state IN ('pending', 'submitted')"),
+                "quarantined_readings": count("state = 'quarantined'"),
+                "quarantine_reasons": reasons,
+                "machine_quarantined": quarantined,
+                "lock": lock_state,
+            })
+        return out
+
+
+def _reading(row: Any) -> PendingReading:
+    rid, machine, machine_id, lease, counter, runtime, timestamp, r, vs, received_at = row
+    return PendingReading(rid, machine, bytes(machine_id), int(lease, 16), counter, runtime, timestamp, bytes(r),
+                          bytes(vs), received_at)

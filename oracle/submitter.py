@@ -1,0 +1,233 @@
+"""The transaction manager: pending readings -> submitUsageBatch transactions -> confirmed outcomes.
+
+It owns the relayer's nonces: read from the chain at start and whenever the chain is ahead of us (another
+sender used the key), never assumed. Each batch is persisted with its signed bytes before broadcast; a batch
+not mined after ``stuck_blocks`` is replaced at the same nonce with fees bumped by at least 12.5 %; a
+receipt is trusted only after ``confirmations`` blocks and only while its block is still canonical, so a reorg
+that drops it sends the batch again. A batch whose nonce another transaction took goes back to pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, cast
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3.contract import Contract
+
+from millchain.chain import Chain
+from millchain.events import decode_events
+from millchain.leasing import SkipReason
+from millchain.reverts import RevertDecoder
+from millchain.tx import DEFAULT_TIP_WEI, GAS_MARGIN_PERCENT, Transactor
+from oracle.metrics import Metrics
+from oracle.outbox import Attempt, Batch, Outbox, PendingReading
+
+log = logging.getLogger("oracle.submitter")
+
+DELIVERED_SKIPS = {SkipReason.STALE_REPORT}
+"""A stale-counter rejection means an equal or newer reading already settled: delivered."""
+
+
+class Submitter:
+    def __init__(self, chain: Chain, relayer: LocalAccount, lease: Contract, outbox: Outbox, metrics: Metrics,
+                 decoder: RevertDecoder, *, max_batch: int, confirmations: int, stuck_blocks: int,
+                 fee_bump_percent: float, max_inflight: int = 4) -> None:
+        self.chain = chain
+        self.w3 = chain.w3
+        self.tx = Transactor(chain, relayer, decoder)
+        self.lease = lease
+        self.outbox = outbox
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self.confirmations = confirmations
+        self.stuck_blocks = stuck_blocks
+        self.bump = 1 + fee_bump_percent / 100
+        self.max_inflight = max_inflight
+        self._backoff_until = 0.0
+
+    # ------------------------------------------------------------------ one step
+
+    def tick(self) -> int:
+        """Track every batch in flight, then send a new one if readings wait. Returns readings sent."""
+        head = self.w3.eth.block_number
+        for batch in self.outbox.inflight():
+            self._track(batch, head)
+        if len(self.outbox.inflight()) >= self.max_inflight or time.monotonic() < self._backoff_until:
+            return 0
+        readings = self.outbox.pending(self.max_batch)
+        if not readings:
+            return 0
+        return self._send_batch(readings, head)
+
+    def idle(self) -> bool:
+        return not self.outbox.inflight() and not self.outbox.pending(1)
+
+    # ------------------------------------------------------------------ sending
+
+    def _calldata(self, readings: list[PendingReading]) -> str:
+        reports = [((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs) for r in readings]
+        data: str = self.lease.encode_abi("submitUsageBatch", args=[reports])
+        return data
+
+    def _next_nonce(self) -> int:
+        chain_nonce = self.w3.eth.get_transaction_count(self.tx.account.address, "pending")
+        ours = [b.nonce for b in self.outbox.inflight()]
+        return max([chain_nonce, *(n + 1 for n in ours)])
+
+    def _fees(self, tip_floor: int = 0, max_floor: int = 0) -> tuple[int, int]:
+        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+        try:
+            tip = int(self.w3.eth.max_priority_fee)
+        except Exception:  # not every node implements eth_maxPriorityFeePerGas
+            tip = DEFAULT_TIP_WEI
+        tip = max(tip, tip_floor)
+        return max(2 * base + tip, max_floor), tip
+
+    def _sign(self, data: str, nonce: int, gas: int, max_fee: int, tip: int, batch_id: int, head: int) -> Attempt:
+        signed = self.tx.sign({"to": self.lease.address, "data": data, "value": 0, "nonce": nonce, "gas": gas,
+                               "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip,
+                               "chainId": self.chain.chain_id, "from": self.tx.address})
+        return Attempt(tx_hash=signed.tx_hash, batch_id=batch_id, raw=signed.raw, max_fee=max_fee, tip=tip,
+                       gas=gas, sent_block=head)
+
+    def _send_batch(self, readings: list[PendingReading], head: int) -> int:
+        data = self._calldata(readings)
+        try:
+            estimate = self.w3.eth.estimate_gas(cast(Any, {"from": self.tx.address, "to": self.lease.address,
+                                                            "data": data}))
+        except Exception as exc:
+            reason = self.tx.explain(exc)
+            log.warning("batch of %d readings would revert (%s); retrying in 5 s", len(readings), reason)
+            self.metrics.transactions.labels("estimate_failed").inc()
+            self._backoff_until = time.monotonic() + 5
+            return 0
+        gas = estimate * (100 + GAS_MARGIN_PERCENT) // 100
+        max_fee, tip = self._fees()
+        nonce = self._next_nonce()
+        attempt = self._sign(data, nonce, gas, max_fee, tip, 0, head)
+        batch = self.outbox.open_batch(nonce, readings, attempt)  # durable before the bytes leave
+        self._broadcast(attempt)
+        self.metrics.submitted.inc(len(readings))
+        self.metrics.transactions.labels("sent").inc()
+        log.debug("batch %d: %d readings, nonce %d, tx %s", batch.id, len(readings), nonce, attempt.tx_hash)
+        return len(readings)
+
+    def _broadcast(self, attempt: Attempt) -> None:
+        try:
+            self.w3.eth.send_raw_transaction(HexBytes(attempt.raw))
+        except Exception as exc:
+            message = str(exc).lower()
+            if "already known" in message or "already imported" in message:
+                return
+            # nonce too low / underpriced / node down: the next tick finds out what happened and acts.
+            log.info("broadcast of %s failed: %s", attempt.tx_hash, exc)
+
+    # ------------------------------------------------------------------ tracking
+
+    def _receipt(self, tx_hash: str) -> Any:
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except Exception:  # TransactionNotFound, or a node that is restarting
+            return None
+
+    def _canonical(self, receipt: Any) -> bool:
+        try:
+            block = self.w3.eth.get_block(receipt["blockNumber"])
+        except Exception:
+            return False
+        return bytes(block["hash"]) == bytes(receipt["blockHash"])
+
+    def _track(self, batch: Batch, head: int) -> None:
+        attempts = self.outbox.attempts(batch.id)
+        for attempt in attempts:
+            receipt = self._receipt(attempt.tx_hash)
+            if receipt is None:
+                continue
+            if head - receipt["blockNumber"] + 1 < self.confirmations:
+                return  # mined, not yet confirmed: wait
+            if not self._canonical(receipt):
+                log.warning("receipt of %s left the canonical chain (reorg); sending again", attempt.tx_hash)
+                self.metrics.transactions.labels("reorged").inc()
+                self._broadcast(attempts[-1])
+                return
+            if receipt["status"] != 1:
+                log.warning("batch %d reverted in %s; its readings go back to pending", batch.id, attempt.tx_hash)
+                self.metrics.transactions.labels("reverted").inc()
+                self.outbox.drop_batch(batch, "transaction reverted")
+                self._backoff_until = time.monotonic() + 5
+                return
+            self._finish(batch, receipt)
+            return
+
+        mined_nonce = self.w3.eth.get_transaction_count(self.tx.account.address, "latest")
+        if mined_nonce > batch.nonce:
+            if any(self._receipt(a.tx_hash) is not None for a in attempts):
+                return  # mined between our two looks: the next tick records it
+            log.warning("nonce %d was used by another transaction; batch %d goes back to pending",
+                        batch.nonce, batch.id)
+            self.metrics.transactions.labels("nonce_taken").inc()
+            self.outbox.drop_batch(batch, "nonce used by another transaction")
+            return
+        last = attempts[-1]
+        if head - last.sent_block >= self.stuck_blocks:
+            self._replace(batch, last, head)
+        elif not self._known(last.tx_hash):
+            self._broadcast(last)  # the node lost it (restart, outage): the same bytes again
+
+    def _known(self, tx_hash: str) -> bool:
+        try:
+            self.w3.eth.get_transaction(HexBytes(tx_hash))
+            return True
+        except Exception:
+            return False
+
+    def _replace(self, batch: Batch, last: Attempt, head: int) -> None:
+        tip_floor = math.ceil(last.tip * self.bump)
+        max_floor = math.ceil(last.max_fee * self.bump)
+        max_fee, tip = self._fees(tip_floor, max_floor)
+        data = self._calldata(self.outbox.readings(batch.reading_ids))
+        attempt = self._sign(data, batch.nonce, last.gas, max_fee, tip, batch.id, head)
+        self.outbox.add_attempt(attempt)
+        self._broadcast(attempt)
+        self.metrics.transactions.labels("replaced").inc()
+        log.info("batch %d stuck for %d blocks: replaced %s by %s (tip %d -> %d wei)", batch.id,
+                 head - last.sent_block, last.tx_hash, attempt.tx_hash, last.tip, tip)
+
+    def _finish(self, batch: Batch, receipt: Any) -> None:
+        readings = {(r.lease_id, r.counter): r for r in self.outbox.readings(batch.reading_ids)}
+        outcomes: dict[int, tuple[str, str | None]] = {}
+        now = time.time()
+        for event in decode_events(self.lease, receipt):
+            args = event["args"]
+            if event["event"] == "UsageSettled":
+                reading = readings.get((args["leaseId"], args["counter"]))
+                if reading is not None:
+                    outcomes[reading.id] = ("settled", None)
+                    self.metrics.latency.observe(max(now - reading.received_at, 0))
+            elif event["event"] == "UsageReportSkipped":
+                reading = readings.get((args["leaseId"], args["counter"]))
+                if reading is not None:
+                    skip = SkipReason(args["reason"])
+                    delivered = skip in DELIVERED_SKIPS
+                    outcomes[reading.id] = ("stale", None) if delivered else ("quarantined", skip.name.lower())
+            elif event["event"] == "UsageAnomalyDetected":
+                report = args["report"][0] if isinstance(args["report"], (list, tuple)) else args["report"]["report"]
+                lease_id, counter = (report[0], report[2]) if isinstance(report, (list, tuple)) else (
+                    report["leaseId"], report["counter"])
+                reading = readings.get((lease_id, counter))
+                if reading is not None:
+                    outcomes[reading.id] = ("quarantined", "anomaly: above the lease's plausible rate")
+        for reading in readings.values():
+            outcomes.setdefault(reading.id, ("quarantined", "no outcome event in the receipt"))
+        self.outbox.finish_batch(batch, outcomes)
+        for state, reason in outcomes.values():
+            if state == "quarantined":
+                self.metrics.rejected.labels(f"chain_{(reason or 'unknown').split(':')[0]}").inc()
+            else:
+                self.metrics.confirmed.labels(state).inc()
+        self.metrics.transactions.labels("confirmed").inc()
+

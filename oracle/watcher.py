@@ -1,0 +1,152 @@
+"""Which lease each machine is under, and the lock / unlock commands that follow the leases' state.
+
+A machine is unlocked while its lease is Active and locked otherwise (Suspended: escrow exhausted; Closed or
+none: nothing pays for its use). The watcher follows LeaseOpened / LeaseSuspended / LeaseResumed /
+LeaseClosed events, recomputes the wanted state from the chain (not from the event alone, so a missed or
+replayed event cannot leave a machine in the wrong state), and sends a command only when the wanted state
+differs from what was last delivered. After a restart it sends every machine's state once more: commands
+are idempotent (MQTT retained, an OPC UA boolean write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from web3.contract import Contract
+
+from millchain.leasing import LeaseStatus, decode_lease_id
+from oracle.config import MachineSettings
+from oracle.metrics import Metrics
+from oracle.outbox import Outbox
+from oracle.sources import Commander
+
+log = logging.getLogger("oracle.watcher")
+
+WATCHED_EVENTS = ("LeaseOpened", "LeaseSuspended", "LeaseResumed", "LeaseClosed")
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    lease_id: int
+    status: LeaseStatus
+    max_rate_per_hour: int
+    anchored: bool
+
+
+class LeaseDirectory:
+    """Each configured machine's current lease (pinned in config, or its active lease on chain)."""
+
+    def __init__(self, lease: Contract, machines: list[MachineSettings]) -> None:
+        self.lease = lease
+        self.machines = {m.name: m for m in machines}
+        self.by_machine_id = {m.machine_bytes: m.name for m in machines}
+        self._current: dict[str, LeaseInfo | None] = {}
+
+    def refresh(self, name: str) -> LeaseInfo | None:
+        settings = self.machines[name]
+        if settings.lease_id is not None:
+            lease_id = int(settings.lease_id, 16)
+        else:
+            lease_id = int(self.lease.functions.activeLeaseOf(settings.machine_bytes).call())
+        info = None
+        if lease_id:
+            record = self.lease.functions.getLease(lease_id).call()
+            info = LeaseInfo(lease_id, LeaseStatus(record[4]), decode_lease_id(lease_id)["max_rate_per_hour"],
+                             anchored=bool(record[5]))
+        self._current[name] = info
+        return info
+
+    def refresh_all(self) -> None:
+        for name in self.machines:
+            self.refresh(name)
+
+    def current(self, name: str) -> LeaseInfo | None:
+        if name not in self._current:
+            return self.refresh(name)
+        return self._current[name]
+
+    def machine_for_lease(self, lease_id: int) -> str | None:
+        for name, info in self._current.items():
+            if info is not None and info.lease_id == lease_id:
+                return name
+        return None
+
+
+def wanted_command(info: LeaseInfo | None) -> tuple[str, str]:
+    if info is None:
+        return "lock", "no active lease"
+    if info.status is LeaseStatus.ACTIVE:
+        return "unlock", "lease active"
+    if info.status is LeaseStatus.SUSPENDED:
+        return "lock", "lease suspended: escrow exhausted"
+    return "lock", f"lease {info.status.name.lower()}"
+
+
+class LeaseWatcher:
+    def __init__(self, lease: Contract, directory: LeaseDirectory, commanders: Mapping[str, Commander],
+                 outbox: Outbox, metrics: Metrics) -> None:
+        self.lease = lease
+        self.directory = directory
+        self.commanders = commanders
+        self.outbox = outbox
+        self.metrics = metrics
+        self._force = True  # after a (re)start, every machine's state is sent once again
+
+    def _changed_machines(self, from_block: int, to_block: int) -> set[str]:
+        touched: set[str] = set()
+        for name in WATCHED_EVENTS:
+            for log_entry in getattr(self.lease.events, name)().get_logs(from_block=from_block, to_block=to_block):
+                args = log_entry["args"]
+                machine = None
+                if "machineId" in args:
+                    machine = self.directory.by_machine_id.get(bytes(args["machineId"]))
+                if machine is None:
+                    machine = self.directory.machine_for_lease(int(args["leaseId"]))
+                if machine is not None:
+                    touched.add(machine)
+        return touched
+
+    def poll_chain(self) -> set[str]:
+        """Blocking part (run in a thread): machines whose lease changed since the cursor."""
+        head = int(self.lease.w3.eth.block_number)
+        cursor = self.outbox.cursor("watcher")
+        if cursor is None or self._force:
+            self.directory.refresh_all()
+            self.outbox.set_cursor("watcher", head)
+            return set(self.directory.machines)
+        if head <= cursor:
+            return set()
+        touched = self._changed_machines(cursor + 1, head)
+        for name in touched:
+            self.directory.refresh(name)
+        self.outbox.set_cursor("watcher", head)
+        return touched
+
+    async def step(self) -> None:
+        touched = await asyncio.to_thread(self.poll_chain)
+        force, self._force = self._force, False
+        for name in sorted(touched):
+            await self._apply(name, force=force)
+
+    async def _apply(self, name: str, *, force: bool) -> None:
+        info = self.directory.current(name)
+        command, reason = wanted_command(info)
+        lease_id = info.lease_id if info else 0
+        delivered, _ = self.outbox.lock_state(name)
+        if delivered == command and not force:
+            return
+        commander = self.commanders.get(name)
+        if commander is None:
+            return
+        try:
+            await commander.send(name, command, lease_id, reason)  # type: ignore[arg-type]
+        except Exception as exc:
+            log.warning("could not send %s to %s (%s); will retry", command, name, exc)
+            self._force = True  # retry everything on the next step
+            return
+        self.outbox.set_lock_state(name, command, lease_id)
+        self.metrics.commands.labels(command).inc()
+        log.info("%s %s: %s", command, name, reason)

@@ -1,0 +1,179 @@
+"""The oracle core against a real anvil: readings in, exact billing out; a flood of bad input; a machine reset;
+another sender moving the relayer's nonce; a stuck transaction replaced with a higher fee."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+
+from millchain.leasing import LeaseClient
+from millchain.node import AnvilNode
+from millchain.session import Session
+from oracle.config import OracleSettings
+from oracle.service import OracleService
+from oracle.sources import Emit, Telemetry
+from tests.oracle_floor import DEVICE_PASSWORD, PRICE_PER_UNIT, RELAYER, Floor, build_floor
+
+pytestmark = pytest.mark.integration
+
+
+class ListSource:
+    """Stands in for a protocol adapter: hands the service a fixed list of messages, then idles."""
+
+    def __init__(self, items: Sequence[Telemetry], delay: float = 0.0) -> None:
+        self.items = items
+        self.delay = delay
+
+    async def run(self, emit: Emit) -> None:
+        for item in self.items:
+            await emit(item)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        await asyncio.Event().wait()
+
+
+def msg(machine: str, counter: int, runtime: int, timestamp: int) -> Telemetry:
+    body = json.dumps({"counter": counter, "runtime": runtime, "timestamp": timestamp}).encode()
+    return Telemetry(machine=machine, payload=body, received_at=time.time())
+
+
+def run_service(settings: OracleSettings, items: Sequence[Telemetry], until: Callable[[OracleService], bool],
+                timeout: float = 60.0, during: Callable[[OracleService], None] | None = None) -> OracleService:
+    async def main() -> OracleService:
+        service = OracleService(settings, sources=[ListSource(items)])
+        task = asyncio.create_task(service.run())
+        deadline = time.monotonic() + timeout
+        while not until(service):
+            if during is not None:
+                await asyncio.to_thread(during, service)
+            assert time.monotonic() < deadline, "the oracle did not get there in time"
+            assert not task.done(), task.exception()
+            await asyncio.sleep(0.1)
+        service.stop()
+        assert await task == 0
+        return service
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def floor(anvil_session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Floor:
+    monkeypatch.setenv("ORACLE_DEVICE_PASSWORD", DEVICE_PASSWORD)
+    return build_floor(anvil_session, tmp_path, 3)
+
+
+def settled(floor: Floor, expected: dict[str, int]) -> Callable[[OracleService], bool]:
+    return lambda _: all(floor.lease_state(m).last_counter == c for m, c in expected.items())
+
+
+def test_readings_settle_and_bill_exactly_the_units_counted(floor: Floor, anvil: AnvilNode, tmp_path: Path) -> None:
+    t0 = int(time.time()) + 1
+    items = [msg(m, 1000 + 50 * k, 600 + 10 * k, t0 + 10 * k) for k in range(4) for m in floor.leases]
+    service = run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, dict.fromkeys(floor.leases, 1150)))
+    for name in floor.leases:
+        lease = floor.lease_state(name)
+        assert lease.earnings == 150 * PRICE_PER_UNIT  # the first reading anchors, the rest bill 150 units
+    text = generate_latest(service.metrics.registry).decode()
+    assert "oracle_readings_signed_total 12.0" in text
+
+
+def test_ten_thousand_bad_messages_crash_nothing_and_the_good_ones_settle(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    rng = random.Random(7)
+    t0 = int(time.time()) + 1
+    machines = list(floor.leases)
+    good = [msg(m, 100 * k, 10 * k, t0 + 10 * k) for k in range(5) for m in machines]
+    junk_makers: list[Callable[[], Telemetry]] = [
+        lambda: Telemetry(rng.choice(machines), rng.randbytes(rng.randint(0, 60)), time.time()),
+        lambda: Telemetry(rng.choice(machines), b'{"counter": "7", "runtime": 1, "timestamp": 1}', time.time()),
+        lambda: Telemetry(rng.choice(machines), b'{"runtime": 1, "timestamp": 1}', time.time()),
+        lambda: Telemetry(rng.choice(machines), json.dumps({"counter": -5, "runtime": 0, "timestamp": t0}).encode(),
+                          time.time()),
+        lambda: Telemetry("ghost-machine", b'{"counter": 1, "runtime": 1, "timestamp": 1}', time.time()),
+        lambda: msg(rng.choice(machines), 10, 10, t0 + 100_000),  # clock far off
+        lambda: Telemetry(rng.choice(machines), b"[]", time.time()),
+    ]
+    junk = [rng.choice(junk_makers)() for _ in range(10_000)]
+    items: list[Telemetry] = []
+    for i, item in enumerate(good):  # interleave: valid readings keep their order among the junk
+        items.append(item)
+        items.extend(junk[i * len(junk) // len(good):(i + 1) * len(junk) // len(good)])
+    service = run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, dict.fromkeys(machines, 400)),
+                          timeout=120)
+    rejected = {s.labels["reason"]: s.value for s in service.metrics.rejected.collect()[0].samples
+                if s.name.endswith("_total")}
+    assert sum(rejected.values()) == len(junk)
+    assert set(rejected) <= {"malformed_json", "bad_type", "missing_field", "out_of_range", "unknown_machine",
+                             "clock_skew"}
+    for name in machines:
+        assert floor.lease_state(name).earnings == 400 * PRICE_PER_UNIT
+
+
+def test_a_machine_reset_is_quarantined_until_rebaselined_and_billing_continues(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    t0 = int(time.time()) + 1
+    def quarantined_after_600(service: OracleService) -> bool:
+        return bool(service.outbox.machine_state(name).quarantined) and floor.lease_state(name).last_counter == 600
+
+    run_service(settings, [msg(name, 500, 50, t0), msg(name, 600, 60, t0 + 10), msg(name, 3, 1, t0 + 20)],
+                quarantined_after_600)
+    service = OracleService(settings, sources=[])
+    status = {row["machine"]: row for row in service.outbox.status()}
+    assert status[name]["machine_quarantined"].startswith("counter went backwards")
+    service.outbox.rebaseline(name)
+    service.outbox.close()
+    # After the reset the machine counts from 3 again; the chain sees 600 + its new counts.
+    run_service(settings, [msg(name, 13, 11, t0 + 30)], settled(floor, {name: 613}))
+    assert floor.lease_state(name).earnings == 113 * PRICE_PER_UNIT
+
+
+def test_nonce_moved_by_another_sender_with_the_relayer_key(floor: Floor, anvil: AnvilNode, tmp_path: Path) -> None:
+    relayer = floor.session.transactor(RELAYER)
+    t0 = int(time.time()) + 1
+    names = list(floor.leases)
+
+    def meddle(service: OracleService) -> None:
+        # Someone else uses the relayer key while the oracle works: its next nonce must come from the chain.
+        if not getattr(meddle, "done", False):
+            relayer.send({"to": floor.session.chain.account(9).address, "value": 1})
+            meddle.done = True  # type: ignore[attr-defined]
+
+    items = [msg(m, 10 * k, k, t0 + k) for k in range(6) for m in names]
+    run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, dict.fromkeys(names, 50)), during=meddle)
+
+
+def test_a_stuck_transaction_is_replaced_with_a_fee_bump(floor: Floor, anvil: AnvilNode, tmp_path: Path) -> None:
+    w3 = floor.session.chain.w3
+    name = next(iter(floor.leases))
+    t0 = int(time.time()) + 1
+    settings = floor.settings(tmp_path, anvil.url, chain={"stuck_blocks": 2})
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+
+    def produce_blocks(service: OracleService) -> None:
+        attempts = [a for b in service.outbox.inflight() for a in service.outbox.attempts(b.id)]
+        if len(attempts) >= 2:
+            w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        elif attempts:
+            # Blocks without our transaction (as if the fee were too low): drop it from the pool, mine empty.
+            w3.provider.make_request("anvil_dropTransaction", [attempts[0].tx_hash])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    service = run_service(settings, [msg(name, 0, 0, t0), msg(name, 20, 2, t0 + 2)],
+                          settled(floor, {name: 20}), during=produce_blocks)
+    replaced = [s for s in service.metrics.transactions.collect()[0].samples
+                if s.labels.get("event") == "replaced" and s.name.endswith("_total")]
+    assert replaced and replaced[0].value >= 1
+    lease = LeaseClient(floor.session).get(floor.leases[name])
+    assert lease.earnings == 20 * PRICE_PER_UNIT

@@ -1,0 +1,70 @@
+"""The outbox: supersession of cumulative readings, batches that go back to pending, re-baselining, durability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from oracle.outbox import AcceptedReading, Attempt, Outbox
+
+MID = b"press-01".ljust(32, b"\0")
+
+
+def reading(counter: int, lease: int = 7, machine: str = "press-01", ts: int = 1000) -> AcceptedReading:
+    return AcceptedReading(machine=machine, machine_id=MID, lease_id=lease, counter=counter, runtime=counter,
+                           timestamp=ts + counter, r=b"\1" * 32, vs=b"\2" * 32, device_counter=counter,
+                           device_runtime=counter, received_at=0.0)
+
+
+def attempt(tx: str = "0xaa") -> Attempt:
+    return Attempt(tx_hash=tx, batch_id=0, raw="0x00", max_fee=2, tip=1, gas=100_000, sent_block=1)
+
+
+def test_only_the_newest_pending_reading_of_a_lease_is_kept(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([reading(1), reading(2), reading(5, lease=8, machine="press-02")])
+    box.accept_many([reading(3)])
+    assert sorted((r.lease_id, r.counter) for r in box.pending(10)) == [(7, 3), (8, 5)]
+
+
+def test_accepted_readings_survive_a_reopen(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([reading(4)])
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite")
+    assert [r.counter for r in again.pending(10)] == [4]
+    assert again.machine_state("press-01").last_counter == 4
+
+
+def test_a_dropped_batch_returns_its_readings_unless_newer_ones_arrived(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([reading(1), reading(9, lease=8, machine="press-02")])
+    batch = box.open_batch(5, box.pending(10), attempt())
+    assert box.pending(10) == []
+    box.accept_many([reading(2)])  # lease 7 moved on while the batch was in flight
+    box.drop_batch(batch, "nonce used by another transaction")
+    assert sorted((r.lease_id, r.counter) for r in box.pending(10)) == [(7, 2), (8, 9)]
+    assert box.inflight() == []
+
+
+def test_finished_batches_record_outcomes_for_status(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([reading(1), reading(9, lease=8, machine="press-02")])
+    batch = box.open_batch(0, box.pending(10), attempt())
+    assert box.attempts(batch.id)[0].tx_hash == "0xaa"
+    first, second = batch.reading_ids
+    box.finish_batch(batch, {first: ("settled", None), second: ("quarantined", "invalid_signer")})
+    status = {row["machine"]: row for row in box.status()}
+    assert status["press-01"]["last_settled"] == 1 and status["press-01"]["pending"] == 0
+    assert status["press-02"]["quarantined_readings"] == 1
+    assert status["press-02"]["quarantine_reasons"] == ["invalid_signer"]
+    assert box.depth() == 0
+
+
+def test_rebaseline_lifts_the_quarantine_and_continues_the_counters(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([reading(500)])
+    box.quarantine_machine("press-01", "counter went backwards")
+    assert box.machine_state("press-01").quarantined
+    state = box.rebaseline("press-01")
+    assert state.quarantined is None
+    assert (state.counter_offset, state.last_counter) == (500, None)
