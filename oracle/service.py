@@ -42,7 +42,7 @@ from millchain.typed_data import (
 from oracle.config import MachineSettings, OracleSettings
 from oracle.metrics import Metrics, MetricsServer
 from oracle.outbox import AcceptedReading, Outbox
-from oracle.sources import Commander, LogThrottle, Source, Telemetry
+from oracle.sources import Commander, CommandRouter, LogThrottle, Source, Telemetry
 from oracle.submitter import Submitter
 from oracle.telemetry import InvalidTelemetry, MachineState, check_against_history, parse_payload
 from oracle.watcher import LeaseDirectory, LeaseWatcher
@@ -292,6 +292,7 @@ class OracleService:
             await asyncio.sleep(0.05)
         if not self.submitter.idle():
             log.warning("shutdown timeout: %d readings stay in the outbox for the next start", self.outbox.depth())
+        await CommandRouter(self.commanders).close()
         if server is not None:
             server.stop()
         self.outbox.close()

@@ -13,6 +13,7 @@ from millchain.compiler import compile_project
 from millchain.node import AnvilNode
 from millchain.project import Project, find_project
 from millchain.session import Session
+from tests.oracle_fixtures import mosquitto, opcua_machine  # noqa: F401 - fixtures shared by oracle tests
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,13 +11,12 @@ from typing import Any
 
 from eth_account import Account
 
-from millchain.identity import MachineRegistryClient
-from millchain.leasing import LeaseClient, LeaseTerms
+from millchain.fleet import LESSEE, lease_fleet
+from millchain.leasing import LeaseClient
 from millchain.session import Session
-from millchain.types import machine_id
 from oracle.config import ChainSettings, MachineSettings, OracleSettings
 
-LESSOR, LESSEE, RELAYER = 1, 2, 3
+RELAYER = 3
 DEVICE_PASSWORD = "device-secret"
 PRICE_PER_UNIT = 10_000  # 0.01 mUSD
 
@@ -30,8 +29,10 @@ class Floor:
     device_keys: dict[str, bytes] = field(default_factory=dict)
     keystores: dict[str, Path] = field(default_factory=dict)
 
-    def settings(self, tmp: Path, rpc_url: str, **overrides: Any) -> OracleSettings:
-        machines = [MachineSettings(name=name, machine_id=name, device_keystore=self.keystores[name])
+    def settings(self, tmp: Path, rpc_url: str, *, machine_fields: dict[str, Any] | None = None,
+                 **overrides: Any) -> OracleSettings:
+        machines = [MachineSettings(name=name, machine_id=name, device_keystore=self.keystores[name],
+                                    **(machine_fields or {}).get(name, {}))
                     for name in self.leases]
         chain = ChainSettings(network="anvil", rpc_url=rpc_url, deployments=self.deployments,
                               relayer_dev_account=RELAYER, **overrides.pop("chain", {}))
@@ -39,47 +40,46 @@ class Floor:
                                   "metrics_port": 0, "batch_window_ms": 50, **overrides}
         return OracleSettings(**values)
 
-    def write_config(self, path: Path, rpc_url: str, **extra: Any) -> Path:
+    def write_config(self, path: Path, rpc_url: str, *, mqtt_port: int | None = None, **extra: Any) -> Path:
         """The same floor as an oracle.toml, for running the oracle as a separate process."""
         lines = [f'outbox = "{path.parent / "outbox.sqlite"}"', "metrics_port = 0", "batch_window_ms = 100"]
         lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
         lines += ["[chain]", 'network = "anvil"', f'rpc_url = "{rpc_url}"', f'deployments = "{self.deployments}"',
                   f"relayer_dev_account = {RELAYER}", "poll_interval_s = 0.1"]
+        if mqtt_port is not None:
+            lines += ["[mqtt]", 'host = "127.0.0.1"', f"port = {mqtt_port}"]
         for name in self.leases:
             lines += ["[[machines]]", f'name = "{name}"', f'machine_id = "{name}"',
                       f'device_keystore = "{self.keystores[name]}"']
         path.write_text("\n".join(lines) + "\n")
         return path
 
+    def top_up(self, name: str, amount: int) -> None:
+        """The factory pays more into a lease (minted first: the test token is free)."""
+        lessee = LeaseClient(self.session, LESSEE)
+        token = self.session.contract("SettlementToken")
+        self.session.tx.transact(token.functions.mint(lessee.tx.address, amount))
+        lessee.top_up(self.leases[name], amount)
+
     def lease_state(self, name: str) -> Any:
         return LeaseClient(self.session).get(self.leases[name])
 
 
 def build_floor(session: Session, tmp: Path, machines: int, *, escrow: int = 10_000 * 10**6,
-                max_rate_per_hour: int = 36_000) -> Floor:
+                max_rate_per_hour: int = 36_000, price_per_unit: int = PRICE_PER_UNIT) -> Floor:
     session.deploy()
     folder = session.store.folder
     assert folder is not None
     floor = Floor(session=session, deployments=folder)
-    token = session.contract("SettlementToken")
-    lessee = LeaseClient(session, LESSEE)
-    lessor = LeaseClient(session, LESSOR)
-    registry = MachineRegistryClient(session, LESSOR)
-    session.tx.transact(token.functions.mint(lessee.tx.address, escrow * machines))
-    session.transactor(LESSEE).transact(token.functions.approve(lessee.contract.address, escrow * machines))
-    for i in range(machines):
-        name = f"m-{i:04d}"
-        device = Account.create()
-        registry.register(machine_id(name), device.address)
-        terms = LeaseTerms(token=token.address, price_per_unit=PRICE_PER_UNIT, max_rate_per_hour=max_rate_per_hour,
-                           ends_at=session.chain.now() + 30 * 86400, heartbeat=3600, grace_period=600)
-        lease_id = lessor.offer(machine_id(name), terms)
-        lessee.tx.transact(lessee.contract.functions.open(lease_id, escrow))
-        keystore = tmp / "keys" / f"{name}.json"
+    names = [f"m-{i:04d}" for i in range(machines)]
+    for leased in lease_fleet(session, names, escrow=escrow, price_per_unit=price_per_unit,
+                              max_rate_per_hour=max_rate_per_hour):
+        keystore = tmp / "keys" / f"{leased.name}.json"
         keystore.parent.mkdir(parents=True, exist_ok=True)
         # pbkdf2 with few rounds keeps hundreds of test keystores fast; production keystores use scrypt.
-        keystore.write_text(json.dumps(Account.encrypt(device.key, DEVICE_PASSWORD, kdf="pbkdf2", iterations=1024)))
-        floor.leases[name] = lease_id
-        floor.device_keys[name] = bytes(device.key)
-        floor.keystores[name] = keystore
+        encrypted = Account.encrypt(leased.device_key, DEVICE_PASSWORD, kdf="pbkdf2", iterations=1024)
+        keystore.write_text(json.dumps(encrypted))
+        floor.leases[leased.name] = leased.lease_id
+        floor.device_keys[leased.name] = leased.device_key
+        floor.keystores[leased.name] = keystore
     return floor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 
 import click
 
@@ -25,6 +26,9 @@ cli.add_command(machine.machine)
 cli.add_command(lease.lease)
 cli.add_command(account.account)
 cli.add_command(demo.demo_command)
+
+for plugin in entry_points(group="millchain.commands"):
+    cli.add_command(plugin.load(), plugin.name)
 
 
 def main() -> None:

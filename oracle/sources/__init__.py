@@ -112,3 +112,12 @@ class CommandRouter:
         if commander is None:
             raise CommandDeliveryError(machine, command, "no commander is configured for this machine")
         await commander.send(machine, command, lease_id, reason)
+
+    async def close(self) -> None:
+        """Close every distinct commander that holds a connection (those with an async ``close()``)."""
+        seen: set[int] = set()
+        for commander in self.routes.values():
+            close = getattr(commander, "close", None)
+            if close is not None and id(commander) not in seen:
+                seen.add(id(commander))
+                await close()

@@ -1,0 +1,39 @@
+"""From the config to protocol adapters: one MQTT source and commander for the MQTT machines, an OPC UA
+source and commander per OPC UA machine, one in-process simulator for simulated machines."""
+
+from __future__ import annotations
+
+from oracle.config import OracleSettings
+from oracle.sources import Commander, Source
+from oracle.sources.mqtt import MqttCommander, MqttSource
+from oracle.sources.opcua import OpcUaCommander, OpcUaSource
+from oracle.sources.simulator import SimulatedMachine, SimulatorCommander, SimulatorSource
+
+
+def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Commander]]:
+    sources: list[Source] = []
+    commanders: dict[str, Commander] = {}
+    mqtt_machines = [m.name for m in settings.machines if m.source == "mqtt"]
+    if mqtt_machines:
+        mqtt = settings.mqtt
+        sources.append(MqttSource(mqtt.host, mqtt.port, mqtt.topic_prefix, machines=mqtt_machines,
+                                  username=mqtt.username, password=mqtt.password))
+        commander = MqttCommander(mqtt.host, mqtt.port, mqtt.topic_prefix, username=mqtt.username,
+                                  password=mqtt.password)
+        commanders.update(dict.fromkeys(mqtt_machines, commander))
+    for machine in settings.machines:
+        if machine.source != "opcua":
+            continue
+        assert machine.opcua is not None  # enforced by MachineSettings
+        opc = machine.opcua
+        sources.append(OpcUaSource(opc.endpoint, machine.name, opc.counter_node, opc.runtime_node, opc.mode,
+                                   opc.interval_s))
+        if opc.locked_node is not None:
+            commanders[machine.name] = OpcUaCommander(opc.endpoint, machine.name, locked_node=opc.locked_node)
+    simulated = [SimulatedMachine(m.name, m.simulator_rate_per_hour, seed=i)
+                 for i, m in enumerate(settings.machines) if m.source == "simulator"]
+    if simulated:
+        sources.append(SimulatorSource(simulated, settings.simulator_interval_s))
+        simulator_commander = SimulatorCommander(simulated)
+        commanders.update(dict.fromkeys((m.name for m in simulated), simulator_commander))
+    return sources, commanders
