@@ -39,6 +39,11 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
     /// @inheritdoc IMachineRegistry
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
 
+    /// @dev Bit offsets of KeyState's members in its slot, for _keyState.
+    uint256 private constant _SIGNER_SINCE_SHIFT = 160;
+    uint256 private constant _REVOKED_AT_SHIFT = 200;
+    uint256 private constant _STATUS_SHIFT = 240;
+
     mapping(bytes32 machineId => MachineRecord) private _machines;
     mapping(bytes32 machineId => mapping(address signer => RetiredKey)) private _retiredKeys;
 
@@ -122,15 +127,14 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
 
     /// @inheritdoc IMachineRegistry
     function isValidSigner(bytes32 machineId, address signer, uint256 timestamp) external view returns (bool) {
-        // One SLOAD: the whole hot slot is copied at once.
-        KeyState memory key = _machines[machineId].key;
-        // An unregistered id has key.signer == 0, so this check also keeps the zero address from matching it;
+        (address currentSigner, uint40 signerSince, uint40 revokedAt, MachineStatus status) = _keyState(machineId);
+        // An unregistered id has currentSigner == 0, so this check also keeps the zero address from matching it;
         // a registered machine never has the zero address as a current or retired key.
-        if (key.status == MachineStatus.Unregistered) return false;
-        if (key.status == MachineStatus.Revoked && timestamp >= key.revokedAt) return false;
-        if (signer == key.signer) return timestamp >= key.signerSince;
+        if (status == MachineStatus.Unregistered) return false;
+        if (status == MachineStatus.Revoked && timestamp >= revokedAt) return false;
+        if (signer == currentSigner) return timestamp >= signerSince;
         // Only a key that was rotated out reaches the second lookup; a key never used reads (0, 0) and fails.
-        RetiredKey memory retiredKey = _retiredKeys[machineId][signer];
+        RetiredKey storage retiredKey = _retiredKeys[machineId][signer];
         return timestamp >= retiredKey.validFrom && timestamp < retiredKey.validUntil;
     }
 
@@ -178,6 +182,27 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
     }
 
     // --------------------------------------------------------------- internal
+
+    /// @dev The fields of a machine's hot slot (KeyState) from one SLOAD, unpacked on the stack. isValidSigner runs
+    /// for every usage report, and copying the slot into a memory KeyState instead costs it some hundred gas.
+    function _keyState(bytes32 machineId)
+        private
+        view
+        returns (address signer, uint40 signerSince, uint40 revokedAt, MachineStatus status)
+    {
+        KeyState storage key = _machines[machineId].key;
+        uint256 word;
+        // Safe: reads the one slot `key` occupies (KeyState is 248 bits, so the struct is exactly that slot).
+        assembly ("memory-safe") {
+            word := sload(key.slot)
+        }
+        // Solidity packs struct members from the least significant bit in declaration order:
+        // signer [0, 160) · signerSince [160, 200) · revokedAt [200, 240) · status [240, 248).
+        signer = address(uint160(word));
+        signerSince = uint40(word >> _SIGNER_SINCE_SHIFT);
+        revokedAt = uint40(word >> _REVOKED_AT_SHIFT);
+        status = MachineStatus(uint8(word >> _STATUS_SHIFT));
+    }
 
     /// @dev The record of a registered machine; reverts for an unknown id.
     function _existingMachine(bytes32 machineId) private view returns (MachineRecord storage machine) {

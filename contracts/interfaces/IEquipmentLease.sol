@@ -253,6 +253,10 @@ interface IEquipmentLease {
     /// @param owner The machine's owner.
     error EquipmentLeaseNotMachineOwner(bytes32 machineId, address account, address owner);
 
+    /// @notice Thrown when offering a machine the registry reports as revoked.
+    /// @param machineId The machine.
+    error EquipmentLeaseMachineRevoked(bytes32 machineId);
+
     /// @notice Thrown when offered terms name the zero address as token.
     /// @param token The token.
     error EquipmentLeaseInvalidToken(address token);

@@ -50,6 +50,12 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         bool closeConsented;
     }
 
+    /// @dev The one-word LeaseState in a struct, so that a report computes its storage slot once (a storage pointer)
+    /// for the read and the write. Same layout as a bare LeaseState.
+    struct LeaseStateSlot {
+        LeaseState value;
+    }
+
     /// @dev How _settle treats a report: a submission, the lessee accepting it whatever its rate, or the lessor
     /// waiving the usage up to it.
     enum Mode {
@@ -76,7 +82,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
     /// @dev Sequence number of the next lease id. Starts at 1 (set in the constructor, so the first offer does not
     /// pay for a zero-to-non-zero write), which also keeps every lease id non-zero.
     uint32 private _nextSequence;
-    mapping(bytes32 machineId => mapping(uint256 leaseId => LeaseState)) private _states;
+    mapping(bytes32 machineId => mapping(uint256 leaseId => LeaseStateSlot)) private _states;
     mapping(uint256 leaseId => LeaseRecord) private _records;
     mapping(bytes32 machineId => uint256 leaseId) private _activeLease;
 
@@ -95,6 +101,10 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
     function offer(bytes32 machineId, LeaseTerms calldata terms) external whenNotPaused returns (uint256 leaseId) {
         address owner = _registry.ownerOf(machineId);
         if (owner != msg.sender) revert EquipmentLeaseNotMachineOwner(machineId, msg.sender, owner);
+        // A revoked machine signs no valid report, so a lease of it could never bill.
+        if (_registry.statusOf(machineId) == IMachineRegistry.MachineStatus.Revoked) {
+            revert EquipmentLeaseMachineRevoked(machineId);
+        }
         if (terms.token.code.length == 0) revert EquipmentLeaseInvalidToken(terms.token);
         if (terms.endsAt <= block.timestamp) revert EquipmentLeaseEndNotInFuture(terms.endsAt, block.timestamp);
         if (terms.maxRatePerHour == 0) revert EquipmentLeaseZeroMaxRate(machineId);
@@ -115,7 +125,8 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         record.machineId = machineId;
         // minBalance < 2**96, so its bit length (log2 + 1) fits in 8 bits.
         uint8 minBalanceBits = minBalance == 0 ? 0 : uint8(Math.log2(minBalance) + 1);
-        _states[machineId][leaseId] = LeaseStateLib.pack(0, 0, 0, 0, LeaseStatus.Offered, minBalanceBits, false);
+        _states[machineId][leaseId].value =
+            LeaseStateLib.pack(0, 0, 0, 0, LeaseStatus.Offered, minBalanceBits, false);
         emit LeaseOffered(leaseId, machineId, msg.sender, terms);
     }
 
@@ -124,7 +135,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
         _requireStatus(leaseId, state, LeaseStatus.Offered);
         _requireLessor(leaseId, record);
-        _states[record.machineId][leaseId] = state.withStatus(LeaseStatus.Cancelled);
+        _states[record.machineId][leaseId].value = state.withStatus(LeaseStatus.Cancelled);
         emit OfferCancelled(leaseId);
     }
 
@@ -165,7 +176,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @inheritdoc IEquipmentLease
     function submitUsage(SignedUsageReport calldata signed) external whenNotPaused returns (bool settled) {
-        return _settle(signed, true, Mode.Submit);
+        return _settle(signed, _loadReport(signed), true, Mode.Submit);
     }
 
     /// @inheritdoc IEquipmentLease
@@ -174,9 +185,13 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         whenNotPaused
         returns (uint256 settled)
     {
+        // One memory buffer for the whole batch: every report is copied over the previous one.
+        UsageReport memory report;
         uint256 count = reports.length;
         for (uint256 i; i < count;) {
-            if (_settle(reports[i], false, Mode.Submit)) {
+            SignedUsageReport calldata signed = reports[i];
+            _copyReport(signed, report);
+            if (_settle(signed, report, false, Mode.Submit)) {
                 // Cannot overflow: at most reports.length.
                 unchecked {
                     ++settled;
@@ -194,14 +209,14 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         uint256 leaseId = signed.report.leaseId;
         // An unopened or unknown lease has no lessee, and msg.sender is never the zero address.
         if (msg.sender != _records[leaseId].lessee) revert EquipmentLeaseNotLessee(leaseId, msg.sender);
-        _settle(signed, true, Mode.Accept);
+        _settle(signed, _loadReport(signed), true, Mode.Accept);
     }
 
     /// @inheritdoc IEquipmentLease
     function waiveAnomalousUsage(SignedUsageReport calldata signed) external whenNotPaused {
         uint256 leaseId = signed.report.leaseId;
         if (msg.sender != _records[leaseId].lessor) revert EquipmentLeaseNotLessor(leaseId, msg.sender);
-        _settle(signed, true, Mode.Waive);
+        _settle(signed, _loadReport(signed), true, Mode.Waive);
     }
 
     // -------------------------------------------------------- silence, close
@@ -239,7 +254,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         }
 
         bytes32 machineId = record.machineId;
-        _states[machineId][leaseId] = state.withStatus(LeaseStatus.Closed);
+        _states[machineId][leaseId].value = state.withStatus(LeaseStatus.Closed);
         record.closedAt = uint40(block.timestamp);
         delete _activeLease[machineId];
         emit LeaseClosed(leaseId, machineId, msg.sender, block.timestamp + record.gracePeriod);
@@ -271,7 +286,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         if (block.timestamp <= refundableAfter) revert EquipmentLeaseGracePeriodActive(leaseId, refundableAfter);
 
         uint96 escrow = state.escrow();
-        _states[record.machineId][leaseId] = state.withEscrow(0).withStatus(LeaseStatus.Settled);
+        _states[record.machineId][leaseId].value = state.withEscrow(0).withStatus(LeaseStatus.Settled);
         record.held -= escrow;
         emit RefundWithdrawn(leaseId, msg.sender, escrow);
         if (escrow != 0) IERC20(record.token).safeTransfer(msg.sender, escrow);
@@ -342,26 +357,46 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     // ------------------------------------------------------- internal: usage
 
-    /// @dev Checks and settles one report. A refused report reverts with its custom error when `strict`, and is
-    /// skipped with UsageReportSkipped otherwise. Returns whether the report settled (false: skipped or anomaly).
-    /// The report is decoded from calldata once: every later read is a plain MLOAD instead of a validated
-    /// calldata read, which matters at a hundred reports per batch.
-    function _settle(SignedUsageReport calldata signed, bool strict, Mode mode) private returns (bool) {
-        UsageReport memory report = signed.report;
-        LeaseState state = _states[report.machineId][report.leaseId];
+    /// @dev `signed.report` in fresh memory; see _copyReport.
+    function _loadReport(SignedUsageReport calldata signed) private pure returns (UsageReport memory report) {
+        _copyReport(signed, report);
+    }
+
+    /// @dev Copies `signed.report` into `report`, checking what the ABI decoder checks: every later read is a plain
+    /// MLOAD instead of a validated calldata read, which matters at a hundred reports per batch.
+    function _copyReport(SignedUsageReport calldata signed, UsageReport memory report) private pure {
+        // Safe: UsageReport is five static 32-byte words, laid out alike in calldata (at the start of `signed`,
+        // whose bounds the ABI decoder checked on entry) and in memory (`report`, an allocated struct), so one copy
+        // moves them all. As in the decoder, a member with bits set above its type reverts without data.
+        assembly ("memory-safe") {
+            calldatacopy(report, signed, 0xa0)
+            let dirty := or(shr(64, mload(add(report, 0x40))), shr(32, mload(add(report, 0x60))))
+            if or(dirty, shr(40, mload(add(report, 0x80)))) { revert(0, 0) }
+        }
+    }
+
+    /// @dev Checks and settles one report (`report` is `signed.report` in memory). A refused report reverts with
+    /// its custom error when `strict`, and is skipped with UsageReportSkipped otherwise. Returns whether the report
+    /// settled (false: skipped or anomaly).
+    function _settle(SignedUsageReport calldata signed, UsageReport memory report, bool strict, Mode mode)
+        private
+        returns (bool)
+    {
+        LeaseStateSlot storage slot = _states[report.machineId][report.leaseId];
+        LeaseState state = slot.value;
         if (!_checkReport(report, state, strict, mode)) return false;
         if (!_checkSigner(signed, report, strict)) return false;
         if (!state.anchored()) {
-            _anchor(report, state);
-        } else if (mode == Mode.Waive) {
-            _waive(report, state);
+            _anchor(slot, report, state);
+        } else if (mode == Mode.Submit) {
+            // The common case first: it is the whole of a batch.
+            if (!_isPlausible(signed, report, state)) return false;
+            _bill(slot, report, state);
         } else if (mode == Mode.Accept) {
-            _bill(report, state);
+            _bill(slot, report, state);
             emit AnomalousUsageAccepted(report.leaseId, report.counter);
-        } else if (_isPlausible(signed, report, state)) {
-            _bill(report, state);
         } else {
-            return false;
+            _waive(slot, report, state);
         }
         return true;
     }
@@ -451,13 +486,37 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
             if (strict) revert EquipmentLeaseInvalidSignature(report.leaseId);
             return _skip(report, SkipReason.InvalidSignature);
         }
-        if (!_registry.isValidSigner(report.machineId, signer, report.timestamp)) {
+        if (!_isValidSigner(report.machineId, signer, report.timestamp)) {
             if (strict) {
                 revert EquipmentLeaseInvalidSigner(report.leaseId, report.machineId, signer, report.timestamp);
             }
             return _skip(report, SkipReason.InvalidSigner);
         }
         return true;
+    }
+
+    /// @dev `_registry.isValidSigner(machineId, signer, readingTime)`, encoded and decoded by hand: it runs for every
+    /// report, and the generic call code (a memory allocation, the encoder's and decoder's helpers) costs it a few
+    /// hundred gas more. Behaves as the high-level call: bubbles up a revert, and reverts without data on a return
+    /// that is not one ABI-encoded bool.
+    function _isValidSigner(bytes32 machineId, address signer, uint40 readingTime) private view returns (bool valid) {
+        IMachineRegistry registry_ = _registry;
+        bytes4 selector = IMachineRegistry.isValidSigner.selector;
+        // Safe: the arguments are written to free memory without claiming it (nothing is allocated before the
+        // call returns) and the result to scratch space; `signer` and `readingTime` are clean, being typed values.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), machineId)
+            mstore(add(ptr, 0x24), signer)
+            mstore(add(ptr, 0x44), readingTime)
+            if iszero(staticcall(gas(), registry_, ptr, 0x64, 0x00, 0x20)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            valid := mload(0x00)
+            if or(lt(returndatasize(), 0x20), gt(valid, 1)) { revert(0, 0) }
+        }
     }
 
     /// @dev Whether the report's units and runtime are plausible for the time elapsed since the last settled
@@ -491,16 +550,16 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
     }
 
     /// @dev The first report of a lease fixes its starting counters and bills nothing.
-    function _anchor(UsageReport memory report, LeaseState state) private {
-        _states[report.machineId][report.leaseId] = state.settled(
+    function _anchor(LeaseStateSlot storage slot, UsageReport memory report, LeaseState state) private {
+        slot.value = state.settled(
             report.counter, report.runtimeSeconds, report.timestamp, state.escrow(), state.status()
         );
         emit UsageSettled(report.leaseId, report.counter, 0, 0);
     }
 
     /// @dev Moves the counters to the report's without billing.
-    function _waive(UsageReport memory report, LeaseState state) private {
-        _states[report.machineId][report.leaseId] = state.settled(
+    function _waive(LeaseStateSlot storage slot, UsageReport memory report, LeaseState state) private {
+        slot.value = state.settled(
             report.counter, report.runtimeSeconds, report.timestamp, state.escrow(), state.status()
         );
         // Cannot underflow: _checkReport established counter >= lastCounter.
@@ -511,7 +570,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @dev Bills the report: units x pricePerUnit + the runtime part, from the escrow; what the escrow cannot
     /// cover becomes debt and suspends an active lease.
-    function _bill(UsageReport memory report, LeaseState state) private {
+    function _bill(LeaseStateSlot storage slot, UsageReport memory report, LeaseState state) private {
         uint256 leaseId = report.leaseId;
         uint256 units;
         uint256 amount;
@@ -523,15 +582,14 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
                 + _runtimeCost(leaseId, report.runtimeSeconds, state.lastRuntime());
         }
         uint256 escrow = state.escrow();
-        if (amount > escrow) return _billBeyondEscrow(report, state, units, amount);
+        if (amount > escrow) return _billBeyondEscrow(slot, report, state, units, amount);
 
         uint256 escrowLeft;
         // Cannot underflow: amount <= escrow.
         unchecked {
             escrowLeft = escrow - amount;
         }
-        _states[report.machineId][leaseId] =
-            state.settled(report.counter, report.runtimeSeconds, report.timestamp, escrowLeft, state.status());
+        slot.value = state.settled(report.counter, report.runtimeSeconds, report.timestamp, escrowLeft, state.status());
         emit UsageSettled(leaseId, report.counter, units, amount);
         if (escrowLeft >> state.minBalanceBits() == 0 && escrowLeft < escrow) {
             _emitIfBelowMinimum(leaseId, escrow, escrowLeft);
@@ -540,13 +598,18 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @dev The part of _bill when the amount exceeds the escrow: the escrow is billed in full, the rest becomes
     /// debt, an active lease is suspended.
-    function _billBeyondEscrow(UsageReport memory report, LeaseState state, uint256 units, uint256 amount) private {
+    function _billBeyondEscrow(
+        LeaseStateSlot storage slot,
+        UsageReport memory report,
+        LeaseState state,
+        uint256 units,
+        uint256 amount
+    ) private {
         uint256 leaseId = report.leaseId;
         uint256 escrow = state.escrow();
         LeaseStatus status = state.status();
         LeaseStatus newStatus = status == LeaseStatus.Active ? LeaseStatus.Suspended : status;
-        _states[report.machineId][leaseId] =
-            state.settled(report.counter, report.runtimeSeconds, report.timestamp, 0, newStatus);
+        slot.value = state.settled(report.counter, report.runtimeSeconds, report.timestamp, 0, newStatus);
         LeaseRecord storage record = _records[leaseId];
         uint256 debt;
         // Cannot underflow: amount > escrow.
@@ -613,7 +676,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         _activeLease[machineId] = leaseId;
         record.lessee = msg.sender;
         record.held = deposit;
-        _states[machineId][leaseId] =
+        _states[machineId][leaseId].value =
             state.withEscrow(deposit).withStatus(LeaseStatus.Active).withLastTimestamp(uint40(block.timestamp));
         emit LeaseOpened(leaseId, machineId, msg.sender, deposit);
         return IERC20(record.token);
@@ -640,7 +703,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         uint96 escrow = state.escrow() + uint96(amount - debtPaid);
         state = state.withEscrow(escrow);
         if (resumed) state = state.withStatus(LeaseStatus.Active);
-        _states[record.machineId][leaseId] = state;
+        _states[record.machineId][leaseId].value = state;
         record.held += amount;
         emit EscrowToppedUp(leaseId, msg.sender, amount, debtPaid, escrow);
         if (resumed) emit LeaseResumed(leaseId, escrow);
@@ -659,7 +722,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         record = _records[leaseId];
         bytes32 machineId = record.machineId;
         if (machineId == bytes32(0)) revert EquipmentLeaseUnknownLease(leaseId);
-        state = _states[machineId][leaseId];
+        state = _states[machineId][leaseId].value;
     }
 
     function _requireStatus(uint256 leaseId, LeaseState state, LeaseStatus expected) private pure {

@@ -17,7 +17,7 @@ from millchain.session import Session
 
 SNAPSHOT = Path(__file__).with_name("snapshot.json")
 TOLERANCE = 0.05
-SCENARIOS: tuple[str, ...] = ("identity",)
+SCENARIOS: tuple[str, ...] = ("identity", "lease")
 """Module names under scripts.gas, one per use case, each defining measure(session) and TARGETS."""
 
 Measure = Callable[[Session], dict[str, int]]
