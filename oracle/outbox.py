@@ -11,14 +11,16 @@ Reading states:  pending -> submitted -> settled | stale (both delivered) | quar
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from oracle.telemetry import MachineState
 
@@ -72,6 +74,8 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+P = ParamSpec("P")
+R = TypeVar("R")
 DELIVERED = ("settled", "stale")
 _READING_COLUMNS = "id, machine, machine_id, lease_id, counter, runtime, timestamp, r, vs, received_at"
 
@@ -128,8 +132,21 @@ class Batch:
     reading_ids: list[int]
 
 
+def _serialised(method: Callable[P, R]) -> Callable[P, R]:
+    """Run ``method`` holding the outbox lock: intake, submitter and watcher use the one connection from
+    worker threads, and SQLite transactions on a shared connection must not interleave."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with args[0]._lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
 class Outbox:
     def __init__(self, path: Path) -> None:
+        self._lock = threading.RLock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -152,17 +169,20 @@ class Outbox:
 
     # ------------------------------------------------------------------ machines
 
+    @_serialised
     def machine_state(self, machine: str) -> MachineState:
         row = self._db.execute(
             "SELECT last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined "
             "FROM machines WHERE machine = ?", (machine,)).fetchone()
         return MachineState(*row) if row else MachineState()
 
+    @_serialised
     def quarantine_machine(self, machine: str, reason: str) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO machines(machine, quarantined) VALUES (?, ?) "
                        "ON CONFLICT(machine) DO UPDATE SET quarantined = excluded.quarantined", (machine, reason))
 
+    @_serialised
     def rebaseline(self, machine: str) -> MachineState:
         """After a machine reset: its next reading restarts from zero, offsets keep the chain's counters
         rising from where they were, and the quarantine is lifted."""
@@ -178,6 +198,7 @@ class Outbox:
 
     # ------------------------------------------------------------------ readings
 
+    @_serialised
     def accept_many(self, readings: Sequence[AcceptedReading]) -> list[int]:
         """Store signed readings as pending, superseding older pending ones of the same lease, in one
         transaction: a group commit, so thousands of readings a second cost one fsync each round."""
@@ -201,23 +222,27 @@ class Outbox:
                     (item.machine, item.device_counter, item.device_runtime, item.timestamp))
         return ids
 
+    @_serialised
     def has_readings(self, lease_id: int) -> bool:
         """Whether any reading of this lease was ever accepted (other than ones the chain refused)."""
         return self._db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1",
                                 (hex(lease_id),)).fetchone() is not None
 
+    @_serialised
     def pending(self, limit: int) -> list[PendingReading]:
         rows = self._db.execute(
             f"SELECT {_READING_COLUMNS} FROM readings WHERE state = 'pending' ORDER BY id LIMIT ?",
             (limit,)).fetchall()
         return [_reading(row) for row in rows]
 
+    @_serialised
     def depth(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM readings WHERE state IN ('pending', 'submitted')")
                    .fetchone()[0])
 
     # ------------------------------------------------------------------ batches and attempts
 
+    @_serialised
     def open_batch(self, nonce: int, readings: Sequence[PendingReading], attempt: Attempt) -> Batch:
         """Record a batch and its first signed attempt, and mark its readings submitted, before broadcast."""
         ids = [r.id for r in readings]
@@ -237,19 +262,23 @@ class Outbox:
                    (attempt.tx_hash, attempt.batch_id, attempt.raw, attempt.max_fee, attempt.tip, attempt.gas,
                     attempt.sent_block, time.time()))
 
+    @_serialised
     def add_attempt(self, attempt: Attempt) -> None:
         with self._tx() as db:
             self._insert_attempt(db, attempt)
 
+    @_serialised
     def inflight(self) -> list[Batch]:
         rows = self._db.execute("SELECT id, nonce, reading_ids FROM batches WHERE state = 'inflight' ORDER BY nonce")
         return [Batch(i, n, json.loads(ids)) for i, n, ids in rows.fetchall()]
 
+    @_serialised
     def attempts(self, batch_id: int) -> list[Attempt]:
         rows = self._db.execute("SELECT tx_hash, batch_id, raw, max_fee, tip, gas, sent_block FROM attempts "
                                 "WHERE batch_id = ? ORDER BY created_at", (batch_id,)).fetchall()
         return [Attempt(*row) for row in rows]
 
+    @_serialised
     def readings(self, ids: Sequence[int]) -> list[PendingReading]:
         if not ids:
             return []
@@ -258,6 +287,7 @@ class Outbox:
             f"SELECT {_READING_COLUMNS} FROM readings WHERE id IN ({marks}) ORDER BY id", list(ids)).fetchall()
         return [_reading(row) for row in rows]
 
+    @_serialised
     def finish_batch(self, batch: Batch, outcomes: dict[int, tuple[str, str | None]]) -> None:
         """Record each reading's outcome (settled / stale / quarantined + reason) and close the batch."""
         now = time.time()
@@ -266,6 +296,7 @@ class Outbox:
                            [(state, reason, now, rid) for rid, (state, reason) in outcomes.items()])
             db.execute("UPDATE batches SET state = 'done' WHERE id = ?", (batch.id,))
 
+    @_serialised
     def drop_batch(self, batch: Batch, why: str) -> None:
         """The batch can never be mined (nonce taken, or it reverted): its readings go back to pending,
         unless a newer reading of the same lease arrived meanwhile (that one carries the units)."""
@@ -281,20 +312,24 @@ class Outbox:
 
     # ------------------------------------------------------------------ locks and cursors
 
+    @_serialised
     def lock_state(self, machine: str) -> tuple[str | None, str | None]:
         row = self._db.execute("SELECT lock_state, lock_lease FROM machines WHERE machine = ?", (machine,)).fetchone()
         return (row[0], row[1]) if row else (None, None)
 
+    @_serialised
     def set_lock_state(self, machine: str, state: str, lease_id: int) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO machines(machine, lock_state, lock_lease) VALUES (?, ?, ?) "
                        "ON CONFLICT(machine) DO UPDATE SET lock_state = excluded.lock_state, "
                        "lock_lease = excluded.lock_lease", (machine, state, hex(lease_id)))
 
+    @_serialised
     def cursor(self, name: str) -> int | None:
         row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else None
 
+    @_serialised
     def set_cursor(self, name: str, value: int) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
@@ -302,6 +337,7 @@ class Outbox:
 
     # ------------------------------------------------------------------ status
 
+    @_serialised
     def status(self) -> list[dict[str, object]]:
         """Per machine: last counter seen, last settled, pending, quarantined readings, quarantine reason."""
         rows = self._db.execute("SELECT machine, last_counter, counter_offset, quarantined, lock_state FROM machines "

@@ -99,6 +99,9 @@ class OracleService:
         self.queue: asyncio.Queue[Telemetry] = asyncio.Queue(INTAKE_QUEUE)
         self._throttle = LogThrottle(logging.getLogger("oracle.intake"))
         self._device_keys: dict[str, str] = {}
+        self._states: dict[str, MachineState] = {}
+        """Per machine, what the outbox holds (the service is its only writer while running); quarantined
+        machines are always read from the outbox, where `oracle rebaseline` lifts the quarantine."""
         self._stop = asyncio.Event()
         self._intake_open = True
 
@@ -188,7 +191,7 @@ class OracleService:
     def _process(self, group: list[Telemetry]) -> int:
         """Validate a group and commit the good ones in one outbox transaction (run in a worker thread)."""
         accepted: list[AcceptedReading] = []
-        states: dict[str, MachineState] = {}  # readings of this group count as history for the next ones
+        states = self._states  # accepted readings are the history the next ones are checked against
         anchors: set[int] = set()
         now = time.time()
         for telemetry in group:
@@ -233,15 +236,18 @@ class OracleService:
     async def _submit_loop(self) -> None:
         window = self.settings.batch_window_ms / 1000
         while True:
+            delay = window
             try:
-                await asyncio.to_thread(self.submitter.tick)
+                sent = await asyncio.to_thread(self.submitter.tick)
                 self.metrics.chain_ok = True
+                if not sent and self.outbox.inflight():
+                    delay = min(window, 0.02)  # only receipts to wait for: look again soon
             except Exception as exc:  # node down: keep everything in the outbox and try again
                 self.metrics.chain_ok = False
                 self._throttle.log(logging.WARNING, "submit", "chain unreachable or refusing (%s); retrying", exc)
             self.metrics.outbox_depth.set(self.outbox.depth())
             self.metrics.last_loop = time.time()
-            await asyncio.sleep(window)
+            await asyncio.sleep(delay)
 
     async def _watch_loop(self) -> None:
         while True:

@@ -113,15 +113,20 @@ def check_against_history(raw: RawReading, state: MachineState, *, now: float, m
     if abs(raw.timestamp - now) > max_skew:
         raise InvalidTelemetry("clock_skew", f"device time {raw.timestamp} is {raw.timestamp - now:+.0f} s "
                                f"from the oracle's clock (allowed ±{max_skew} s)")
-    if state.last_timestamp is not None and raw.timestamp <= state.last_timestamp:
-        raise InvalidTelemetry("stale_timestamp", f"device time {raw.timestamp} is not after the last accepted "
+    # Device time has one-second resolution: a second reading within the same second is a newer update (it
+    # supersedes the pending one); only a reading from an earlier second is stale.
+    if state.last_timestamp is not None and raw.timestamp < state.last_timestamp:
+        raise InvalidTelemetry("stale_timestamp", f"device time {raw.timestamp} is before the last accepted "
                                f"reading's {state.last_timestamp}")
     if state.last_counter is not None and raw.counter < state.last_counter:
         raise InvalidTelemetry("counter_backwards", f"counter {raw.counter} < last accepted {state.last_counter}")
     if state.last_runtime is not None and raw.runtime < state.last_runtime:
         raise InvalidTelemetry("runtime_backwards", f"runtime {raw.runtime} < last accepted {state.last_runtime}")
-    if (max_rate_per_hour is not None and state.last_counter is not None and state.last_timestamp is not None):
-        elapsed = max(raw.timestamp - state.last_timestamp, 0)
+    if (max_rate_per_hour is not None and state.last_counter is not None and state.last_timestamp is not None
+            and raw.timestamp > state.last_timestamp):
+        # A same-second update has no elapsed time to judge by: the contract checks it against the reading it
+        # settles after, with the exact time between them.
+        elapsed = raw.timestamp - state.last_timestamp
         allowed = max_rate_per_hour * elapsed // 3600
         if raw.counter - state.last_counter > allowed:
             raise InvalidTelemetry(
