@@ -19,7 +19,8 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,17 +67,34 @@ def _record(folder: Path, name: str) -> dict[str, Any]:
     return record
 
 
+@dataclass(frozen=True)
+class Embedding:
+    """The oracle inside another program (the demo): an open chain connection and deployment records
+    instead of the config's node and folder, device keys handed over in memory, and that program's clock."""
+
+    chain: Chain
+    records: Mapping[str, dict[str, Any]]
+    device_password: str
+    clock: Callable[[], float] = time.time
+
+
 class OracleService:
     def __init__(self, settings: OracleSettings, *, sources: list[Source] | None = None,
-                 commanders: Mapping[str, Commander] | None = None) -> None:
+                 commanders: Mapping[str, Commander] | None = None, embedding: Embedding | None = None) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.chain, self.relayer = self._connect()
-        folder = settings.chain.deployments or find_project().deployments_dir / self.chain.network
-        lease_record = _record(folder, "EquipmentLease")
-        registry_record = _record(folder, "MachineRegistry")
+        self.clock = embedding.clock if embedding else time.time
+        if embedding is None:
+            self.chain, self.relayer = self._connect()
+            folder = settings.chain.deployments or find_project().deployments_dir / self.chain.network
+            lease_record = _record(folder, "EquipmentLease")
+            registry_record = _record(folder, "MachineRegistry")
+        else:
+            self.chain = embedding.chain
+            self.relayer = self.chain.account(settings.chain.relayer_dev_account or 0)
+            lease_record, registry_record = embedding.records["EquipmentLease"], embedding.records["MachineRegistry"]
         if lease_record.get("chainId") != self.chain.chain_id:
-            raise ConfigError(f"{folder}/EquipmentLease.json is for chainId {lease_record.get('chainId')}, "
+            raise ConfigError(f"the EquipmentLease record is for chainId {lease_record.get('chainId')}, "
                               f"the node is chainId {self.chain.chain_id}")
         w3 = self.chain.w3
         lease_address = to_checksum_address(settings.chain.lease_contract or lease_record["address"])
@@ -88,7 +106,8 @@ class OracleService:
         self.outbox = Outbox(settings.outbox)
         self.directory = LeaseDirectory(self.lease, settings.machines)
         self.machines: dict[str, MachineSettings] = {m.name: m for m in settings.machines}
-        self.signers = self._device_signers()
+        self.signers = self._device_signers(embedding.device_password if embedding else
+                                            os.environ.get(DEVICE_PASSWORD_ENV))
         self.submitter = Submitter(
             self.chain, self.relayer, self.lease, self.outbox, self.metrics, self.decoder,
             max_batch=settings.max_batch, confirmations=settings.chain.confirmations,
@@ -121,9 +140,8 @@ class OracleService:
         self.metrics.chain_ok = True
         return chain, relayer
 
-    def _device_signers(self) -> dict[str, DeviceSigner]:
+    def _device_signers(self, password: str | None) -> dict[str, DeviceSigner]:
         signers = {}
-        password = os.environ.get(DEVICE_PASSWORD_ENV)
         for machine in self.settings.machines:
             if machine.signing != "gateway":
                 continue
@@ -188,12 +206,13 @@ class OracleService:
                                received_at=telemetry.received_at,
                                anchor=not lease.anchored and not self.outbox.has_readings(lease.lease_id))
 
-    def _process(self, group: list[Telemetry]) -> int:
-        """Validate a group and commit the good ones in one outbox transaction (run in a worker thread)."""
+    def ingest(self, group: list[Telemetry]) -> int:
+        """Validate a group of messages and commit the good ones in one outbox transaction; returns how many
+        were accepted. The intake loop calls it from a worker thread; an embedding program may call it."""
         accepted: list[AcceptedReading] = []
         states = self._states  # accepted readings are the history the next ones are checked against
         anchors: set[int] = set()
-        now = time.time()
+        now = self.clock()
         for telemetry in group:
             self.metrics.received.labels(telemetry.machine if telemetry.machine in self.machines else "_unknown").inc()
             try:
@@ -229,7 +248,7 @@ class OracleService:
             group = [await self.queue.get()]
             while len(group) < INTAKE_GROUP and not self.queue.empty():
                 group.append(self.queue.get_nowait())
-            await asyncio.to_thread(self._process, group)
+            await asyncio.to_thread(self.ingest, group)
 
     # ------------------------------------------------------------------ loops
 

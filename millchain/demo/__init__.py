@@ -1,12 +1,21 @@
-"""The main job, played on any chain: compile, deploy the suite, then a factory day across the use cases."""
+"""The main job, played on any chain: compile, deploy the suite, then a factory day across the use cases.
+
+Parts played by packages above the SDK (the oracle's shift of leased machines) are found through the
+``millchain.demo`` entry point group, so the SDK never imports them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any
 
-from millchain.demo.leasing import LeaseStory, play_lease_story
+from millchain.errors import ConfigError
 from millchain.session import Session
+
+PARTS = ("leasing",)
+"""Entry point names in the ``millchain.demo`` group, in the order the day plays them."""
 
 
 @dataclass
@@ -14,11 +23,19 @@ class DemoReport:
     network: str
     chain_id: int
     contracts: dict[str, str] = field(default_factory=dict)
-    lease: LeaseStory | None = None
-    steps: list[str] = field(default_factory=list)
+    parts: dict[str, Any] = field(default_factory=dict)
 
 
-def run(session: Session, *, say: Any = print) -> DemoReport:
+def _part(name: str) -> Callable[[Session, Callable[..., Any]], Any]:
+    found = {ep.name: ep for ep in entry_points(group="millchain.demo")}
+    if name not in found:
+        raise ConfigError(f"the demo's {name} part is not installed (entry point millchain.demo:{name}); "
+                          "install the project with `pip install -e .`")
+    part: Callable[[Session, Callable[..., Any]], Any] = found[name].load()
+    return part
+
+
+def run(session: Session, *, say: Callable[..., Any] = print) -> DemoReport:
     report = DemoReport(network=session.chain.network, chain_id=session.chain.chain_id)
     compiled = session.compile()
     how = "from cache" if compiled.cached else f"with {compiled.backend}"
@@ -26,7 +43,6 @@ def run(session: Session, *, say: Any = print) -> DemoReport:
     for outcome in session.deploy():
         report.contracts[outcome.name] = outcome.address
         say(f"{outcome.action:>9} {outcome.name} at {outcome.address}")
-
-    say("[bold]Pay-per-use leasing[/bold]")
-    report.lease = play_lease_story(session, say)
+    say("\n[bold]Pay-per-use leasing[/bold] (through the edge oracle)")
+    report.parts["leasing"] = _part("leasing")(session, say)
     return report
