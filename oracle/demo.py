@@ -129,7 +129,7 @@ async def _shift(session: Session, say: Callable[..., Any], work: Path) -> dict[
     after = lessee.token(lessee.get(leases["lathe-02"]).terms.token).functions.balanceOf(lessee.tx.address).call()
     say(f"  lathe-02's lease closed: {usd(after - before)} refunded to the factory; the oracle locked the idle "
         f"lathe = {machines[1].locked}; it is free for the next lease")
-    summary = {}
+    summary: dict[str, dict[str, Any]] = {}
     for machine in machines:
         statement = lessor.statement(leases[machine.name])
         summary[machine.name] = {"lease": hex(leases[machine.name]), "units": statement.total_units,
