@@ -26,7 +26,7 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-def mUSD(amount: int) -> str:  # noqa: N802 - the unit's own spelling
+def mUSD(amount: int) -> str:
     return format_amount(int(amount), 6) + " mUSD"
 
 
