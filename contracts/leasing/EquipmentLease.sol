@@ -186,6 +186,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         returns (uint256 settled)
     {
         // One memory buffer for the whole batch: every report is copied over the previous one.
+        // slither-disable-next-line uninitialized-local
         UsageReport memory report;
         uint256 count = reports.length;
         for (uint256 i; i < count;) {
@@ -481,6 +482,8 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         returns (bool)
     {
         bytes32 digest = _hashTypedDataV4(UsageReportLib.hash(signed.report));
+        // The third value only details `error`, which is checked below.
+        // slither-disable-next-line unused-return
         (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, signed.r, signed.vs);
         if (error != ECDSA.RecoverError.NoError) {
             if (strict) revert EquipmentLeaseInvalidSignature(report.leaseId);
@@ -690,7 +693,10 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         if (status != LeaseStatus.Active && status != LeaseStatus.Suspended && status != LeaseStatus.Closed) {
             revert EquipmentLeaseUnexpectedStatus(leaseId, status);
         }
+        // Zero and false unless the lease was suspended with debt (below).
+        // slither-disable-next-line uninitialized-local
         uint256 debtPaid;
+        // slither-disable-next-line uninitialized-local
         bool resumed;
         // An active lease has no debt (invariant I4 in the docs); skip reading it.
         if (status != LeaseStatus.Active) {
