@@ -197,11 +197,12 @@ class Deployer:
     def deploy(self, spec: ContractSpec, addresses: dict[str, str]) -> DeployOutcome:
         name = spec.name
         record = self.store.get(name)
-        if record is not None and self.check_record(name, record):
+        args = [_jsonable(a) for a in spec.args(addresses, self.tx.address)]
+        # Same code and same constructor arguments: a contract built on a redeployed dependency is redeployed.
+        if record is not None and self.check_record(name, record) and record.get("args") == args:
             self.store.journal("skipped", contract=name, address=record["address"])
             return DeployOutcome(name, record["address"], "skipped", None)
 
-        args = [_jsonable(a) for a in spec.args(addresses, self.tx.address)]
         artifact = self.artifacts(name)
         bytecode_hash = code_hash(artifact["bytecode"])
         recovered = self._recover(name, bytecode_hash, args)

@@ -97,6 +97,78 @@ def leasing_section(part: Mapping[str, Any]) -> str:
             f'<div class="charts">{charts}</div>{summary}<h3>Lock commands sent by the oracle</h3>{commands}')
 
 
+def lineage_svg(lots: Mapping[str, str], failed: str, downstream: Sequence[str]) -> str:
+    """Component lots on the left, what was built from them to the right; the failed lot and everything
+    downstream of it marked."""
+    columns = [[lots["bearings"], lots["housings"]], [lots["gearboxes"]], [lots["tractors"]]]
+    edges = [(lots["bearings"], lots["gearboxes"]), (lots["housings"], lots["gearboxes"]),
+             (lots["gearboxes"], lots["tractors"])]
+    box_w, box_h, gap_x, gap_y = 170, 44, 90, 26
+    where: dict[str, tuple[float, float]] = {}
+    for c, column in enumerate(columns):
+        for r, lot in enumerate(column):
+            where[lot] = (20 + c * (box_w + gap_x), 40 + r * (box_h + gap_y) + (box_h + gap_y) / 2 * (2 - len(column)))
+    width = 40 + len(columns) * box_w + (len(columns) - 1) * gap_x
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="190" role="img" '
+             f'aria-label="lot lineage"><defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="8" refY="4" '
+             f'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#777"/></marker></defs>']
+    for src, dst in edges:
+        (x1, y1), (x2, y2) = where[src], where[dst]
+        parts.append(f'<line x1="{x1 + box_w}" y1="{y1 + box_h / 2}" x2="{x2 - 4}" y2="{y2 + box_h / 2}" '
+                     f'stroke="#777" stroke-width="1.5" marker-end="url(#arrow)"/>')
+    for lot, (x, y) in where.items():
+        fill, stroke, note = "#fff", "#999", ""
+        if lot == failed:
+            fill, stroke, note = "#fde2e4", "#b00020", "FAILED inspection"
+        elif lot in downstream:
+            fill, stroke, note = "#fff4e0", "#d9822b", "alerted downstream"
+        parts.append(f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" fill="{fill}" '
+                     f'stroke="{stroke}" stroke-width="2"/><text x="{x + 10}" y="{y + 18}" font-size="13" '
+                     f'font-weight="600">{_e(lot)}</text><text x="{x + 10}" y="{y + 35}" font-size="11" '
+                     f'fill="{stroke}">{_e(note)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def quality_section(part: Mapping[str, Any]) -> str:
+    failed = part["lots"]["bearings"]
+    claim = part["claim"]
+    disclosed = part["disclosed_field"]
+    acks = table(["organisation", "alerted", "acknowledged on chain"],
+                 [(org, "yes", "yes" if org in part["acknowledged_by"] else "no") for org in part["affected"]])
+    verified = '<span class="ok">verified against the on-chain commitment</span>' if disclosed["verified_on_chain"] \
+        else '<span class="bad">does NOT match the commitment</span>'
+    return (f"<h2>Quality control across firms</h2><p>An independent laboratory's attestation "
+            f"<code>{_e(part['alert'])}</code> failed lot <b>{_e(failed)}</b> ({_e(part['severity'])}); the alert "
+            f"followed the lineage to every firm that built from it and to the regulator.</p>"
+            f"{lineage_svg(part['lots'], failed, part['downstream_lots'])}{acks}"
+            f"<p>Selective disclosure: the inspection report stays private; only the field "
+            f"<code>{_e(disclosed['name'])}</code> = <b>{_e(disclosed['value'])}</b> was disclosed, {verified}.</p>"
+            f"<p>Claim #{_e(claim['id'])}: {mUSD(claim['amount'])} asked by the plant, status "
+            f"<b>{_e(claim['status'])}</b>, {mUSD(claim['paid'])} paid from the supplier's quality bond "
+            f"({mUSD(part['bond_left'])} left).</p>")
+
+
+def settlement_section(part: Mapping[str, Any]) -> str:
+    total = part["quantity"] * part["unit_price"]
+    cards = [
+        ("Contract", f"order {part['order_id']} signed by buyer and supplier (EIP-712): {part['quantity']:,} units "
+                     f"at {mUSD(part['unit_price'])} = {mUSD(total)}"),
+        ("Logistics", f"carrier signed: shipped {part['shipped']:,}, delivered {part['delivered']:,}"),
+        ("Receipt", f"buyer confirmed {part['received']:,} received"),
+        ("Invoice", "tax platform verified the invoice" + (
+            f"; mismatches first: {'; '.join(part['mismatches'])}" if part["mismatches"] else "")),
+    ]
+    flows = "".join(f'<div class="card"><h3>{_e(t)}</h3>{_e(b)}</div>' for t, b in cards)
+    funds = table(["funds", "amount"], [("settled quantity", f"{part['settled_quantity']:,}"),
+                                        ("paid to the supplier", mUSD(part["paid"])),
+                                        ("retained for the warranty", mUSD(part["retained"])),
+                                        ("still in escrow", mUSD(part["escrow_left"]))])
+    return (f"<h2>Supply-chain settlement (四流合一)</h2><p>Payment left escrow only when the signed order, the "
+            f"carrier's delivery, the receipt and the verified invoice agreed — in the transaction that completed "
+            f"the last of them. A mismatch moved nothing.</p><div class=\"flow\">{flows}</div>{funds}")
+
+
 def generic_section(title: str, part: Mapping[str, Any]) -> str:
     """Any other part's facts as a table (quality and settlement provide their own richer sections)."""
     rows = [(k, v if not isinstance(v, (dict, list)) else _compact(v)) for k, v in part.items()]
@@ -118,6 +190,10 @@ def render(report: Any, sections: Mapping[str, str] | None = None) -> str:
             body.append(sections[name])
         elif name == "leasing":
             body.append(leasing_section(part))
+        elif name == "quality":
+            body.append(quality_section(part))
+        elif name == "settlement":
+            body.append(settlement_section(part))
         else:
             body.append(generic_section(name.title(), part))
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>millchain factory day</title>"

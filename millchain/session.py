@@ -23,10 +23,27 @@ from millchain.project import Project, find_project
 from millchain.reverts import RevertDecoder
 from millchain.tx import Transactor
 
+QUALITY_WITHDRAWAL_DELAY = 7 * 24 * 3600
+"""Seconds a quality bond's withdrawals and terms changes wait (QualityBonds' WITHDRAWAL_DELAY)."""
+
+
+def settlement_token(done: dict[str, str]) -> str:
+    """The token bonds and payments settle in: the dev suite's SettlementToken, else $MILLCHAIN_SETTLEMENT_TOKEN."""
+    address = done.get("SettlementToken") or os.environ.get("MILLCHAIN_SETTLEMENT_TOKEN")
+    if not address:
+        raise ConfigError("no settlement token on this network: set MILLCHAIN_SETTLEMENT_TOKEN to its address")
+    return to_checksum_address(address)
+
+
 DEV_SUITE: tuple[ContractSpec, ...] = (
     ContractSpec("SettlementToken", lambda done, deployer: [deployer]),
     ContractSpec("MachineRegistry", lambda done, deployer: [deployer]),
     ContractSpec("EquipmentLease", lambda done, deployer: [deployer, done["MachineRegistry"]]),
+    ContractSpec("QualityLedger", lambda done, deployer: [deployer]),
+    ContractSpec("QualityBonds", lambda done, deployer: [
+        deployer, done["QualityLedger"], settlement_token(done), QUALITY_WITHDRAWAL_DELAY]),
+    ContractSpec("SupplyChainSettlement", lambda done, deployer: [
+        deployer, done["QualityLedger"], done["QualityBonds"]]),
 )
 """The contracts ``millchain deploy`` puts on a development chain, in dependency order."""
 

@@ -155,7 +155,10 @@ class Outbox:
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
-        self._db.close()
+        # Under the lock: a worker thread still finishing a call (its task was cancelled at shutdown, the
+        # thread was not) must never see the connection closed under it, which crashes the interpreter.
+        with self._lock:
+            self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

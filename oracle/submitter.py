@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from typing import Any, cast
 
@@ -48,11 +49,17 @@ class Submitter:
         self.bump = 1 + fee_bump_percent / 100
         self.max_inflight = max_inflight
         self._backoff_until = 0.0
+        self._tick_lock = threading.Lock()
 
     # ------------------------------------------------------------------ one step
 
     def tick(self) -> int:
-        """Track every batch in flight, then send a new one if readings wait. Returns readings sent."""
+        """Track every batch in flight, then send a new one if readings wait. Returns readings sent.
+        One tick at a time: at shutdown a cancelled loop's thread may still be in one when the flush starts."""
+        with self._tick_lock:
+            return self._tick()
+
+    def _tick(self) -> int:
         head = self.w3.eth.block_number
         for batch in self.outbox.inflight():
             self._track(batch, head)

@@ -40,6 +40,9 @@ def _deployed_local(compiled: Project) -> Session:
 def local(_deployed_local: Session) -> Iterator[Session]:
     """The embedded chain with the suite deployed; every change a test makes is rolled back after it."""
     tester = _deployed_local.chain.tester
+    # A fresh block first: the snapshot's clock starts at the wall clock, so tests that move time relative to
+    # the latest block never ask eth-tester to travel behind its pending block (which follows the wall clock).
+    tester.mine_blocks(1)
     snapshot = tester.take_snapshot()
     yield _deployed_local
     tester.revert_to_snapshot(snapshot)

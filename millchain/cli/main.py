@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 
 import click
 
-from millchain.cli import account, build, chain, demo, lease, machine
+from millchain.cli import account, build, chain, demo, disclosure, lease, machine, order, qc
 from millchain.cli.common import err_console
 from millchain.errors import CompilationError, MillchainError
 
@@ -26,6 +26,11 @@ cli.add_command(machine.machine)
 cli.add_command(lease.lease)
 cli.add_command(account.account)
 cli.add_command(demo.demo_command)
+cli.add_command(qc.qc)
+cli.add_command(order.order)
+cli.add_command(disclosure.commit_command)
+cli.add_command(disclosure.disclose_command)
+cli.add_command(disclosure.verify_disclosure_command)
 
 for plugin in entry_points(group="millchain.commands"):
     cli.add_command(plugin.load(), plugin.name)

@@ -6,12 +6,15 @@ Parts played by packages above the SDK (the oracle's shift of leased machines) a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
+from millchain.demo.settlement import play_settlement_story
 from millchain.errors import ConfigError
+from millchain.quality import play_quality_story
 from millchain.session import Session
 
 PARTS = ("leasing",)
@@ -45,4 +48,8 @@ def run(session: Session, *, say: Callable[..., Any] = print) -> DemoReport:
         say(f"{outcome.action:>9} {outcome.name} at {outcome.address}")
     say("\n[bold]Pay-per-use leasing[/bold] (through the edge oracle)")
     report.parts["leasing"] = _part("leasing")(session, say)
+    say("\n[bold]Quality control across firms[/bold]")
+    report.parts["quality"] = play_quality_story(session, say)
+    say("\n[bold]Supply-chain settlement (四流合一)[/bold]")
+    report.parts["settlement"] = dataclasses.asdict(play_settlement_story(session, say))
     return report

@@ -17,7 +17,7 @@ from millchain.session import Session
 
 SNAPSHOT = Path(__file__).with_name("snapshot.json")
 TOLERANCE = 0.05
-SCENARIOS: tuple[str, ...] = ("identity", "lease")
+SCENARIOS: tuple[str, ...] = ("identity", "quality", "lease", "settlement")
 """Module names under scripts.gas, one per use case, each defining measure(session) and TARGETS."""
 
 Measure = Callable[[Session], dict[str, int]]

@@ -166,3 +166,16 @@ def test_node_with_state_on_disk_keeps_the_deployment_across_a_restart(compiled:
     with AnvilNode(compiled, port=port, state=state) as node:
         session = Session(connect("anvil", rpc_url=node.url), project=compiled, deployments_dir=deployments)
         assert [o.action for o in session.deploy()] == ["skipped"] * len(SUITE)
+
+
+def test_a_redeployed_dependency_redeploys_what_was_built_on_it(anvil_session: Session) -> None:
+    first = {o.name: o.address for o in anvil_session.deploy()}
+    folder = anvil_session.store.folder
+    assert folder is not None
+    (folder / "MachineRegistry.json").unlink()  # as if only the registry were deployed anew
+    again = {o.name: o for o in anvil_session.deploy()}
+    assert again["MachineRegistry"].action == "deployed"
+    assert again["EquipmentLease"].action == "deployed"  # its constructor names the registry
+    assert again["SettlementToken"].action == "skipped"
+    lease = anvil_session.contract("EquipmentLease")
+    assert lease.functions.registry().call() == again["MachineRegistry"].address != first["MachineRegistry"]

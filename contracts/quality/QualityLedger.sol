@@ -1,0 +1,582 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IQualityLedger} from "../interfaces/IQualityLedger.sol";
+import {DisclosureLib} from "../libraries/DisclosureLib.sol";
+import {QualityLotLib} from "./QualityLotLib.sol";
+
+/// @title QualityLedger
+/// @notice Organisations, accredited inspectors, lots with their lineage, append-only inspection records,
+/// alerts and acknowledgements. See IQualityLedger and docs/contracts/quality.md.
+/// @dev Organisations are referred to internally by a 32-bit index so a lot's producer and an attestation's
+/// inspector organisation pack into the record's first slot. An attestation costs two new slots (the packed
+/// record and the report commitment) plus the lot's counter; everything else is in its event.
+contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
+    /// @dev One slot: 160 + 32 + 8.
+    struct OrganisationRecord {
+        address admin;
+        uint32 index;
+        bool regulator;
+    }
+
+    /// @dev One slot: 32 + 8 + 40 + 40.
+    struct InspectorRecord {
+        uint32 org;
+        InspectorStatus status;
+        uint40 since;
+        uint40 validUntil;
+    }
+
+    /// @dev Three slots: the packed header (32 + 64 + 40 + 8 + 32), the product id, the lineage digest.
+    struct LotRecord {
+        uint32 producer;
+        uint64 quantity;
+        uint40 registeredAt;
+        uint8 inputCount;
+        uint32 attestationCount;
+        bytes32 productId;
+        bytes32 lineageDigest;
+    }
+
+    /// @dev Two slots: the packed record (32 + 8 + 8 + 32 + 32 + 40 + 32 + 32 = 216) and the commitment.
+    struct AttestationRecord {
+        uint32 inspectorOrg;
+        Outcome outcome;
+        Severity severity;
+        uint32 sampleSize;
+        uint32 defects;
+        uint40 attestedAt;
+        uint32 supersedes;
+        uint32 supersededBy;
+        bytes32 reportCommitment;
+    }
+
+    /// @inheritdoc IQualityLedger
+    bytes32 public constant ACCREDITOR_ROLE = keccak256("ACCREDITOR_ROLE");
+
+    /// @inheritdoc IQualityLedger
+    uint256 public constant MAX_INPUTS = 32;
+
+    /// @dev keccak256 of the EIP-712 type string a wallet shows; must never change. The members come in the
+    /// order of Finding's calldata head, so the struct hash can copy them in one go (_attestationDigest).
+    bytes32 private constant _ATTESTATION_TYPEHASH = keccak256(
+        "Attestation(bytes32 lotId,uint8 outcome,uint8 severity,uint32 sampleSize,uint32 defects,uint32 supersedes,"
+        "bytes32 reportCommitment,string uri,address inspector,uint32 seq,uint40 deadline)"
+    );
+
+    mapping(bytes32 orgId => OrganisationRecord) private _organisations;
+    mapping(uint32 index => bytes32 orgId) private _organisationIds;
+    uint32 private _organisationCount;
+    mapping(address account => uint32 orgIndex) private _memberOf;
+    mapping(address inspector => InspectorRecord) private _inspectors;
+    mapping(bytes32 lotId => LotRecord) private _lots;
+    mapping(bytes32 lotId => mapping(uint32 seq => AttestationRecord)) private _attestations;
+    mapping(bytes32 lotId => mapping(uint32 seq => mapping(uint32 orgIndex => uint40 at))) private _acknowledgedAt;
+
+    /// @param admin Account granted DEFAULT_ADMIN_ROLE and ACCREDITOR_ROLE.
+    constructor(address admin) EIP712("QualityLedger", "1") {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(ACCREDITOR_ROLE, admin);
+    }
+
+    // ---------------------------------------------------------------- organisations
+
+    /// @inheritdoc IQualityLedger
+    function registerOrganisation(bytes32 orgId, address admin, bool regulator)
+        external
+        onlyRole(ACCREDITOR_ROLE)
+    {
+        if (orgId == bytes32(0)) revert QualityLedgerZeroId();
+        if (admin == address(0)) revert QualityLedgerZeroAddress();
+        if (_organisations[orgId].index != 0) revert QualityLedgerOrganisationExists(orgId);
+        _requireNoOrganisation(admin);
+
+        uint32 index = ++_organisationCount;
+        _organisations[orgId] = OrganisationRecord({admin: admin, index: index, regulator: regulator});
+        _organisationIds[index] = orgId;
+        _memberOf[admin] = index;
+        emit OrganisationRegistered(orgId, admin, index, regulator);
+        emit MemberAdded(orgId, admin);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function addMember(bytes32 orgId, address account) external {
+        OrganisationRecord storage org = _organisationAdminOnly(orgId, false);
+        if (account == address(0)) revert QualityLedgerZeroAddress();
+        _requireNoOrganisation(account);
+        _memberOf[account] = org.index;
+        emit MemberAdded(orgId, account);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function removeMember(bytes32 orgId, address account) external {
+        OrganisationRecord storage org = _organisationAdminOnly(orgId, false);
+        if (_memberOf[account] != org.index) revert QualityLedgerNotMember(orgId, account);
+        if (account == org.admin) revert QualityLedgerCannotRemoveAdmin(orgId, account);
+        delete _memberOf[account];
+        emit MemberRemoved(orgId, account);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function transferOrganisationAdmin(bytes32 orgId, address newAdmin) external {
+        OrganisationRecord storage org = _organisationAdminOnly(orgId, true);
+        if (newAdmin == address(0)) revert QualityLedgerZeroAddress();
+        uint32 current = _memberOf[newAdmin];
+        bool joins = current == 0;
+        if (!joins && current != org.index) revert QualityLedgerAlreadyMember(newAdmin, _organisationIds[current]);
+
+        address previousAdmin = org.admin;
+        org.admin = newAdmin;
+        if (joins) _memberOf[newAdmin] = org.index;
+        emit OrganisationAdminTransferred(orgId, previousAdmin, newAdmin);
+        if (joins) emit MemberAdded(orgId, newAdmin);
+    }
+
+    // ---------------------------------------------------------------- inspectors
+
+    /// @inheritdoc IQualityLedger
+    function accredit(address account, bytes32 orgId, uint40 validUntil) external onlyRole(ACCREDITOR_ROLE) {
+        if (account == address(0)) revert QualityLedgerZeroAddress();
+        uint32 orgIndex = _existingOrganisation(orgId).index;
+        if (validUntil <= block.timestamp) revert QualityLedgerInvalidValidity(validUntil);
+        InspectorRecord storage record = _inspectors[account];
+        InspectorStatus status = record.status;
+        if (status != InspectorStatus.None) {
+            if (record.org != orgIndex) {
+                revert QualityLedgerInspectorOfOtherOrganisation(account, _organisationIds[record.org]);
+            }
+            if (status != InspectorStatus.Accredited) revert QualityLedgerUnexpectedInspectorStatus(account, status);
+        }
+        _inspectors[account] = InspectorRecord({
+            org: orgIndex, status: InspectorStatus.Accredited, since: _now(), validUntil: validUntil
+        });
+        emit InspectorAccredited(account, orgId, validUntil);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function suspend(address account) external onlyRole(ACCREDITOR_ROLE) {
+        bytes32 orgId = _moveInspector(account, InspectorStatus.Accredited, InspectorStatus.Suspended);
+        emit InspectorSuspended(account, orgId);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function restore(address account) external onlyRole(ACCREDITOR_ROLE) {
+        bytes32 orgId = _moveInspector(account, InspectorStatus.Suspended, InspectorStatus.Accredited);
+        emit InspectorRestored(account, orgId);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function revoke(address account) external onlyRole(ACCREDITOR_ROLE) {
+        InspectorStatus status = _inspectors[account].status;
+        // Revoking applies to both live states; pick the one the inspector is in.
+        InspectorStatus from = status == InspectorStatus.Suspended ? status : InspectorStatus.Accredited;
+        bytes32 orgId = _moveInspector(account, from, InspectorStatus.Revoked);
+        emit InspectorRevoked(account, orgId);
+    }
+
+    // ---------------------------------------------------------------- lots
+
+    /// @inheritdoc IQualityLedger
+    function registerLot(
+        bytes32 lotId,
+        bytes32 productId,
+        uint64 quantity,
+        bytes32 dataCommitment,
+        bytes32[] calldata inputs
+    ) external {
+        uint32 producer = _organisationIndexOf(msg.sender);
+        if (lotId == bytes32(0) || productId == bytes32(0)) revert QualityLedgerZeroId();
+        LotRecord storage record = _lots[lotId];
+        if (record.registeredAt != 0) revert QualityLedgerLotExists(lotId);
+        if (quantity == 0) revert QualityLedgerZeroQuantity(lotId);
+        uint256 count = inputs.length;
+        if (count > MAX_INPUTS) revert QualityLedgerTooManyInputs(count, MAX_INPUTS);
+        bytes32 previous;
+        for (uint256 i = 0; i < count; ++i) {
+            bytes32 input = inputs[i];
+            // Ascending from a zero start also refuses the zero id; an input must already exist, so the
+            // lineage can never contain a cycle.
+            if (input <= previous) revert QualityLedgerInputsNotAscending(i);
+            if (_lots[input].registeredAt == 0) revert QualityLedgerUnknownLot(input);
+            previous = input;
+        }
+
+        record.producer = producer;
+        record.quantity = quantity;
+        record.registeredAt = _now();
+        // count <= MAX_INPUTS = 32 fits in uint8.
+        record.inputCount = uint8(count);
+        record.productId = productId;
+        record.lineageDigest = QualityLotLib.digest(dataCommitment, inputs);
+        emit LotRegistered(lotId, _organisationIds[producer], productId, quantity, dataCommitment, inputs);
+    }
+
+    // ---------------------------------------------------------------- attestations and alerts
+
+    /// @inheritdoc IQualityLedger
+    function attest(Finding calldata finding) external returns (uint32 seq) {
+        return _record(finding, msg.sender);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function attestBySig(
+        Finding calldata finding,
+        address account,
+        uint32 seq,
+        uint40 deadline,
+        bytes calldata signature
+    ) external returns (uint32) {
+        if (block.timestamp > deadline) revert QualityLedgerSignatureExpired(deadline);
+        // The signed seq doubles as the replay guard: once used, the lot's next number has moved past it.
+        uint32 expected = _lots[finding.lotId].attestationCount + 1;
+        if (seq != expected) revert QualityLedgerStaleSignature(finding.lotId, seq, expected);
+        bytes32 digest = _attestationDigest(finding, account, seq, deadline);
+        if (!_isValidSignature(account, digest, signature)) revert QualityLedgerInvalidSignature(account);
+        return _record(finding, account);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function raiseAlert(bytes32 lotId, Severity severity, bytes32 reportCommitment, string calldata uri)
+        external
+        returns (uint32 seq)
+    {
+        uint32 inspectorOrg = _activeInspectorOrg(msg.sender);
+        LotRecord storage lotRecord = _existingLot(lotId);
+        if (severity == Severity.None) revert QualityLedgerInvalidOutcome(Outcome.None, severity);
+        seq = lotRecord.attestationCount + 1;
+        lotRecord.attestationCount = seq;
+        _attestations[lotId][seq] = AttestationRecord({
+            inspectorOrg: inspectorOrg,
+            outcome: Outcome.None,
+            severity: severity,
+            sampleSize: 0,
+            defects: 0,
+            attestedAt: _now(),
+            supersedes: 0,
+            supersededBy: 0,
+            reportCommitment: reportCommitment
+        });
+        emit Attested(lotId, seq, msg.sender, Outcome.None, severity, 0, 0, 0, reportCommitment, uri);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function acknowledge(bytes32 lotId, uint32 seq) external {
+        uint32 orgIndex = _organisationIndexOf(msg.sender);
+        AttestationRecord storage record = _existingAttestation(lotId, seq);
+        if (record.severity == Severity.None) revert QualityLedgerNotAnAlert(lotId, seq);
+        mapping(uint32 => uint40) storage acks = _acknowledgedAt[lotId][seq];
+        bytes32 orgId = _organisationIds[orgIndex];
+        if (acks[orgIndex] != 0) revert QualityLedgerAlreadyAcknowledged(lotId, seq, orgId);
+        acks[orgIndex] = _now();
+        emit AlertAcknowledged(lotId, seq, orgId, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IQualityLedger
+    function organisation(bytes32 orgId) external view returns (Organisation memory) {
+        OrganisationRecord memory record = _existingOrganisation(orgId);
+        return Organisation({admin: record.admin, index: record.index, regulator: record.regulator});
+    }
+
+    /// @inheritdoc IQualityLedger
+    function organisationOf(address account) external view returns (bytes32) {
+        return _organisationIds[_memberOf[account]];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function organisationCount() external view returns (uint32) {
+        return _organisationCount;
+    }
+
+    /// @inheritdoc IQualityLedger
+    function organisationAt(uint32 index) external view returns (bytes32) {
+        return _organisationIds[index];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function inspector(address account) external view returns (Inspector memory) {
+        InspectorRecord memory record = _inspectors[account];
+        return Inspector({
+            orgId: _organisationIds[record.org],
+            status: record.status,
+            since: record.since,
+            validUntil: record.validUntil
+        });
+    }
+
+    /// @inheritdoc IQualityLedger
+    function canAttest(address account) external view returns (bool) {
+        InspectorRecord memory record = _inspectors[account];
+        // An enum compared for equality: Slither's strict-equality warning is about balances and the like.
+        // slither-disable-next-line incorrect-equality
+        return record.status == InspectorStatus.Accredited && block.timestamp < record.validUntil;
+    }
+
+    /// @inheritdoc IQualityLedger
+    function lot(bytes32 lotId) external view returns (Lot memory) {
+        LotRecord memory record = _existingLot(lotId);
+        return Lot({
+            producer: _organisationIds[record.producer],
+            productId: record.productId,
+            quantity: record.quantity,
+            registeredAt: record.registeredAt,
+            inputCount: record.inputCount,
+            attestationCount: record.attestationCount,
+            lineageDigest: record.lineageDigest
+        });
+    }
+
+    /// @inheritdoc IQualityLedger
+    function attestation(bytes32 lotId, uint32 seq) external view returns (Attestation memory) {
+        AttestationRecord memory record = _existingAttestation(lotId, seq);
+        return Attestation({
+            inspectorOrg: _organisationIds[record.inspectorOrg],
+            outcome: record.outcome,
+            severity: record.severity,
+            sampleSize: record.sampleSize,
+            defects: record.defects,
+            attestedAt: record.attestedAt,
+            supersedes: record.supersedes,
+            supersededBy: record.supersededBy,
+            independent: record.inspectorOrg != _lots[lotId].producer,
+            reportCommitment: record.reportCommitment
+        });
+    }
+
+    /// @inheritdoc IQualityLedger
+    function acknowledgedAt(bytes32 lotId, uint32 seq, bytes32 orgId) external view returns (uint40) {
+        return _acknowledgedAt[lotId][seq][_organisations[orgId].index];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function verifyLotData(bytes32 lotId, bytes32 dataCommitment, bytes32[] calldata inputs)
+        external
+        view
+        returns (bool)
+    {
+        return _existingLot(lotId).lineageDigest == QualityLotLib.digest(dataCommitment, inputs);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function verifyReportField(
+        bytes32 lotId,
+        uint32 seq,
+        string calldata name,
+        bytes calldata value,
+        bytes32 salt,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        bytes32 root = _existingAttestation(lotId, seq).reportCommitment;
+        return DisclosureLib.verifyField(root, name, value, salt, proof);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function attestationDigest(Finding calldata finding, address account, uint32 seq, uint40 deadline)
+        external
+        view
+        returns (bytes32)
+    {
+        return _attestationDigest(finding, account, seq, deadline);
+    }
+
+    /// @inheritdoc AccessControl
+    function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
+        return interfaceId == type(IQualityLedger).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    // ---------------------------------------------------------------- internal
+
+    /// @dev Appends `finding` by `account` to the lot's record: the one path every attestation takes.
+    function _record(Finding calldata finding, address account) private returns (uint32 seq) {
+        uint32 inspectorOrg = _activeInspectorOrg(account);
+        bytes32 lotId = finding.lotId;
+        LotRecord storage lotRecord = _existingLot(lotId);
+        _checkFinding(finding, lotRecord.quantity);
+        seq = lotRecord.attestationCount + 1;
+        lotRecord.attestationCount = seq;
+        uint32 supersedes = finding.supersedes;
+        if (supersedes != 0) _supersede(lotId, supersedes, seq, inspectorOrg);
+        AttestationRecord storage record = _attestations[lotId][seq];
+        uint256 word = _packedRecord(finding, inspectorOrg);
+        // One SSTORE of the whole first slot instead of one per member (the legacy code generator writes a
+        // struct member by member); _packedRecord follows AttestationRecord's layout exactly.
+        assembly ("memory-safe") {
+            sstore(record.slot, word)
+        }
+        record.reportCommitment = finding.reportCommitment;
+        _emitAttested(finding, seq, account);
+    }
+
+    /// @dev The first slot of a new AttestationRecord for `finding`, packed as Solidity lays the struct out:
+    /// members in declaration order from the low-order bits: inspectorOrg [0, 32), outcome [32, 40),
+    /// severity [40, 48), sampleSize [48, 80), defects [80, 112), attestedAt [112, 152), supersedes [152, 184),
+    /// supersededBy [184, 216) = 0. tests/contracts/test_quality_ledger.py reads every member back.
+    function _packedRecord(Finding calldata finding, uint32 inspectorOrg) private view returns (uint256) {
+        return uint256(inspectorOrg) | (uint256(uint8(finding.outcome)) << 32)
+            | (uint256(uint8(finding.severity)) << 40) | (uint256(finding.sampleSize) << 48)
+            | (uint256(finding.defects) << 80) | (uint256(_now()) << 112) | (uint256(finding.supersedes) << 152);
+    }
+
+    /// @dev Outcome, severity and counts of a finding fit each other and a lot of `quantity` units.
+    function _checkFinding(Finding calldata finding, uint64 quantity) private pure {
+        Outcome outcome = finding.outcome;
+        Severity severity = finding.severity;
+        // A Pass carries no severity; a Conditional or Fail, and an explicit alert (None), carry one.
+        if ((outcome == Outcome.Pass) != (severity == Severity.None)) {
+            revert QualityLedgerInvalidOutcome(outcome, severity);
+        }
+        uint32 sampleSize = finding.sampleSize;
+        uint32 defects = finding.defects;
+        if (defects > sampleSize) revert QualityLedgerDefectsExceedSample(defects, sampleSize);
+        if (sampleSize > quantity) revert QualityLedgerSampleExceedsLot(sampleSize, quantity);
+    }
+
+    function _emitAttested(Finding calldata finding, uint32 seq, address account) private {
+        emit Attested(
+            finding.lotId,
+            seq,
+            account,
+            finding.outcome,
+            finding.severity,
+            finding.sampleSize,
+            finding.defects,
+            finding.supersedes,
+            finding.reportCommitment,
+            finding.uri
+        );
+    }
+
+    /// @dev Marks attestation `seq` of `lotId` superseded by `bySeq`, made by an inspector of `byOrg`.
+    function _supersede(bytes32 lotId, uint32 seq, uint32 bySeq, uint32 byOrg) private {
+        // seq < bySeq always holds for an existing attestation: bySeq is the next number.
+        if (seq >= bySeq) revert QualityLedgerUnknownAttestation(lotId, seq);
+        AttestationRecord storage previous = _attestations[lotId][seq];
+        uint32 supersededBy = previous.supersededBy;
+        if (supersededBy != 0) revert QualityLedgerAlreadySuperseded(lotId, seq, supersededBy);
+        uint32 org = previous.inspectorOrg;
+        if (org != byOrg) revert QualityLedgerCorrectionByOtherOrganisation(lotId, seq, _organisationIds[org]);
+        previous.supersededBy = bySeq;
+    }
+
+    /// @dev The organisation index of an inspector that may attest now; reverts otherwise.
+    function _activeInspectorOrg(address account) private view returns (uint32) {
+        // One SLOAD: the record is one slot.
+        InspectorRecord memory record = _inspectors[account];
+        if (record.status != InspectorStatus.Accredited) {
+            revert QualityLedgerInspectorNotAccredited(account, record.status);
+        }
+        if (block.timestamp >= record.validUntil) revert QualityLedgerAccreditationExpired(account, record.validUntil);
+        return record.org;
+    }
+
+    /// @dev Moves an inspector from status `from` to `to`; returns its organisation id.
+    function _moveInspector(address account, InspectorStatus from, InspectorStatus to) private returns (bytes32) {
+        InspectorRecord storage record = _inspectors[account];
+        InspectorStatus status = record.status;
+        if (status != from) revert QualityLedgerUnexpectedInspectorStatus(account, status);
+        record.status = to;
+        record.since = _now();
+        return _organisationIds[record.org];
+    }
+
+    /// @dev ECDSA first (no code-size lookup for the common EOA inspector), then ERC-1271 for a contract.
+    function _isValidSignature(address account, bytes32 digest, bytes calldata signature)
+        private
+        view
+        returns (bool)
+    {
+        if (signature.length == 65) {
+            // r, s, v read straight from calldata, as ECDSA.tryRecover(bytes) reads them from memory.
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            assembly ("memory-safe") {
+                r := calldataload(signature.offset)
+                s := calldataload(add(signature.offset, 0x20))
+                v := byte(0, calldataload(add(signature.offset, 0x40)))
+            }
+            // The third value only details `error`, which is checked.
+            // slither-disable-next-line unused-return
+            (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, v, r, s);
+            if (error == ECDSA.RecoverError.NoError && recovered == account) return true;
+        }
+        return account.code.length != 0 && SignatureChecker.isValidERC1271SignatureNow(account, digest, signature);
+    }
+
+    /// @dev hashStruct(Attestation) per EIP-712, then the typed-data digest. The first seven members are
+    /// static words at the head of `finding` in calldata, in the type's order, so they are copied as they are
+    /// (no per-member encoding, no allocation). A word with dirty high bits cannot slip through: the digest would
+    /// not match what the inspector signed, and _record reads every member through the checked accessor.
+    function _attestationDigest(Finding calldata finding, address account, uint32 seq, uint40 deadline)
+        private
+        view
+        returns (bytes32)
+    {
+        bytes32 typehash = _ATTESTATION_TYPEHASH;
+        bytes32 uriHash = keccak256(bytes(finding.uri));
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            // Scratch use of free memory without moving the free memory pointer: nothing else is allocated
+            // between writing and hashing.
+            let ptr := mload(0x40)
+            mstore(ptr, typehash)
+            calldatacopy(add(ptr, 0x20), finding, 0xe0) // lotId .. reportCommitment
+            mstore(add(ptr, 0x100), uriHash)
+            mstore(add(ptr, 0x120), account)
+            mstore(add(ptr, 0x140), seq)
+            mstore(add(ptr, 0x160), deadline)
+            structHash := keccak256(ptr, 0x180)
+        }
+        return _hashTypedDataV4(structHash);
+    }
+
+    /// @dev The organisation index of a member account; reverts for an account of no organisation.
+    function _organisationIndexOf(address account) private view returns (uint32 index) {
+        index = _memberOf[account];
+        if (index == 0) revert QualityLedgerNoOrganisation(account);
+    }
+
+    function _requireNoOrganisation(address account) private view {
+        uint32 index = _memberOf[account];
+        if (index != 0) revert QualityLedgerAlreadyMember(account, _organisationIds[index]);
+    }
+
+    function _existingOrganisation(bytes32 orgId) private view returns (OrganisationRecord storage org) {
+        org = _organisations[orgId];
+        if (org.index == 0) revert QualityLedgerUnknownOrganisation(orgId);
+    }
+
+    /// @dev An organisation the caller administers (or, with `accreditorToo`, may recover as accreditor).
+    function _organisationAdminOnly(bytes32 orgId, bool accreditorToo)
+        private
+        view
+        returns (OrganisationRecord storage org)
+    {
+        org = _existingOrganisation(orgId);
+        if (msg.sender != org.admin && !(accreditorToo && hasRole(ACCREDITOR_ROLE, msg.sender))) {
+            revert QualityLedgerNotOrganisationAdmin(orgId, msg.sender);
+        }
+    }
+
+    function _existingLot(bytes32 lotId) private view returns (LotRecord storage record) {
+        record = _lots[lotId];
+        if (record.registeredAt == 0) revert QualityLedgerUnknownLot(lotId);
+    }
+
+    function _existingAttestation(bytes32 lotId, uint32 seq) private view returns (AttestationRecord storage) {
+        uint32 count = _existingLot(lotId).attestationCount;
+        if (seq == 0 || seq > count) revert QualityLedgerUnknownAttestation(lotId, seq);
+        return _attestations[lotId][seq];
+    }
+
+    /// @dev The block timestamp as stored; uint40 seconds last until the year 36812.
+    function _now() private view returns (uint40) {
+        return SafeCast.toUint40(block.timestamp);
+    }
+}

@@ -1,0 +1,865 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IQualityBonds} from "../interfaces/IQualityBonds.sol";
+import {IQualityLedger} from "../interfaces/IQualityLedger.sol";
+import {ISupplyChainSettlement} from "../interfaces/ISupplyChainSettlement.sol";
+
+/// @title SupplyChainSettlement
+/// @notice Four-flow settlement of supply orders: pays the supplier in the transaction that completes the last
+/// of contract, logistics, invoice and funds flows, once they agree. See ISupplyChainSettlement and
+/// docs/contracts/supply-chain-settlement.md.
+/// @dev Every function that can move tokens is nonReentrant and follows checks-effects-interactions: quality
+/// contract reads (views) and checks, then state and events, then the token transfers. An order occupies five
+/// slots grouped by the calls that touch them, a shipment one (two when it lists lots).
+contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712, Nonces, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @dev An order. Slot boundaries are marked; see the storage table in the docs.
+    struct OrderRecord {
+        // slot 0: what shipping and delivering read
+        address carrier;
+        uint40 deliveryDeadline;
+        OrderStatus status;
+        uint16 shipmentCount;
+        uint16 toleranceBps;
+        bool qcRequired;
+        // slot 1
+        address buyer;
+        uint96 unitPrice;
+        // slot 2
+        address supplier;
+        uint96 retention;
+        // slot 3
+        address token;
+        uint96 escrow;
+        // slot 4: quantities and the retention clock
+        uint48 quantity;
+        uint48 settled;
+        uint48 reserved;
+        uint32 warrantyPeriod;
+        uint40 releaseAt;
+        uint16 retentionBps;
+        uint16 holds;
+    }
+
+    /// @dev A shipment, in one slot. The lots it carried are in its id (see _shipmentId).
+    struct ShipmentRecord {
+        ShipmentStatus status;
+        Receipt receipt;
+        InvoiceStatus invoice;
+        uint48 delivered;
+        uint48 received;
+        uint96 invoiceAmount;
+    }
+
+    /// @dev What a quality claim did, and to which order.
+    struct ClaimRecord {
+        bytes32 orderKey;
+        ClaimUse use;
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    bytes32 public constant TAX_VERIFIER_ROLE = keccak256("TAX_VERIFIER_ROLE");
+
+    /// @inheritdoc ISupplyChainSettlement
+    bytes32 public constant ARBITER_ROLE = keccak256("ARBITER_ROLE");
+
+    /// @inheritdoc ISupplyChainSettlement
+    uint256 public constant MAX_LOTS = 32;
+
+    uint256 private constant _BPS = 10_000;
+    uint256 private constant _SEQUENCE_SHIFT = 240;
+
+    bytes32 private constant _ORDER_TYPEHASH = keccak256(
+        "Order(bytes32 orderId,address buyer,address supplier,address carrier,address token,bytes32 linesCommitment,"
+        "uint48 quantity,uint96 unitPrice,uint96 total,uint40 deliveryDeadline,bool qcRequired,uint16 retentionBps,"
+        "uint32 warrantyPeriod,uint16 toleranceBps)"
+    );
+    bytes32 private constant _SHIPMENT_TYPEHASH =
+        keccak256("Shipment(bytes32 orderKey,uint48 quantity,bytes32[] lotIds,uint256 nonce,uint40 deadline)");
+    bytes32 private constant _CHECKPOINT_TYPEHASH =
+        keccak256("Checkpoint(bytes32 orderKey,uint256 shipmentId,bytes32 commitment,uint256 nonce,uint40 deadline)");
+    bytes32 private constant _DELIVERY_TYPEHASH =
+        keccak256("Delivery(bytes32 orderKey,uint256 shipmentId,uint48 quantity,uint256 nonce,uint40 deadline)");
+
+    /// @inheritdoc ISupplyChainSettlement
+    IQualityLedger public immutable LEDGER;
+
+    /// @inheritdoc ISupplyChainSettlement
+    IQualityBonds public immutable BONDS;
+
+    // Both mappings are written through storage pointers (`OrderRecord storage o = _orders[key]; o.buyer = …`),
+    // which Slither's uninitialized-state detector does not follow.
+    // slither-disable-next-line uninitialized-state
+    mapping(bytes32 orderKey => OrderRecord) private _orders;
+    mapping(bytes32 orderKey => mapping(uint256 shipmentId => ShipmentRecord)) private _shipments;
+    // slither-disable-next-line uninitialized-state
+    mapping(uint256 claimId => ClaimRecord) private _claims;
+
+    /// @param admin Account granted DEFAULT_ADMIN_ROLE, and on development chains the tax-verifier and arbiter
+    /// roles too (production grants those to the platform and the arbiter, then revokes them from the admin).
+    /// @param ledger The quality ledger whose pass attestations count as receipt (0: QC receipts disabled).
+    /// @param bonds The quality bonds whose claims draw retention (0: claims disabled).
+    constructor(address admin, IQualityLedger ledger, IQualityBonds bonds) EIP712("SupplyChainSettlement", "1") {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(TAX_VERIFIER_ROLE, admin);
+        _grantRole(ARBITER_ROLE, admin);
+        LEDGER = ledger;
+        BONDS = bonds;
+    }
+
+    // ---------------------------------------------------------------- contract flow
+
+    /// @inheritdoc ISupplyChainSettlement
+    function createOrder(
+        Order calldata order,
+        bytes calldata buyerSignature,
+        bytes calldata supplierSignature,
+        uint256 funding
+    ) external nonReentrant returns (bytes32 orderKey) {
+        orderKey = _orderKey(order.buyer, order.supplier, order.orderId);
+        OrderRecord storage o = _orders[orderKey];
+        if (o.status != OrderStatus.None) revert SupplyChainSettlementOrderExists(orderKey, o.status);
+        _checkTerms(order);
+        bytes32 digest = _orderDigest(order);
+        _checkSignature(order.buyer, digest, buyerSignature);
+        _checkSignature(order.supplier, digest, supplierSignature);
+
+        o.carrier = order.carrier;
+        o.deliveryDeadline = order.deliveryDeadline;
+        o.status = OrderStatus.Active;
+        o.toleranceBps = order.toleranceBps;
+        o.qcRequired = order.qcRequired;
+        o.buyer = order.buyer;
+        o.unitPrice = order.unitPrice;
+        o.supplier = order.supplier;
+        o.token = order.token;
+        o.quantity = order.quantity;
+        o.warrantyPeriod = order.warrantyPeriod;
+        o.retentionBps = order.retentionBps;
+        emit OrderCreated(orderKey, order.orderId, order.buyer, order.supplier, order.carrier, order.linesCommitment);
+        if (funding != 0) _fund(orderKey, o, funding, 0);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function voidOrder(address buyer, address supplier, bytes32 orderId) external {
+        if (msg.sender != buyer && msg.sender != supplier) {
+            revert SupplyChainSettlementUnauthorized(bytes32(0), Party.BuyerOrSupplier, msg.sender);
+        }
+        bytes32 orderKey = _orderKey(buyer, supplier, orderId);
+        OrderRecord storage o = _orders[orderKey];
+        if (o.status != OrderStatus.None) revert SupplyChainSettlementOrderExists(orderKey, o.status);
+        o.status = OrderStatus.Void;
+        emit OrderVoided(orderKey, orderId, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- funds
+
+    /// @inheritdoc ISupplyChainSettlement
+    function fund(bytes32 orderKey, uint256 amount, uint256 settleShipment) external nonReentrant {
+        _fund(orderKey, _funded(orderKey), amount, settleShipment);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function fundWithPermit(
+        bytes32 orderKey,
+        uint256 amount,
+        uint256 settleShipment,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant {
+        // A permit someone front-ran is already spent; the allowance it set is what counts, so a failed permit
+        // is ignored and the transfer decides (OpenZeppelin's recommended pattern).
+        OrderRecord storage o = _funded(orderKey);
+        try IERC20Permit(o.token).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
+        _fund(orderKey, o, amount, settleShipment);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function refund(bytes32 orderKey) external nonReentrant {
+        OrderRecord storage o = _existing(orderKey);
+        if (!_ended(o)) revert SupplyChainSettlementOrderNotEnded(orderKey, o.deliveryDeadline);
+        uint256 escrow = o.escrow;
+        uint256 reservedValue = _reservedValue(o);
+        if (escrow <= reservedValue) revert SupplyChainSettlementNothingToRefund(orderKey, escrow, reservedValue);
+        uint256 amount = escrow - reservedValue;
+        // reservedValue < escrow, a uint96.
+        o.escrow = uint96(reservedValue);
+        address buyer = o.buyer;
+        emit EscrowRefunded(orderKey, buyer, amount);
+        IERC20(o.token).safeTransfer(buyer, amount);
+    }
+
+    // ---------------------------------------------------------------- logistics flow
+
+    /// @inheritdoc ISupplyChainSettlement
+    function ship(bytes32 orderKey, uint48 quantity, bytes32[] calldata lotIds) external returns (uint256) {
+        OrderRecord storage o = _existing(orderKey);
+        _requireParty(o.carrier, orderKey, Party.Carrier);
+        return _ship(orderKey, o, quantity, lotIds);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function checkpoint(bytes32 orderKey, uint256 shipmentId, bytes32 commitment) external {
+        OrderRecord storage o = _existing(orderKey);
+        _requireParty(o.carrier, orderKey, Party.Carrier);
+        _checkpoint(orderKey, shipmentId, commitment);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function deliver(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external nonReentrant {
+        OrderRecord storage o = _existing(orderKey);
+        _requireParty(o.carrier, orderKey, Party.Carrier);
+        _deliver(orderKey, o, shipmentId, quantity);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function shipBySig(
+        bytes32 orderKey,
+        uint48 quantity,
+        bytes32[] calldata lotIds,
+        uint256 nonce,
+        uint40 deadline,
+        bytes calldata signature
+    ) external returns (uint256) {
+        OrderRecord storage o = _existing(orderKey);
+        bytes32 structHash = keccak256(
+            abi.encode(_SHIPMENT_TYPEHASH, orderKey, quantity, keccak256(abi.encodePacked(lotIds)), nonce, deadline)
+        );
+        _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
+        return _ship(orderKey, o, quantity, lotIds);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function checkpointBySig(
+        bytes32 orderKey,
+        uint256 shipmentId,
+        bytes32 commitment,
+        uint256 nonce,
+        uint40 deadline,
+        bytes calldata signature
+    ) external {
+        OrderRecord storage o = _existing(orderKey);
+        bytes32 structHash =
+            keccak256(abi.encode(_CHECKPOINT_TYPEHASH, orderKey, shipmentId, commitment, nonce, deadline));
+        _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
+        _checkpoint(orderKey, shipmentId, commitment);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function deliverBySig(
+        bytes32 orderKey,
+        uint256 shipmentId,
+        uint48 quantity,
+        uint256 nonce,
+        uint40 deadline,
+        bytes calldata signature
+    ) external nonReentrant {
+        OrderRecord storage o = _existing(orderKey);
+        bytes32 structHash = keccak256(abi.encode(_DELIVERY_TYPEHASH, orderKey, shipmentId, quantity, nonce, deadline));
+        _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
+        _deliver(orderKey, o, shipmentId, quantity);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function confirmReceipt(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external nonReentrant {
+        _requireParty(_existingParty(_orders[orderKey].buyer, orderKey), orderKey, Party.Buyer);
+        ShipmentRecord storage s = _openShipment(orderKey, shipmentId);
+        if (s.receipt != Receipt.None) revert SupplyChainSettlementAlreadyReceived(orderKey, shipmentId, s.receipt);
+        s.received = quantity;
+        s.receipt = Receipt.Buyer;
+        emit GoodsReceived(orderKey, shipmentId, quantity, Receipt.Buyer);
+        _trySettle(orderKey, shipmentId, false);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function confirmReceiptByInspection(
+        bytes32 orderKey,
+        uint256 shipmentId,
+        bytes32[] calldata lotIds,
+        uint32[] calldata seqs
+    ) external nonReentrant {
+        IQualityLedger ledger = _ledger();
+        OrderRecord storage o = _existing(orderKey);
+        if (!o.qcRequired) revert SupplyChainSettlementInspectionNotRequired(orderKey);
+        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
+        if (s.status != ShipmentStatus.Delivered) {
+            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
+        }
+        if (s.receipt != Receipt.None) revert SupplyChainSettlementAlreadyReceived(orderKey, shipmentId, s.receipt);
+        _checkLots(orderKey, shipmentId, lotIds);
+        if (lotIds.length != seqs.length) revert SupplyChainSettlementLengthMismatch(lotIds.length, seqs.length);
+        bytes32 supplierOrg = ledger.organisationOf(o.supplier);
+        for (uint256 i = 0; i < lotIds.length; ++i) {
+            _checkPassed(ledger, lotIds[i], seqs[i], supplierOrg);
+        }
+        uint48 quantity = s.delivered;
+        s.received = quantity;
+        s.receipt = Receipt.Inspection;
+        emit GoodsReceived(orderKey, shipmentId, quantity, Receipt.Inspection);
+        _trySettle(orderKey, shipmentId, false);
+    }
+
+    // ---------------------------------------------------------------- invoice flow
+
+    /// @inheritdoc ISupplyChainSettlement
+    function submitInvoice(bytes32 orderKey, uint256 shipmentId, uint96 amount, uint96 taxAmount, bytes32 commitment)
+        external
+    {
+        _requireParty(_existingParty(_orders[orderKey].supplier, orderKey), orderKey, Party.Supplier);
+        ShipmentRecord storage s = _openShipment(orderKey, shipmentId);
+        if (s.invoice == InvoiceStatus.Submitted) {
+            revert SupplyChainSettlementUnexpectedInvoiceStatus(orderKey, shipmentId, InvoiceStatus.Submitted);
+        }
+        if (taxAmount > amount) revert SupplyChainSettlementTaxExceedsAmount(taxAmount, amount);
+        s.invoice = InvoiceStatus.Submitted;
+        s.invoiceAmount = amount;
+        emit InvoiceSubmitted(orderKey, shipmentId, amount, taxAmount, commitment);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function verifyInvoice(bytes32 orderKey, uint256 shipmentId) external nonReentrant onlyRole(TAX_VERIFIER_ROLE) {
+        _submittedInvoice(orderKey, shipmentId).invoice = InvoiceStatus.Verified;
+        emit InvoiceVerified(orderKey, shipmentId, msg.sender);
+        _trySettle(orderKey, shipmentId, false);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function rejectInvoice(bytes32 orderKey, uint256 shipmentId, bytes32 reasonCommitment)
+        external
+        onlyRole(TAX_VERIFIER_ROLE)
+    {
+        _submittedInvoice(orderKey, shipmentId).invoice = InvoiceStatus.Rejected;
+        emit InvoiceRejected(orderKey, shipmentId, msg.sender, reasonCommitment);
+    }
+
+    // ---------------------------------------------------------------- settlement and retention
+
+    /// @inheritdoc ISupplyChainSettlement
+    function settle(bytes32 orderKey, uint256 shipmentId) external nonReentrant {
+        _existing(orderKey);
+        _trySettle(orderKey, shipmentId, true);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function releaseRetention(bytes32 orderKey) external nonReentrant {
+        OrderRecord storage o = _existing(orderKey);
+        uint256 amount = o.retention;
+        if (amount == 0) revert SupplyChainSettlementNoRetention(orderKey);
+        if (block.timestamp < o.releaseAt || o.holds != 0) {
+            revert SupplyChainSettlementRetentionLocked(orderKey, o.releaseAt, o.holds);
+        }
+        o.retention = 0;
+        address supplier = o.supplier;
+        emit RetentionReleased(orderKey, supplier, amount);
+        IERC20(o.token).safeTransfer(supplier, amount);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function applyQualityClaim(bytes32 orderKey, uint256 shipmentId, bytes32[] calldata lotIds, uint256 claimId)
+        external
+        nonReentrant
+    {
+        IQualityBonds bonds = BONDS;
+        IQualityLedger ledger = _ledger();
+        if (address(bonds) == address(0)) revert SupplyChainSettlementQualityNotConfigured();
+        OrderRecord storage o = _existing(orderKey);
+        _shipment(orderKey, shipmentId);
+        _checkLots(orderKey, shipmentId, lotIds);
+        IQualityBonds.Claim memory c = bonds.claim(claimId);
+        _checkClaimOnLots(claimId, c.lotId, lotIds);
+        bytes32 buyerOrg = ledger.organisationOf(o.buyer);
+        if (c.claimant != buyerOrg) revert SupplyChainSettlementClaimByOtherOrganisation(claimId, c.claimant, buyerOrg);
+        // The carrier lists the lots: only a defect of the supplier's own lot may touch the supplier's retention.
+        bytes32 supplierOrg = ledger.organisationOf(o.supplier);
+        if (c.supplier != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(c.lotId, c.supplier, supplierOrg);
+
+        ClaimRecord storage record = _claims[claimId];
+        ClaimUse use = record.use;
+        if (use != ClaimUse.None && (use != ClaimUse.Holding || record.orderKey != orderKey)) {
+            revert SupplyChainSettlementClaimAlreadyApplied(claimId, record.orderKey, use);
+        }
+        IQualityBonds.ClaimStatus status = c.status;
+        if (status == IQualityBonds.ClaimStatus.Filed || status == IQualityBonds.ClaimStatus.Disputed) {
+            if (use == ClaimUse.Holding) revert SupplyChainSettlementClaimAlreadyApplied(claimId, orderKey, use);
+            _requireWithinWarranty(o, claimId, c.filedAt);
+            record.orderKey = orderKey;
+            record.use = ClaimUse.Holding;
+            o.holds += 1;
+            emit RetentionHeld(orderKey, claimId);
+        } else if (status == IQualityBonds.ClaimStatus.Paid) {
+            if (use == ClaimUse.None) {
+                _requireWithinWarranty(o, claimId, c.filedAt);
+                if (o.retention == 0) revert SupplyChainSettlementNoRetention(orderKey);
+            } else {
+                o.holds -= 1;
+            }
+            _drawRetention(orderKey, o, record, claimId, c, ledger);
+        } else {
+            if (use != ClaimUse.Holding) revert SupplyChainSettlementClaimNotApplicable(claimId, status);
+            record.use = ClaimUse.Dropped;
+            o.holds -= 1;
+            emit RetentionHoldLifted(orderKey, claimId);
+        }
+    }
+
+    // ---------------------------------------------------------------- arbiter
+
+    /// @inheritdoc ISupplyChainSettlement
+    function arbitrateShipment(bytes32 orderKey, uint256 shipmentId, uint48 acceptedQuantity, bytes32 rulingCommitment)
+        external
+        nonReentrant
+        onlyRole(ARBITER_ROLE)
+    {
+        OrderRecord storage o = _existing(orderKey);
+        ShipmentRecord storage s = _openShipment(orderKey, shipmentId);
+        if (s.status == ShipmentStatus.InTransit) {
+            // The ruling establishes the delivery too, and reserves it against refunds like a delivery would.
+            s.status = ShipmentStatus.Delivered;
+            s.delivered = acceptedQuantity;
+            o.reserved += acceptedQuantity;
+        }
+        s.received = acceptedQuantity;
+        s.receipt = Receipt.Arbiter;
+        emit ShipmentArbitrated(orderKey, shipmentId, msg.sender, acceptedQuantity, rulingCommitment);
+        _trySettle(orderKey, shipmentId, false);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function arbitrateRetention(bytes32 orderKey, uint256 toBuyer, bytes32 rulingCommitment)
+        external
+        nonReentrant
+        onlyRole(ARBITER_ROLE)
+    {
+        OrderRecord storage o = _existing(orderKey);
+        uint256 retention = o.retention;
+        if (retention == 0) revert SupplyChainSettlementNoRetention(orderKey);
+        if (toBuyer > retention) revert SupplyChainSettlementAwardExceedsRetention(orderKey, toBuyer, retention);
+        o.retention = 0;
+        uint256 toSupplier = retention - toBuyer;
+        emit RetentionArbitrated(orderKey, msg.sender, toBuyer, toSupplier, rulingCommitment);
+        IERC20 token = IERC20(o.token);
+        if (toBuyer != 0) token.safeTransfer(o.buyer, toBuyer);
+        if (toSupplier != 0) token.safeTransfer(o.supplier, toSupplier);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function closeOrder(bytes32 orderKey, bytes32 rulingCommitment) external onlyRole(ARBITER_ROLE) {
+        OrderRecord storage o = _existing(orderKey);
+        if (o.status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, o.status);
+        o.status = OrderStatus.Closed;
+        emit OrderClosed(orderKey, msg.sender, rulingCommitment);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc ISupplyChainSettlement
+    function orderState(bytes32 orderKey) external view returns (OrderState memory view_) {
+        OrderRecord storage o = _existing(orderKey);
+        view_.status = o.status;
+        view_.buyer = o.buyer;
+        view_.supplier = o.supplier;
+        view_.carrier = o.carrier;
+        view_.token = o.token;
+        view_.quantity = o.quantity;
+        view_.unitPrice = o.unitPrice;
+        view_.deliveryDeadline = o.deliveryDeadline;
+        view_.qcRequired = o.qcRequired;
+        view_.retentionBps = o.retentionBps;
+        view_.warrantyPeriod = o.warrantyPeriod;
+        view_.toleranceBps = o.toleranceBps;
+        view_.shipmentCount = o.shipmentCount;
+        view_.escrow = o.escrow;
+        view_.retention = o.retention;
+        view_.settled = o.settled;
+        view_.reserved = o.reserved;
+        view_.releaseAt = o.releaseAt;
+        view_.holds = o.holds;
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function shipment(bytes32 orderKey, uint256 shipmentId) external view returns (ShipmentState memory) {
+        _existing(orderKey);
+        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
+        return ShipmentState({
+            status: s.status,
+            receipt: s.receipt,
+            invoice: s.invoice,
+            delivered: s.delivered,
+            received: s.received,
+            invoiceAmount: s.invoiceAmount
+        });
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function orderStatus(bytes32 orderKey) external view returns (OrderStatus) {
+        return _orders[orderKey].status;
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function orderKeyOf(address buyer, address supplier, bytes32 orderId) external pure returns (bytes32) {
+        return _orderKey(buyer, supplier, orderId);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function orderDigest(Order calldata order) external view returns (bytes32) {
+        return _orderDigest(order);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function refundable(bytes32 orderKey) external view returns (uint256) {
+        OrderRecord storage o = _existing(orderKey);
+        if (!_ended(o)) return 0;
+        uint256 reservedValue = _reservedValue(o);
+        return o.escrow > reservedValue ? o.escrow - reservedValue : 0;
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function claimUse(uint256 claimId) external view returns (bytes32 orderKey, ClaimUse use) {
+        ClaimRecord storage record = _claims[claimId];
+        return (record.orderKey, record.use);
+    }
+
+    // ---------------------------------------------------------------- internals: flows
+
+    /// @dev Adds to the escrow. A completed order can take nothing: its maximum is 0.
+    function _fund(bytes32 orderKey, OrderRecord storage o, uint256 amount, uint256 settleShipment) private {
+        if (amount == 0) revert SupplyChainSettlementZeroAmount();
+        uint256 escrow = o.escrow + amount;
+        uint256 maximum = uint256(o.quantity - o.settled) * o.unitPrice;
+        if (escrow > maximum) revert SupplyChainSettlementOverfunded(orderKey, escrow, maximum);
+        // escrow <= maximum <= quantity x unitPrice, which createOrder checked fits in 96 bits.
+        o.escrow = uint96(escrow);
+        emit EscrowFunded(orderKey, msg.sender, amount, escrow);
+        // The pull comes before the settlement below so that the tokens it pays out are already here.
+        IERC20(o.token).safeTransferFrom(msg.sender, address(this), amount);
+        if (settleShipment != 0) _trySettle(orderKey, settleShipment, false);
+    }
+
+    function _ship(bytes32 orderKey, OrderRecord storage o, uint48 quantity, bytes32[] calldata lotIds)
+        private
+        returns (uint256 shipmentId)
+    {
+        if (o.status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, o.status);
+        if (block.timestamp > o.deliveryDeadline) revert SupplyChainSettlementOrderEnded(orderKey, o.deliveryDeadline);
+        if (quantity == 0) revert SupplyChainSettlementZeroQuantity(orderKey);
+        uint256 lots = lotIds.length;
+        if (lots > MAX_LOTS || (lots == 0 && o.qcRequired)) {
+            revert SupplyChainSettlementInvalidLotCount(lots, MAX_LOTS);
+        }
+        uint16 count = o.shipmentCount;
+        if (count == type(uint16).max) revert SupplyChainSettlementTooManyShipments(orderKey);
+        // count < type(uint16).max.
+        unchecked {
+            ++count;
+        }
+        o.shipmentCount = count;
+        shipmentId = _shipmentId(count, lotIds);
+        _shipments[orderKey][shipmentId].status = ShipmentStatus.InTransit;
+        emit GoodsShipped(orderKey, shipmentId, quantity, lotIds);
+    }
+
+    function _checkpoint(bytes32 orderKey, uint256 shipmentId, bytes32 commitment) private {
+        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
+        if (s.status != ShipmentStatus.InTransit) {
+            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
+        }
+        emit CheckpointRecorded(orderKey, shipmentId, commitment);
+    }
+
+    function _deliver(bytes32 orderKey, OrderRecord storage o, uint256 shipmentId, uint48 quantity) private {
+        if (_ended(o)) revert SupplyChainSettlementOrderEnded(orderKey, o.deliveryDeadline);
+        if (quantity == 0) revert SupplyChainSettlementZeroQuantity(orderKey);
+        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
+        if (s.status != ShipmentStatus.InTransit) {
+            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
+        }
+        s.status = ShipmentStatus.Delivered;
+        s.delivered = quantity;
+        o.reserved += quantity;
+        emit GoodsDelivered(orderKey, shipmentId, quantity);
+        _trySettle(orderKey, shipmentId, false);
+    }
+
+    /// @dev The settlement check. Does nothing (or, when `strict`, reverts naming the flow) while a flow is
+    /// missing; emits one SettlementMismatched per disagreeing flow and moves nothing; otherwise pays.
+    function _trySettle(bytes32 orderKey, uint256 shipmentId, bool strict) private {
+        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
+        ShipmentStatus status = s.status;
+        if (status == ShipmentStatus.Settled) {
+            if (strict) revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, status);
+            return;
+        }
+        Receipt receipt = s.receipt;
+        uint48 received = s.received;
+        InvoiceStatus invoice = s.invoice;
+        {
+            // Set on every path below before it is read (the branches name the flow still missing).
+            // slither-disable-next-line uninitialized-local
+            Flow pending;
+            bool missing = true;
+            if (receipt == Receipt.None || (status != ShipmentStatus.Delivered && receipt != Receipt.Arbiter)) {
+                pending = Flow.Logistics;
+            } else if (
+                invoice != InvoiceStatus.Verified
+                    && (received != 0 || invoice == InvoiceStatus.Submitted)
+            ) {
+                pending = Flow.Invoice;
+            } else {
+                missing = false;
+            }
+            if (missing) {
+                if (strict) revert SupplyChainSettlementFlowPending(orderKey, shipmentId, pending);
+                return;
+            }
+        }
+
+        OrderRecord storage o = _orders[orderKey];
+        uint256 due = uint256(received) * o.unitPrice;
+        if (!_flowsAgree(orderKey, shipmentId, o, s, due)) return;
+
+        uint256 retained = due * o.retentionBps / _BPS;
+        uint256 paid = due - retained;
+        s.status = ShipmentStatus.Settled;
+        // _flowsAgree checked escrow >= due and settled + received <= quantity; retention + retained stays below
+        // the order's most payable, which fits in 96 bits.
+        o.escrow -= uint96(due);
+        o.retention += uint96(retained);
+        uint48 settled = o.settled + received;
+        o.settled = settled;
+        if (status == ShipmentStatus.Delivered) o.reserved -= s.delivered;
+        if (due != 0) o.releaseAt = uint40(block.timestamp) + o.warrantyPeriod;
+        emit ShipmentSettled(orderKey, shipmentId, received, paid, retained);
+        if (settled == o.quantity) {
+            o.status = OrderStatus.Completed;
+            emit OrderCompleted(orderKey);
+        }
+        if (paid != 0) IERC20(o.token).safeTransfer(o.supplier, paid);
+    }
+
+    /// @dev Emits a SettlementMismatched for each flow that disagrees; true when none does.
+    function _flowsAgree(
+        bytes32 orderKey,
+        uint256 shipmentId,
+        OrderRecord storage o,
+        ShipmentRecord storage s,
+        uint256 due
+    ) private returns (bool agree) {
+        agree = true;
+        uint256 received = s.received;
+        if (s.receipt != Receipt.Arbiter) {
+            uint256 delivered = s.delivered;
+            uint256 difference = delivered > received ? delivered - received : received - delivered;
+            if (difference * _BPS > delivered * o.toleranceBps) {
+                emit SettlementMismatched(orderKey, shipmentId, Flow.Logistics, delivered, received);
+                agree = false;
+            }
+        }
+        uint256 remaining = o.quantity - o.settled;
+        if (received > remaining) {
+            emit SettlementMismatched(orderKey, shipmentId, Flow.Contract, remaining, received);
+            agree = false;
+        }
+        if (s.invoice == InvoiceStatus.Verified && s.invoiceAmount != due) {
+            emit SettlementMismatched(orderKey, shipmentId, Flow.Invoice, due, s.invoiceAmount);
+            agree = false;
+        }
+        uint256 escrow = o.escrow;
+        if (escrow < due) {
+            emit SettlementMismatched(orderKey, shipmentId, Flow.Funds, due, escrow);
+            agree = false;
+        }
+    }
+
+    function _drawRetention(
+        bytes32 orderKey,
+        OrderRecord storage o,
+        ClaimRecord storage record,
+        uint256 claimId,
+        IQualityBonds.Claim memory c,
+        IQualityLedger ledger
+    ) private {
+        uint256 defects = ledger.attestation(c.lotId, c.seq).defects;
+        // The price of the defective units found, scaled by the share of the claim that was upheld.
+        uint256 amount = c.amount == 0 ? 0 : Math.mulDiv(defects * o.unitPrice, c.paid, c.amount);
+        uint256 retention = o.retention;
+        if (amount > retention) amount = retention;
+        record.orderKey = orderKey;
+        record.use = ClaimUse.Drawn;
+        // amount <= retention, a uint96.
+        o.retention = uint96(retention - amount);
+        address buyer = o.buyer;
+        emit RetentionDrawn(orderKey, claimId, buyer, amount);
+        if (amount != 0) IERC20(o.token).safeTransfer(buyer, amount);
+    }
+
+    // ---------------------------------------------------------------- internals: checks
+
+    function _checkTerms(Order calldata order) private view {
+        if (
+            order.buyer == address(0) || order.supplier == address(0) || order.carrier == address(0)
+                || order.token == address(0)
+        ) revert SupplyChainSettlementZeroAddress();
+        if (order.buyer == order.supplier) revert SupplyChainSettlementSameParty(order.buyer);
+        if (order.quantity == 0 || order.unitPrice == 0) {
+            revert SupplyChainSettlementEmptyOrder(order.quantity, order.unitPrice);
+        }
+        // At most 2**48 x 2**96: no overflow in 256 bits. The total is a uint96, so equality also proves that
+        // every amount of the order (all at most quantity x unitPrice) fits the 96-bit escrow and retention.
+        uint256 computed = uint256(order.quantity) * order.unitPrice;
+        if (computed != order.total) revert SupplyChainSettlementTotalMismatch(order.total, computed);
+        if (
+            order.retentionBps > _BPS || order.toleranceBps > _BPS
+                || (order.retentionBps != 0 && order.warrantyPeriod == 0)
+        ) revert SupplyChainSettlementInvalidTerms(order.retentionBps, order.warrantyPeriod, order.toleranceBps);
+        if (block.timestamp > order.deliveryDeadline) {
+            revert SupplyChainSettlementOrderEnded(bytes32(0), order.deliveryDeadline);
+        }
+    }
+
+    /// @dev ECDSA first (an EOA, or an EIP-7702 account signing with its key), ERC-1271 when that fails: the
+    /// common case costs no code-size lookup.
+    function _checkSignature(address signer, bytes32 digest, bytes calldata signature) private view {
+        // The third value only details `error`, which is checked.
+        // slither-disable-next-line unused-return
+        (address recovered, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, signature);
+        if (error == ECDSA.RecoverError.NoError && recovered == signer) return;
+        if (!SignatureChecker.isValidERC1271SignatureNow(signer, digest, signature)) {
+            revert SupplyChainSettlementInvalidSignature(signer);
+        }
+    }
+
+    function _useCarrierSignature(
+        address carrier,
+        bytes32 structHash,
+        uint256 nonce,
+        uint40 deadline,
+        bytes calldata signature
+    ) private {
+        if (block.timestamp > deadline) revert SupplyChainSettlementSignatureExpired(deadline);
+        uint256 expected = _useNonce(carrier);
+        if (nonce != expected) revert SupplyChainSettlementInvalidNonce(carrier, nonce, expected);
+        _checkSignature(carrier, _hashTypedDataV4(structHash), signature);
+    }
+
+    /// @dev The lots a shipment carried are proved by its id, which holds their digest.
+    function _checkLots(bytes32 orderKey, uint256 shipmentId, bytes32[] calldata lotIds) private pure {
+        if (lotIds.length == 0 || _shipmentId(uint16(shipmentId >> _SEQUENCE_SHIFT), lotIds) != shipmentId) {
+            revert SupplyChainSettlementLotsMismatch(orderKey, shipmentId);
+        }
+    }
+
+    function _checkPassed(IQualityLedger ledger, bytes32 lotId, uint32 seq, bytes32 supplierOrg) private view {
+        IQualityLedger.Attestation memory a = ledger.attestation(lotId, seq);
+        if (a.outcome != IQualityLedger.Outcome.Pass || a.supersededBy != 0 || !a.independent) {
+            revert SupplyChainSettlementInspectionNotPassed(lotId, seq, a.outcome, a.supersededBy, a.independent);
+        }
+        bytes32 producer = ledger.lot(lotId).producer;
+        if (producer != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(lotId, producer, supplierOrg);
+    }
+
+    function _checkClaimOnLots(uint256 claimId, bytes32 lotId, bytes32[] calldata lotIds) private pure {
+        for (uint256 i = 0; i < lotIds.length; ++i) {
+            if (lotIds[i] == lotId) return;
+        }
+        revert SupplyChainSettlementClaimNotOnOrder(claimId, lotId);
+    }
+
+    function _requireWithinWarranty(OrderRecord storage o, uint256 claimId, uint40 filedAt) private view {
+        uint40 releaseAt = o.releaseAt;
+        if (releaseAt == 0 || filedAt >= releaseAt) {
+            revert SupplyChainSettlementClaimOutsideWarranty(claimId, filedAt, releaseAt);
+        }
+    }
+
+    function _requireParty(address party, bytes32 orderKey, Party which) private view {
+        if (msg.sender != party) revert SupplyChainSettlementUnauthorized(orderKey, which, msg.sender);
+    }
+
+    function _submittedInvoice(bytes32 orderKey, uint256 shipmentId) private view returns (ShipmentRecord storage s) {
+        _existing(orderKey);
+        s = _shipment(orderKey, shipmentId);
+        if (s.invoice != InvoiceStatus.Submitted) {
+            revert SupplyChainSettlementUnexpectedInvoiceStatus(orderKey, shipmentId, s.invoice);
+        }
+    }
+
+    // ---------------------------------------------------------------- internals: lookups
+
+    /// @dev A shipment's id: its number in the order in the top 16 bits, the low 240 bits of the digest of the
+    /// lots it carried below. Storing the id is storing the lots: proving them needs no slot of their own.
+    function _shipmentId(uint16 sequence, bytes32[] calldata lotIds) private pure returns (uint256) {
+        uint256 digest = uint256(keccak256(abi.encodePacked(lotIds)));
+        return (uint256(sequence) << _SEQUENCE_SHIFT) | (digest & type(uint240).max);
+    }
+
+    /// @dev An order that can take funds: created (its token is set) and not void.
+    function _funded(bytes32 orderKey) private view returns (OrderRecord storage o) {
+        o = _orders[orderKey];
+        if (o.token == address(0)) revert SupplyChainSettlementUnknownOrder(orderKey);
+    }
+
+    /// @dev `party` (the buyer or supplier read from the order), or UnknownOrder when the order was never
+    /// created: one slot read proves both.
+    function _existingParty(address party, bytes32 orderKey) private pure returns (address) {
+        if (party == address(0)) revert SupplyChainSettlementUnknownOrder(orderKey);
+        return party;
+    }
+
+    function _existing(bytes32 orderKey) private view returns (OrderRecord storage o) {
+        o = _orders[orderKey];
+        OrderStatus status = o.status;
+        if (status == OrderStatus.None || status == OrderStatus.Void) revert SupplyChainSettlementUnknownOrder(orderKey);
+    }
+
+    function _shipment(bytes32 orderKey, uint256 shipmentId) private view returns (ShipmentRecord storage s) {
+        s = _shipments[orderKey][shipmentId];
+        if (s.status == ShipmentStatus.None) revert SupplyChainSettlementUnknownShipment(orderKey, shipmentId);
+    }
+
+    /// @dev A shipment that has not settled.
+    function _openShipment(bytes32 orderKey, uint256 shipmentId) private view returns (ShipmentRecord storage s) {
+        s = _shipment(orderKey, shipmentId);
+        if (s.status == ShipmentStatus.Settled) {
+            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, ShipmentStatus.Settled);
+        }
+    }
+
+    function _ledger() private view returns (IQualityLedger ledger) {
+        ledger = LEDGER;
+        if (address(ledger) == address(0)) revert SupplyChainSettlementQualityNotConfigured();
+    }
+
+    function _ended(OrderRecord storage o) private view returns (bool) {
+        return o.status == OrderStatus.Closed || block.timestamp > o.deliveryDeadline;
+    }
+
+    /// @dev What delivered, unsettled shipments may still make payable: their delivered units plus the tolerance,
+    /// at most what the order has left, at the unit price.
+    function _reservedValue(OrderRecord storage o) private view returns (uint256) {
+        uint256 reserved = o.reserved;
+        uint256 units = reserved + reserved * o.toleranceBps / _BPS;
+        return Math.min(units, o.quantity - o.settled) * o.unitPrice;
+    }
+
+    function _orderDigest(Order calldata order) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(_ORDER_TYPEHASH, order)));
+    }
+
+    function _orderKey(address buyer, address supplier, bytes32 orderId) private pure returns (bytes32) {
+        return keccak256(abi.encode(buyer, supplier, orderId));
+    }
+}

@@ -1,0 +1,815 @@
+"""QualityBonds on the embedded chain: deposits (with and without permit), time-locked terms and withdrawals
+at their exact boundaries, claims through every path (accept, dispute, ruling, timeout, withdrawal), every
+custom error with its arguments, re-entrancy from a hostile token, and a hypothesis state machine holding the
+money invariant: bond balance + paid claims + withdrawals = deposits, nothing negative, locked = open claims.
+Spec: docs/contracts/quality.md."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from eth_utils import keccak
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+
+from millchain.project import Project
+from millchain.quality import AlertRef, ClaimStatus, Outcome, QualityClient, Terms, lot_id, product_id
+from tests.contracts.test_quality_scenario import (
+    AXLE,
+    BEARING,
+    CAP,
+    CONSORTIUM,
+    DELAY,
+    DEPOSIT,
+    GEARBOX,
+    INSPECTOR,
+    MILL,
+    MUSD,
+    OEM,
+    PENALTY,
+    PLANT,
+    PLANT_MEMBER,
+    STRANGER,
+    SUPPLIER,
+    SUPPLIER_QC,
+    WINDOW,
+    World,
+    build_lineage,
+    fail,
+    isolated,
+    passed,
+    reverts,
+    shared_world,
+)
+
+ZERO = b"\0" * 32
+ZERO_ADDRESS = "0x" + "00" * 20
+ARBITER_ROLE = keccak(text="ARBITER_ROLE")
+OTHER = product_id("seal-kit")
+
+
+@pytest.fixture
+def q(compiled: Project) -> Iterator[World]:
+    with isolated(shared_world(compiled)) as world:
+        yield world
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A supplier lot with an independent failure (``ref``) the plant consumed in ``consumer``."""
+
+    ref: AlertRef
+    consumer: bytes
+
+
+def failed_lot(world: World, name: str, defects: int = 14, *, product: bytes = BEARING) -> Failed:
+    lot = lot_id(name)
+    world(SUPPLIER).register_lot(lot, product, 1000)
+    consumer = lot_id(f"{name}-gb")
+    world(PLANT).register_lot(consumer, GEARBOX, 10, inputs=[lot])
+    ref, _ = world(INSPECTOR).attest(fail(lot, defects))
+    return Failed(ref, consumer)
+
+
+def bond_of(world: World) -> tuple[int, int]:
+    bond = world(SUPPLIER).bond(AXLE, BEARING)
+    return bond.balance, bond.locked
+
+
+# ---------------------------------------------------------------------------------------------- deployment
+
+
+def test_immutables_and_roles(q: World) -> None:
+    fns = q.bonds.functions
+    assert fns.LEDGER().call() == q.ledger.address
+    assert fns.TOKEN().call() == q(CONSORTIUM).token.address
+    assert fns.WITHDRAWAL_DELAY().call() == DELAY == 7 * 86400
+    assert fns.ARBITER_ROLE().call() == ARBITER_ROLE
+    assert fns.hasRole(ARBITER_ROLE, q.address(CONSORTIUM)).call()
+    assert not fns.hasRole(ARBITER_ROLE, q.address(PLANT)).call()
+
+
+# ---------------------------------------------------------------------------------------------- deposits
+
+
+def test_deposit_pulls_tokens_into_the_bond(q: World) -> None:
+    supplier = q(SUPPLIER)
+    before = q.balance(SUPPLIER)
+    receipt = supplier.deposit(AXLE, BEARING, 500 * MUSD)
+    assert q.events(receipt, q.bonds, "BondDeposited") == [
+        {"orgId": AXLE, "productId": BEARING, "from": q.address(SUPPLIER), "amount": 500 * MUSD}]
+    assert bond_of(q) == (DEPOSIT + 500 * MUSD, 0)
+    assert q.balance(SUPPLIER) == before - 500 * MUSD
+    assert supplier.balance_of(q.bonds.address) == DEPOSIT + 500 * MUSD
+
+
+def test_anyone_may_top_up_a_registered_organisations_bond(q: World) -> None:
+    q(CONSORTIUM).mint(q.address(STRANGER), 10 * MUSD)
+    q(STRANGER).deposit(AXLE, OTHER, 10 * MUSD)
+    assert q(STRANGER).bond(AXLE, OTHER).balance == 10 * MUSD
+
+
+def test_deposit_with_permit_needs_no_approval(q: World) -> None:
+    supplier = q(SUPPLIER)
+    assert int(supplier.token.functions.allowance(supplier.address, q.bonds.address).call()) == 0
+    supplier.deposit_with_permit(AXLE, BEARING, 70 * MUSD)
+    assert bond_of(q)[0] == DEPOSIT + 70 * MUSD
+
+
+def test_a_front_run_permit_does_not_block_the_deposit(q: World) -> None:
+    supplier = q(SUPPLIER)
+    deadline = q.now() + 3600
+    signed = supplier.tx.account.sign_typed_data(full_message=supplier.permit_typed_data(70 * MUSD, deadline))
+    r, s = signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+    # Someone saw the permit in the mempool and submitted it first.
+    q.session.transactor(STRANGER).transact(supplier.token.functions.permit(
+        supplier.address, q.bonds.address, 70 * MUSD, deadline, signed.v, r, s))
+    supplier.tx.transact(q.bonds.functions.depositWithPermit(AXLE, BEARING, 70 * MUSD, deadline, signed.v, r, s))
+    assert bond_of(q)[0] == DEPOSIT + 70 * MUSD
+
+
+def test_deposit_refusals(q: World) -> None:
+    with reverts("QualityBondsZeroAmount"):
+        q(SUPPLIER).tx.transact(q.bonds.functions.deposit(AXLE, BEARING, 0))
+    with reverts("QualityLedgerUnknownOrganisation", orgId=lot_id("nobody")):
+        q(SUPPLIER).deposit(lot_id("nobody"), BEARING, 1)
+    with reverts("ERC20InsufficientAllowance", spender=q.bonds.address.lower(), allowance=0, needed=1):
+        q(STRANGER).tx.transact(q.bonds.functions.deposit(AXLE, BEARING, 1))
+    # A bad permit and no allowance: the transfer decides.
+    with reverts("ERC20InsufficientAllowance", spender=q.bonds.address.lower(), allowance=0, needed=5):
+        q(STRANGER).tx.transact(q.bonds.functions.depositWithPermit(AXLE, BEARING, 5, q.now() + 10, 27, ZERO, ZERO))
+
+
+# ---------------------------------------------------------------------------------------------- terms
+
+
+def test_first_terms_apply_at_once_and_later_changes_wait_the_delay(q: World) -> None:
+    supplier = q(SUPPLIER)
+    at = q.now() + 10
+    receipt = q.at(at, lambda: supplier.set_terms(AXLE, OTHER, Terms(penalty_per_defect=1, claim_cap=2,
+                                                                      dispute_window=3)))
+    assert q.events(receipt, q.bonds, "TermsSet") == [
+        {"orgId": AXLE, "productId": OTHER, "penaltyPerDefect": 1, "claimCap": 2, "disputeWindow": 3,
+         "effectiveAt": at}]
+    assert supplier.bond(AXLE, OTHER).terms == Terms(penalty_per_defect=1, claim_cap=2, dispute_window=3)
+
+    at += 100
+    cheaper = Terms(penalty_per_defect=1, claim_cap=1, dispute_window=60)
+    receipt = q.at(at, lambda: supplier.set_terms(AXLE, BEARING, cheaper))
+    assert q.events(receipt, q.bonds, "TermsSet")[0]["effectiveAt"] == at + DELAY
+    bond = supplier.bond(AXLE, BEARING)
+    assert bond.terms == Terms(penalty_per_defect=PENALTY, claim_cap=CAP, dispute_window=WINDOW)
+    assert (bond.pending_terms, bond.terms_effective_at) == (cheaper, at + DELAY)
+
+    # A claim filed the second before the change is priced on the old terms; one filed at the change, on the new.
+    old = failed_lot(q, "old-terms")
+    new = failed_lot(q, "new-terms")
+    early, _ = q.at(at + DELAY - 1, lambda: q(PLANT).file_claim(old.ref))
+    late, _ = q.at(at + DELAY, lambda: q(PLANT).file_claim(new.ref))
+    assert (q(PLANT).claim(early).amount, q(PLANT).claim(late).amount) == (14 * PENALTY, 1)
+    bond = supplier.bond(AXLE, BEARING)
+    assert (bond.terms, bond.terms_effective_at) == (cheaper, 0)
+
+
+def test_a_newer_change_replaces_the_pending_one_and_restarts_the_delay(q: World) -> None:
+    supplier = q(SUPPLIER)
+    at = q.now() + 10
+    q.at(at, lambda: supplier.set_terms(AXLE, BEARING, Terms(penalty_per_defect=1, claim_cap=1,
+                                                             dispute_window=1)))
+    second = Terms(penalty_per_defect=2, claim_cap=2, dispute_window=2)
+    q.at(at + DELAY, lambda: supplier.set_terms(AXLE, BEARING, second))  # the first became due: promoted
+    bond = supplier.bond(AXLE, BEARING)
+    assert bond.terms == Terms(penalty_per_defect=1, claim_cap=1, dispute_window=1)
+    assert (bond.pending_terms, bond.terms_effective_at) == (second, at + 2 * DELAY)
+
+
+def test_terms_refusals(q: World) -> None:
+    with reverts("QualityBondsNotOrganisationAdmin", orgId=AXLE, caller=q.low(PLANT)):
+        q(PLANT).set_terms(AXLE, BEARING, Terms(penalty_per_defect=1, claim_cap=1, dispute_window=1))
+    for bad in ((0, 1, 1), (1, 0, 1), (1, 1, 0)):
+        with reverts("QualityBondsInvalidTerms", penaltyPerDefect=bad[0], claimCap=bad[1], disputeWindow=bad[2]):
+            q(SUPPLIER).set_terms(AXLE, BEARING, Terms(penalty_per_defect=bad[0], claim_cap=bad[1],
+                                                       dispute_window=bad[2]))
+
+
+# ---------------------------------------------------------------------------------------------- withdrawals
+
+
+def test_withdrawal_waits_out_its_time_lock_to_the_second(q: World) -> None:
+    supplier = q(SUPPLIER)
+    at = q.now() + 10
+    receipt = q.at(at, lambda: supplier.request_withdrawal(AXLE, BEARING, 400 * MUSD, q.address(STRANGER)))
+    assert q.events(receipt, q.bonds, "WithdrawalRequested") == [
+        {"orgId": AXLE, "productId": BEARING, "to": q.address(STRANGER), "amount": 400 * MUSD,
+         "unlockAt": at + DELAY}]
+    bond = supplier.bond(AXLE, BEARING)
+    assert (bond.withdrawal_amount, bond.withdrawal_to, bond.unlock_at) == (400 * MUSD, q.address(STRANGER),
+                                                                            at + DELAY)
+    with reverts("QualityBondsWithdrawalLocked", orgId=AXLE, productId=BEARING, unlockAt=at + DELAY):
+        q.at(at + DELAY - 1, lambda: q.estimating(PLANT).execute_withdrawal(AXLE, BEARING))
+    receipt = q.at(at + DELAY, lambda: q(PLANT).execute_withdrawal(AXLE, BEARING))  # anyone executes
+    assert q.events(receipt, q.bonds, "BondWithdrawn") == [
+        {"orgId": AXLE, "productId": BEARING, "to": q.address(STRANGER), "amount": 400 * MUSD}]
+    assert q.balance(STRANGER) == 400 * MUSD
+    bond = supplier.bond(AXLE, BEARING)
+    assert (bond.balance, bond.withdrawal_amount, bond.unlock_at) == (DEPOSIT - 400 * MUSD, 0, 0)
+    with reverts("QualityBondsNoPendingWithdrawal", orgId=AXLE, productId=BEARING):
+        q(PLANT).execute_withdrawal(AXLE, BEARING)
+
+
+def test_a_claim_filed_during_the_time_lock_wins_over_the_withdrawal(q: World) -> None:
+    supplier = q(SUPPLIER)
+    supplier.request_withdrawal(AXLE, BEARING, DEPOSIT)
+    unlock = supplier.bond(AXLE, BEARING).unlock_at
+    failed = failed_lot(q, "during-lock")
+    q(PLANT).file_claim(failed.ref)
+    with reverts("QualityBondsInsufficientFreeBond", orgId=AXLE, productId=BEARING, free=DEPOSIT - 14 * PENALTY,
+                 amount=DEPOSIT):
+        q.at(unlock, lambda: q(STRANGER).execute_withdrawal(AXLE, BEARING))
+    receipt = supplier.cancel_withdrawal(AXLE, BEARING)
+    assert q.events(receipt, q.bonds, "WithdrawalCancelled") == [
+        {"orgId": AXLE, "productId": BEARING, "amount": DEPOSIT}]
+    with reverts("QualityBondsNoPendingWithdrawal", orgId=AXLE, productId=BEARING):
+        supplier.cancel_withdrawal(AXLE, BEARING)
+
+
+def test_a_new_request_replaces_the_pending_one_and_restarts_the_clock(q: World) -> None:
+    supplier = q(SUPPLIER)
+    at = q.now() + 10
+    q.at(at, lambda: supplier.request_withdrawal(AXLE, BEARING, 100 * MUSD))
+    q.at(at + 1000, lambda: supplier.request_withdrawal(AXLE, BEARING, 50 * MUSD))
+    bond = supplier.bond(AXLE, BEARING)
+    assert (bond.withdrawal_amount, bond.unlock_at) == (50 * MUSD, at + 1000 + DELAY)
+
+
+def test_withdrawal_refusals(q: World) -> None:
+    supplier = q(SUPPLIER)
+    with reverts("QualityBondsNotOrganisationAdmin", orgId=AXLE, caller=q.low(PLANT)):
+        q(PLANT).request_withdrawal(AXLE, BEARING, 1)
+    with reverts("QualityBondsNotOrganisationAdmin", orgId=AXLE, caller=q.low(PLANT)):
+        q(PLANT).cancel_withdrawal(AXLE, BEARING)
+    with reverts("QualityBondsZeroAmount"):
+        supplier.request_withdrawal(AXLE, BEARING, 0)
+    with reverts("QualityBondsZeroAddress"):
+        supplier.request_withdrawal(AXLE, BEARING, 1, ZERO_ADDRESS)
+    with reverts("QualityBondsInsufficientFreeBond", orgId=AXLE, productId=BEARING, free=DEPOSIT,
+                 amount=DEPOSIT + 1):
+        supplier.request_withdrawal(AXLE, BEARING, DEPOSIT + 1)
+    with reverts("QualityBondsNoPendingWithdrawal", orgId=AXLE, productId=OTHER):
+        supplier.execute_withdrawal(AXLE, OTHER)
+    with reverts("QualityLedgerUnknownOrganisation", orgId=lot_id("nobody")):
+        supplier.request_withdrawal(lot_id("nobody"), BEARING, 1)
+
+
+# ---------------------------------------------------------------------------------------------- filing
+
+
+def test_file_claim_locks_the_amount_from_the_terms(q: World) -> None:
+    failed = failed_lot(q, "claimed", 14)
+    at = q.now() + 5
+    claim_id, receipt = q.at(at, lambda: q(PLANT_MEMBER).file_claim(failed.ref))
+    assert q.events(receipt, q.bonds, "ClaimFiled") == [{
+        "claimId": 1, "lotId": failed.ref.lot, "claimant": MILL, "seq": 1, "supplier": AXLE, "productId": BEARING,
+        "amount": 14 * PENALTY, "deadline": at + WINDOW}]
+    claim = q(PLANT).claim(claim_id)
+    assert (claim.lot_id, claim.seq, claim.supplier, claim.product_id, claim.claimant, claim.consumer_lot,
+            claim.amount, claim.paid, claim.filed_at, claim.deadline, claim.status) == (
+        "claimed", 1, "axle-supply", "bearing-6204", "mill-plant", "claimed-gb", 14 * PENALTY, 0, at,
+        at + WINDOW, ClaimStatus.FILED)
+    assert bond_of(q) == (DEPOSIT, 14 * PENALTY)
+    assert q.bonds.functions.claimOf(failed.ref.lot, MILL).call() == 1
+    assert q.bonds.functions.claimCount().call() == 1
+
+
+def test_claim_amount_is_capped_by_the_terms_and_by_the_free_bond(q: World) -> None:
+    big = failed_lot(q, "big", 100)  # 100 x 25 = 2500 > cap 2000
+    first, _ = q(PLANT).file_claim(big.ref)
+    assert q(PLANT).claim(first).amount == CAP
+    # Drain the free balance through accepted claims on other lots.
+    for n in range(3):
+        claim_id, _ = q(PLANT).file_claim(failed_lot(q, f"drain-{n}", 100).ref)
+        q(SUPPLIER).accept_claim(claim_id)
+    balance, locked = bond_of(q)
+    free = balance - locked
+    assert free == DEPOSIT - 4 * CAP
+    last, _ = q(PLANT).file_claim(failed_lot(q, "last", 100).ref)
+    assert q(PLANT).claim(last).amount == free
+    with reverts("QualityBondsNothingToClaim", lotId=lot_id("empty"), seq=1, computed=CAP, free=0):
+        q(PLANT).file_claim(failed_lot(q, "empty", 100).ref)
+
+
+def test_a_failure_without_defects_claims_nothing(q: World) -> None:
+    failed = failed_lot(q, "zero", 0)
+    with reverts("QualityBondsNothingToClaim", lotId=failed.ref.lot, seq=1, computed=0, free=DEPOSIT):
+        q(PLANT).file_claim(failed.ref)
+
+
+def test_only_an_independent_current_failure_backs_a_claim(q: World) -> None:
+    lineage = build_lineage(q)
+    plant = q(PLANT)
+    q(SUPPLIER_QC).attest(fail(lineage.bearings, 5))  # the supplier's own inspector
+    with reverts("QualityBondsAttestationNotIndependent", lotId=lineage.bearings, seq=1, orgId=AXLE):
+        plant.file_claim(AlertRef(lineage.bearings, 1))
+    q(INSPECTOR).attest(passed(lineage.bearings))
+    with reverts("QualityBondsNotAFailure", lotId=lineage.bearings, seq=2, outcome=Outcome.PASS):
+        plant.file_claim(AlertRef(lineage.bearings, 2))
+    q(INSPECTOR).raise_alert(lineage.bearings, 3)
+    with reverts("QualityBondsNotAFailure", lotId=lineage.bearings, seq=3, outcome=Outcome.NONE):
+        plant.file_claim(AlertRef(lineage.bearings, 3))
+    q(INSPECTOR).attest(fail(lineage.bearings, 9))
+    q(INSPECTOR).attest(fail(lineage.bearings, 8, supersedes=4))
+    with reverts("QualityBondsAttestationSuperseded", lotId=lineage.bearings, seq=4, supersededBy=5):
+        plant.file_claim(AlertRef(lineage.bearings, 4))
+    with reverts("QualityLedgerUnknownAttestation", lotId=lineage.bearings, seq=9):
+        plant.file_claim(AlertRef(lineage.bearings, 9))
+    claim_id, _ = plant.file_claim(AlertRef(lineage.bearings, 5))
+    assert plant.claim(claim_id).amount == 8 * PENALTY
+
+
+def test_only_a_direct_buyer_claims_with_a_proven_consumer_lot(q: World) -> None:
+    lineage = build_lineage(q)
+    ref, _ = q(INSPECTOR).attest(fail(lineage.bearings))
+    bonds, tx = q.bonds.functions, q.session.transactor(PLANT)
+    gearboxes = q(PLANT).lot_event(lineage.gearboxes)
+    # Not a member of any organisation.
+    with reverts("QualityBondsNotMember", orgId=ZERO, caller=q.low(STRANGER)):
+        q.session.transactor(STRANGER).transact(bonds.fileClaim(ref.lot, 1, lineage.gearboxes, ZERO, []))
+    # The supplier against its own lot.
+    with reverts("QualityBondsClaimAgainstOwnLot", lotId=ref.lot, orgId=AXLE):
+        q.session.transactor(SUPPLIER).transact(bonds.fileClaim(ref.lot, 1, lineage.gearboxes, ZERO, []))
+    # Someone else's consumer lot.
+    with reverts("QualityBondsNotLotProducer", lotId=lineage.tractors, orgId=MILL):
+        tx.transact(bonds.fileClaim(ref.lot, 1, lineage.tractors, ZERO, [lineage.gearboxes]))
+    # Inputs or commitment that are not the consumer lot's.
+    with reverts("QualityBondsLineageMismatch", lotId=lineage.gearboxes):
+        tx.transact(bonds.fileClaim(ref.lot, 1, lineage.gearboxes, gearboxes.data_commitment, [ref.lot]))
+    with reverts("QualityBondsLineageMismatch", lotId=lineage.gearboxes):
+        tx.transact(bonds.fileClaim(ref.lot, 1, lineage.gearboxes, b"\x01" * 32, list(gearboxes.inputs)))
+    # A consumer lot that did not consume the claimed lot.
+    with reverts("QualityBondsLotNotConsumed", consumerLot=lineage.housings, lotId=ref.lot):
+        q(PLANT).file_claim(ref, lineage.housings)
+    # The OEM is downstream but not a direct buyer: its tractors consumed gearboxes, not bearings.
+    with reverts("QualityBondsLotNotConsumed", consumerLot=lineage.tractors, lotId=ref.lot):
+        q(OEM).file_claim(ref, lineage.tractors)
+    with pytest.raises(Exception, match="registered no lot consuming bearings-1 directly"):
+        q(OEM).file_claim(ref)
+    with reverts("QualityLedgerUnknownLot", lotId=lot_id("nowhere")):
+        tx.transact(bonds.fileClaim(lot_id("nowhere"), 1, lineage.gearboxes, ZERO, []))
+    claim_id, _ = q(PLANT).file_claim(ref)  # found from the lineage
+    assert q(PLANT).claim(claim_id).consumer_lot == "gearboxes-1"
+
+
+def test_one_claim_per_buyer_and_lot_until_withdrawn(q: World) -> None:
+    failed = failed_lot(q, "dup")
+    first, _ = q(PLANT).file_claim(failed.ref)
+    with reverts("QualityBondsDuplicateClaim", lotId=failed.ref.lot, orgId=MILL, claimId=first):
+        q(PLANT_MEMBER).file_claim(failed.ref)
+    q(INSPECTOR).attest(fail(failed.ref.lot, 3))  # a second failure of the same lot is no second claim
+    with reverts("QualityBondsDuplicateClaim", lotId=failed.ref.lot, orgId=MILL, claimId=first):
+        q(PLANT).file_claim(AlertRef(failed.ref.lot, 2))
+    q(PLANT).withdraw_claim(first)
+    second, _ = q(PLANT).file_claim(AlertRef(failed.ref.lot, 2))
+    assert (second, q(PLANT).claim(second).amount) == (2, 3 * PENALTY)
+
+
+def test_a_product_without_terms_cannot_be_claimed_on(q: World) -> None:
+    failed = failed_lot(q, "seals", product=OTHER)
+    with reverts("QualityBondsNoTerms", orgId=AXLE, productId=OTHER):
+        q(PLANT).file_claim(failed.ref)
+
+
+# ---------------------------------------------------------------------------------------------- resolving
+
+
+def test_accepted_claim_is_paid_at_once_to_the_claimants_admin_of_the_day(q: World) -> None:
+    failed = failed_lot(q, "accepted")
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    q(PLANT).transfer_organisation_admin(MILL, q.address(PLANT_MEMBER))  # payouts follow the admin
+    before = q.balance(PLANT_MEMBER)
+    receipt = q(SUPPLIER).accept_claim(claim_id)
+    assert q.events(receipt, q.bonds, "ClaimPaid") == [
+        {"claimId": claim_id, "to": q.address(PLANT_MEMBER), "amount": 14 * PENALTY}]
+    assert q.balance(PLANT_MEMBER) - before == 14 * PENALTY
+    claim = q(PLANT).claim(claim_id)
+    assert (claim.status, claim.paid) == (ClaimStatus.PAID, 14 * PENALTY)
+    assert bond_of(q) == (DEPOSIT - 14 * PENALTY, 0)
+    with reverts("QualityBondsUnexpectedClaimStatus", claimId=claim_id, status=ClaimStatus.PAID):
+        q(SUPPLIER).accept_claim(claim_id)
+
+
+def test_dispute_within_the_window_then_accept_or_rule(q: World) -> None:
+    failed = failed_lot(q, "disputed", 20)  # 500 mUSD
+    at = q.now() + 5
+    claim_id, _ = q.at(at, lambda: q(PLANT).file_claim(failed.ref))
+    receipt = q.at(at + WINDOW - 1, lambda: q(SUPPLIER).dispute_claim(claim_id, b"\x0d" * 32))
+    assert q.events(receipt, q.bonds, "ClaimDisputed") == [
+        {"claimId": claim_id, "by": q.address(SUPPLIER), "reasonCommitment": b"\x0d" * 32}]
+    assert q(PLANT).claim(claim_id).status == ClaimStatus.DISPUTED
+    with reverts("QualityBondsUnexpectedClaimStatus", claimId=claim_id, status=ClaimStatus.DISPUTED):
+        q(SUPPLIER).dispute_claim(claim_id)
+    with reverts("QualityBondsUnexpectedClaimStatus", claimId=claim_id, status=ClaimStatus.DISPUTED):
+        q(STRANGER).execute_claim(claim_id)
+    before = q.balance(PLANT)
+    receipt = q(CONSORTIUM).rule_claim(claim_id, 120 * MUSD, b"\x0f" * 32)
+    assert q.events(receipt, q.bonds, "ClaimRuled") == [
+        {"claimId": claim_id, "arbiter": q.address(CONSORTIUM), "awarded": 120 * MUSD,
+         "rulingCommitment": b"\x0f" * 32}]
+    assert q.events(receipt, q.bonds, "ClaimPaid") == [
+        {"claimId": claim_id, "to": q.address(PLANT), "amount": 120 * MUSD}]
+    assert q.balance(PLANT) - before == 120 * MUSD
+    assert bond_of(q) == (DEPOSIT - 120 * MUSD, 0)  # the rest of the 500 is released
+    assert (q(PLANT).claim(claim_id).status, q(PLANT).claim(claim_id).paid) == (ClaimStatus.PAID, 120 * MUSD)
+
+    # The supplier may still accept a claim it disputed.
+    other = failed_lot(q, "disputed-2", 2)
+    second, _ = q(PLANT).file_claim(other.ref)
+    q(SUPPLIER).dispute_claim(second)
+    q(SUPPLIER).accept_claim(second)
+    assert q(PLANT).claim(second).paid == 2 * PENALTY
+
+    # From the deadline on, the supplier can no longer dispute.
+    late = failed_lot(q, "disputed-3", 2)
+    third, _ = q(PLANT).file_claim(late.ref)
+    deadline = q(PLANT).claim(third).deadline
+    with reverts("QualityBondsDisputeWindowClosed", claimId=third, deadline=deadline):
+        q.at(deadline, lambda: q.estimating(SUPPLIER).dispute_claim(third))
+
+
+def test_a_ruling_of_zero_rejects_and_releases_the_whole_amount(q: World) -> None:
+    failed = failed_lot(q, "rejected")
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    q(SUPPLIER).dispute_claim(claim_id)
+    before = q.balance(PLANT)
+    receipt = q(CONSORTIUM).rule_claim(claim_id, 0)
+    assert q.events(receipt, q.bonds, "ClaimPaid") == []
+    assert q.events(receipt, q.bonds, "ClaimRuled")[0]["awarded"] == 0
+    assert q(PLANT).claim(claim_id).status == ClaimStatus.REJECTED
+    assert q.balance(PLANT) == before
+    assert bond_of(q) == (DEPOSIT, 0)
+    with reverts("QualityBondsDuplicateClaim", lotId=failed.ref.lot, orgId=MILL, claimId=claim_id):
+        q(PLANT).file_claim(failed.ref)  # a rejected claim is final
+
+
+def test_ruling_refusals(q: World) -> None:
+    failed = failed_lot(q, "rule")
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    with reverts("QualityBondsUnexpectedClaimStatus", claimId=claim_id, status=ClaimStatus.FILED):
+        q(CONSORTIUM).rule_claim(claim_id, 1)
+    q(SUPPLIER).dispute_claim(claim_id)
+    with reverts("AccessControlUnauthorizedAccount", account=q.low(PLANT), neededRole=ARBITER_ROLE):
+        q(PLANT).rule_claim(claim_id, 1)
+    with reverts("QualityBondsAwardExceedsClaim", claimId=claim_id, awarded=14 * PENALTY + 1, amount=14 * PENALTY):
+        q(CONSORTIUM).rule_claim(claim_id, 14 * PENALTY + 1)
+
+
+def test_an_undisputed_claim_is_paid_by_anyone_once_the_window_has_passed(q: World) -> None:
+    failed = failed_lot(q, "timeout")
+    at = q.now() + 5
+    claim_id, _ = q.at(at, lambda: q(PLANT).file_claim(failed.ref))
+    with reverts("QualityBondsDisputeWindowOpen", claimId=claim_id, deadline=at + WINDOW):
+        q.at(at + WINDOW - 1, lambda: q.estimating(STRANGER).execute_claim(claim_id))
+    before = q.balance(PLANT)
+    receipt = q.at(at + WINDOW, lambda: q(STRANGER).execute_claim(claim_id))
+    assert q.events(receipt, q.bonds, "ClaimPaid") == [
+        {"claimId": claim_id, "to": q.address(PLANT), "amount": 14 * PENALTY}]
+    assert q.balance(PLANT) - before == 14 * PENALTY
+    with reverts("QualityBondsUnexpectedClaimStatus", claimId=claim_id, status=ClaimStatus.PAID):
+        q(STRANGER).execute_claim(claim_id)
+
+
+def test_a_corrected_failure_closes_the_automatic_path(q: World) -> None:
+    failed = failed_lot(q, "corrected")
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    q(INSPECTOR).attest(passed(failed.ref.lot, supersedes=1))
+    deadline = q(PLANT).claim(claim_id).deadline
+    with reverts("QualityBondsAttestationSuperseded", lotId=failed.ref.lot, seq=1, supersededBy=2):
+        q.at(deadline, lambda: q.estimating(STRANGER).execute_claim(claim_id))
+    q(PLANT).withdraw_claim(claim_id)  # the claimant withdraws; the money is free again
+    assert bond_of(q) == (DEPOSIT, 0)
+
+
+def test_withdraw_claim_by_the_claimant_only(q: World) -> None:
+    failed = failed_lot(q, "withdrawn")
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    with reverts("QualityBondsNotMember", orgId=MILL, caller=q.low(SUPPLIER)):
+        q(SUPPLIER).withdraw_claim(claim_id)
+    receipt = q(PLANT_MEMBER).withdraw_claim(claim_id)
+    assert q.events(receipt, q.bonds, "ClaimWithdrawn") == [{"claimId": claim_id, "by": q.address(PLANT_MEMBER)}]
+    assert q(PLANT).claim(claim_id).status == ClaimStatus.WITHDRAWN
+    assert bond_of(q) == (DEPOSIT, 0)
+    with reverts("QualityBondsUnexpectedClaimStatus", claimId=claim_id, status=ClaimStatus.WITHDRAWN):
+        q(PLANT).withdraw_claim(claim_id)
+
+
+def test_who_may_resolve_a_claim(q: World) -> None:
+    failed = failed_lot(q, "who")
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    with reverts("QualityBondsNotOrganisationAdmin", orgId=AXLE, caller=q.low(PLANT)):
+        q(PLANT).accept_claim(claim_id)
+    with reverts("QualityBondsNotMember", orgId=AXLE, caller=q.low(PLANT)):
+        q(PLANT).dispute_claim(claim_id)
+
+
+def test_unknown_claims(q: World) -> None:
+    for call in ("accept_claim", "execute_claim", "withdraw_claim", "claim"):
+        with reverts("QualityBondsUnknownClaim", claimId=7):
+            getattr(q(SUPPLIER), call)(7)
+    with reverts("QualityBondsUnknownClaim", claimId=7):
+        q(SUPPLIER).dispute_claim(7)
+    with reverts("QualityBondsUnknownClaim", claimId=7):
+        q(CONSORTIUM).rule_claim(7, 0)
+
+
+# ---------------------------------------------------------------------------------------------- re-entrancy
+
+
+def test_a_hostile_token_cannot_reenter_a_payout(q: World) -> None:
+    """A token that calls back into the bonds contract while it pays (an ERC-777-style hook) is stopped by the
+    guard on every paying function; nothing moves."""
+    from tests.contracts.test_quality_ledger import deploy
+
+    token = deploy(q, "QualityReentrantToken")
+    bonds = deploy(q, "QualityBonds", q.address(CONSORTIUM), q.ledger.address, token.address, DELAY)
+
+    def client(index: int) -> QualityClient:
+        c = QualityClient(q.session, index, gas=q.gas)
+        c.bonds, c._token = bonds, token
+        return c
+
+    supplier, plant = client(SUPPLIER), client(PLANT)
+    supplier.tx.transact(token.functions.mint(q.address(SUPPLIER), DEPOSIT))
+    supplier.set_terms(AXLE, BEARING, Terms(penalty_per_defect=PENALTY, claim_cap=CAP, dispute_window=WINDOW))
+    supplier.deposit(AXLE, BEARING, DEPOSIT)
+    supplier.request_withdrawal(AXLE, BEARING, 100 * MUSD)
+    claim_id, _ = plant.file_claim(failed_lot(q, "hostile").ref)
+
+    arm = q.session.transactor(STRANGER)
+    arm.transact(token.functions.arm(bonds.address, bonds.encode_abi("executeWithdrawal", [AXLE, BEARING])))
+    with reverts("ReentrancyGuardReentrantCall"):
+        supplier.accept_claim(claim_id)
+    arm.transact(token.functions.arm(bonds.address, bonds.encode_abi("acceptClaim", [claim_id])))
+    q.next_block_at(supplier.bond(AXLE, BEARING).unlock_at)
+    with reverts("ReentrancyGuardReentrantCall"):
+        supplier.execute_withdrawal(AXLE, BEARING)
+    assert (supplier.bond(AXLE, BEARING).balance, int(token.functions.balanceOf(bonds.address).call())) == (
+        DEPOSIT, DEPOSIT)
+    # Disarmed, both go through.
+    arm.transact(token.functions.arm(ZERO_ADDRESS, b""))
+    supplier.accept_claim(claim_id)
+    supplier.execute_withdrawal(AXLE, BEARING)
+    assert int(token.functions.balanceOf(bonds.address).call()) == DEPOSIT - 14 * PENALTY - 100 * MUSD
+
+
+def test_supports_bonds_access_control_and_erc165_interfaces(q: World) -> None:
+    from tests.contracts.test_quality_ledger import _abi_type
+
+    abi = q.session.artifact("IQualityBonds")["abi"]
+    selectors = [bytes(keccak(text=f"{f['name']}({','.join(_abi_type(p) for p in f['inputs'])})")[:4])
+                 for f in abi if f["type"] == "function"]
+    interface_id = bytes(4)
+    for selector in selectors:
+        interface_id = bytes(a ^ b for a, b in zip(interface_id, selector, strict=True))
+    assert q.bonds.functions.supportsInterface(interface_id).call()
+    assert q.bonds.functions.supportsInterface(bytes.fromhex("7965db0b")).call()
+    assert not q.bonds.functions.supportsInterface(bytes.fromhex("ffffffff")).call()
+
+
+# ---------------------------------------------------------------------------------------------- invariants
+
+
+@dataclass
+class Model:
+    """What the bond should hold, from the test's own bookkeeping."""
+
+    clock: int
+    balance: int = DEPOSIT
+    deposits: int = DEPOSIT
+    paid: int = 0
+    withdrawn: int = 0
+    claims: dict[int, dict[str, Any]] = field(default_factory=dict)
+    withdrawal: tuple[int, int] | None = None  # (amount, unlockAt)
+
+    @property
+    def locked(self) -> int:
+        return sum(c["amount"] for c in self.claims.values() if c["status"] in (ClaimStatus.FILED,
+                                                                                  ClaimStatus.DISPUTED))
+
+
+POOL = 12
+POOL_DEFECTS = (7, 100, 0, 1, 40, 100)
+"""Defects of the pool's failures: small, over the cap (100 x 25 > 2000), none."""
+
+
+def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(compiled: Project) -> None:
+    with isolated(shared_world(compiled)) as world:
+        supplier = world(SUPPLIER)
+        world(CONSORTIUM).mint(world.address(SUPPLIER), 100 * DEPOSIT)
+        world(CONSORTIUM).tx.transact(world.bonds.functions.grantRole(ARBITER_ROLE, world.address(STRANGER)))
+        supplier.tx.transact(supplier.token.functions.approve(world.bonds.address, 2**255))
+        lots = [lot_id(f"pool-{n}") for n in range(POOL)]
+        defects = [POOL_DEFECTS[n % len(POOL_DEFECTS)] for n in range(POOL)]
+        for lot, count in zip(lots, defects, strict=True):
+            supplier.register_lot(lot, BEARING, 1000)
+            world(PLANT).register_lot(lot_id(f"{label(lot)}-gb"), GEARBOX, 10, inputs=[lot])
+            world(INSPECTOR).attest(fail(lot, count))
+        pool = world.session.chain.tester.take_snapshot()
+        start = world.now()
+
+        class Bonds(RuleBasedStateMachine):
+            def __init__(self) -> None:
+                super().__init__()
+                world.session.chain.tester.revert_to_snapshot(pool)
+                self.model = Model(clock=max(start, world.now()))
+                self.failed = list(range(POOL))  # pool lots not yet claimed
+
+            def tick(self) -> int:
+                """The time of the next transaction: a second after the last, and never behind the embedded
+                chain's own clock (its pending block follows the wall clock)."""
+                self.model.clock = max(self.model.clock + 1, world.now())
+                return self.model.clock
+
+            def send(self, fn: Any, *, fails: str | None = None, **args: Any) -> Any:
+                """One transaction at the model's clock; ``fails``: the error the model predicts."""
+                world.next_block_at(self.model.clock)
+                if fails is None:
+                    return fn(world)
+                with reverts(fails, **args):
+                    fn(EstimatingWorld(world))
+                return None
+
+            @rule(amount=st.integers(min_value=1, max_value=3_000).map(lambda a: a * MUSD))
+            def deposit(self, amount: int) -> None:
+                self.tick()
+                self.send(lambda w: w(SUPPLIER).tx.transact(w.bonds.functions.deposit(AXLE, BEARING, amount)))
+                self.model.balance += amount
+                self.model.deposits += amount
+
+            @precondition(lambda self: bool(self.failed))
+            @rule(data=st.data())
+            def file(self, data: st.DataObject) -> None:
+                index = data.draw(st.sampled_from(self.failed))
+                self.failed.remove(index)
+                self.tick()
+                computed = min(defects[index] * PENALTY, CAP)
+                free = self.model.balance - self.model.locked
+                amount = min(computed, free)
+                ref = AlertRef(lots[index], 1)
+                # The consumer lot's lineage is known here: no log scan (eth-tester's get_logs reads every block).
+                consumer = (lot_id(f"{label(ref.lot)}-gb"), (ZERO, [ref.lot]))
+                if amount == 0:
+                    self.send(lambda w: w(PLANT).file_claim(ref, consumer[0], consumer_lineage=consumer[1]),
+                              fails="QualityBondsNothingToClaim", lotId=ref.lot, seq=1, computed=computed, free=free)
+                    return
+                claim_id, _ = self.send(lambda w: w(PLANT).file_claim(ref, consumer[0], consumer_lineage=consumer[1]))
+                self.model.claims[claim_id] = {"amount": amount, "status": ClaimStatus.FILED,
+                                               "deadline": self.model.clock + WINDOW}
+
+            def open_claim(self, data: st.DataObject, *statuses: ClaimStatus) -> int | None:
+                ids = [i for i, c in self.model.claims.items() if c["status"] in statuses]
+                return data.draw(st.sampled_from(ids)) if ids else None
+
+            def settle(self, claim_id: int, payout: int) -> None:
+                claim = self.model.claims[claim_id]
+                claim["status"] = ClaimStatus.PAID if payout else ClaimStatus.REJECTED
+                self.model.balance -= payout
+                self.model.paid += payout
+
+            @rule(data=st.data())
+            def accept(self, data: st.DataObject) -> None:
+                claim_id = self.open_claim(data, ClaimStatus.FILED, ClaimStatus.DISPUTED)
+                if claim_id is not None:
+                    self.tick()
+                    self.send(lambda w: w(SUPPLIER).accept_claim(claim_id))
+                    self.settle(claim_id, self.model.claims[claim_id]["amount"])
+
+            @rule(data=st.data())
+            def dispute(self, data: st.DataObject) -> None:
+                claim_id = self.open_claim(data, ClaimStatus.FILED)
+                if claim_id is None:
+                    return
+                deadline = self.model.claims[claim_id]["deadline"]
+                if self.tick() >= deadline:
+                    self.send(lambda w: w(SUPPLIER).dispute_claim(claim_id), fails="QualityBondsDisputeWindowClosed",
+                              claimId=claim_id, deadline=deadline)
+                    return
+                self.send(lambda w: w(SUPPLIER).dispute_claim(claim_id))
+                self.model.claims[claim_id]["status"] = ClaimStatus.DISPUTED
+
+            @rule(data=st.data(), percent=st.integers(min_value=0, max_value=100))
+            def rule_on(self, data: st.DataObject, percent: int) -> None:
+                claim_id = self.open_claim(data, ClaimStatus.DISPUTED)
+                if claim_id is not None:
+                    award = self.model.claims[claim_id]["amount"] * percent // 100
+                    self.tick()
+                    self.send(lambda w: w(STRANGER).rule_claim(claim_id, award))
+                    self.settle(claim_id, award)
+
+            @rule(data=st.data())
+            def execute(self, data: st.DataObject) -> None:
+                claim_id = self.open_claim(data, ClaimStatus.FILED)
+                if claim_id is None:
+                    return
+                deadline = self.model.claims[claim_id]["deadline"]
+                if self.tick() < deadline:
+                    self.send(lambda w: w(STRANGER).execute_claim(claim_id), fails="QualityBondsDisputeWindowOpen",
+                              claimId=claim_id, deadline=deadline)
+                    return
+                self.send(lambda w: w(STRANGER).execute_claim(claim_id))
+                self.settle(claim_id, self.model.claims[claim_id]["amount"])
+
+            @rule(data=st.data())
+            def withdraw_claim(self, data: st.DataObject) -> None:
+                claim_id = self.open_claim(data, ClaimStatus.FILED, ClaimStatus.DISPUTED)
+                if claim_id is not None:
+                    self.tick()
+                    self.send(lambda w: w(PLANT).withdraw_claim(claim_id))
+                    self.model.claims[claim_id]["status"] = ClaimStatus.WITHDRAWN
+
+            @rule(seconds=st.sampled_from([3600, WINDOW // 2, WINDOW, DELAY]))
+            def wait(self, seconds: int) -> None:
+                self.model.clock += seconds - 1  # the next transaction lands `seconds` after the last
+
+            @rule(amount=st.integers(min_value=1, max_value=15_000).map(lambda a: a * MUSD))
+            def request_withdrawal(self, amount: int) -> None:
+                self.tick()
+                free = self.model.balance - self.model.locked
+                if amount > free:
+                    self.send(lambda w: w(SUPPLIER).request_withdrawal(AXLE, BEARING, amount),
+                              fails="QualityBondsInsufficientFreeBond", orgId=AXLE, productId=BEARING, free=free,
+                              amount=amount)
+                    return
+                self.send(lambda w: w(SUPPLIER).request_withdrawal(AXLE, BEARING, amount))
+                self.model.withdrawal = (amount, self.model.clock + DELAY)
+
+            @rule()
+            def execute_withdrawal(self) -> None:
+                self.tick()
+                if self.model.withdrawal is None:
+                    self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
+                              fails="QualityBondsNoPendingWithdrawal", orgId=AXLE, productId=BEARING)
+                    return
+                amount, unlock = self.model.withdrawal
+                free = self.model.balance - self.model.locked
+                if self.model.clock < unlock:
+                    self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
+                              fails="QualityBondsWithdrawalLocked", orgId=AXLE, productId=BEARING, unlockAt=unlock)
+                elif amount > free:
+                    self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
+                              fails="QualityBondsInsufficientFreeBond", orgId=AXLE, productId=BEARING, free=free,
+                              amount=amount)
+                else:
+                    self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING))
+                    self.model.balance -= amount
+                    self.model.withdrawn += amount
+                    self.model.withdrawal = None
+
+            @rule()
+            def cancel_withdrawal(self) -> None:
+                if self.model.withdrawal is not None:
+                    self.tick()
+                    self.send(lambda w: w(SUPPLIER).cancel_withdrawal(AXLE, BEARING))
+                    self.model.withdrawal = None
+
+            @invariant()
+            def money_adds_up(self) -> None:
+                m = self.model
+                bond = supplier.bond(AXLE, BEARING)
+                held = supplier.balance_of(world.bonds.address)
+                assert (bond.balance, bond.locked) == (m.balance, m.locked)
+                assert m.balance + m.paid + m.withdrawn == m.deposits
+                assert held == bond.balance  # nothing stranded, nothing created
+                assert 0 <= bond.locked <= bond.balance
+
+            def teardown(self) -> None:
+                # Once per run rather than after every step: each view is a round trip to py-evm.
+                for claim_id, claim in self.model.claims.items():
+                    assert supplier.claim(claim_id).status == claim["status"]
+
+        # 10 runs of 20 steps keep this well under a minute on py-evm; QUALITY_BOND_EXAMPLES=200 for a soak.
+        run_state_machine_as_test(Bonds, settings=settings(
+            max_examples=int(os.environ.get("QUALITY_BOND_EXAMPLES", "10")), stateful_step_count=20,
+            deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
+class EstimatingWorld:
+    """A World whose clients estimate gas, so a predicted revert surfaces without mining anything."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.bonds = world.bonds
+
+    def __call__(self, index: int) -> QualityClient:
+        return self.world.estimating(index)
+
+
+def label(lot: bytes) -> str:
+    return lot.rstrip(b"\0").decode()
+
+
+def test_claim_status_names_match_the_contract() -> None:
+    assert [s.name for s in ClaimStatus] == ["NONE", "FILED", "DISPUTED", "PAID", "REJECTED", "WITHDRAWN"]
