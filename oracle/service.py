@@ -289,6 +289,8 @@ class OracleService:
             server = MetricsServer(self.metrics, self.settings.metrics_host, self.settings.metrics_port).start()
             log.info("metrics on http://%s:%d/metrics", self.settings.metrics_host, server.port)
         self.metrics_port = server.port if server else None
+        # Know every machine's lease before the first reading arrives (one multicall per 200 machines).
+        await asyncio.to_thread(self.directory.refresh_all)
         intake = asyncio.create_task(self._intake(), name="intake")
         submit = asyncio.create_task(self._submit_loop(), name="submitter")
         watch = asyncio.create_task(self._watch_loop(), name="watcher")

@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, cast
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -23,12 +23,16 @@ from millchain.chain import Chain
 from millchain.events import decode_events
 from millchain.leasing import SkipReason
 from millchain.reverts import RevertDecoder
-from millchain.tx import DEFAULT_TIP_WEI, GAS_MARGIN_PERCENT, Transactor
+from millchain.tx import DEFAULT_TIP_WEI, Transactor
 from oracle.metrics import Metrics
 from oracle.outbox import Attempt, Batch, Outbox, PendingReading
 
 log = logging.getLogger("oracle.submitter")
 
+BATCH_BASE_GAS = 100_000
+PER_REPORT_GAS = 60_000
+"""Gas limit per report: three times the measured steady-state cost (19.3k), covering the first report of a
+lease and skipped reports that emit an anomaly with the whole report in it."""
 DELIVERED_SKIPS = {SkipReason.STALE_REPORT}
 """A stale-counter rejection means an equal or newer reading already settled: delivered."""
 
@@ -63,12 +67,17 @@ class Submitter:
         head = self.w3.eth.block_number
         for batch in self.outbox.inflight():
             self._track(batch, head)
-        if len(self.outbox.inflight()) >= self.max_inflight or time.monotonic() < self._backoff_until:
-            return 0
-        readings = self.outbox.pending(self.max_batch)
-        if not readings:
-            return 0
-        return self._send_batch(readings, head)
+        sent = 0
+        # Pipelined: up to max_inflight batches with consecutive nonces, each sent without waiting for the last.
+        while len(self.outbox.inflight()) < self.max_inflight and time.monotonic() >= self._backoff_until:
+            readings = self.outbox.pending(self.max_batch)
+            if not readings:
+                break
+            count = self._send_batch(readings, head)
+            if not count:
+                break
+            sent += count
+        return sent
 
     def idle(self) -> bool:
         return not self.outbox.inflight() and not self.outbox.pending(1)
@@ -103,16 +112,11 @@ class Submitter:
 
     def _send_batch(self, readings: list[PendingReading], head: int) -> int:
         data = self._calldata(readings)
-        try:
-            estimate = self.w3.eth.estimate_gas(cast(Any, {"from": self.tx.address, "to": self.lease.address,
-                                                            "data": data}))
-        except Exception as exc:
-            reason = self.tx.explain(exc)
-            log.warning("batch of %d readings would revert (%s); retrying in 5 s", len(readings), reason)
-            self.metrics.transactions.labels("estimate_failed").inc()
-            self._backoff_until = time.monotonic() + 5
-            return 0
-        gas = estimate * (100 + GAS_MARGIN_PERCENT) // 100
+        # A computed limit instead of eth_estimateGas, which would execute the whole batch once more before it
+        # is sent: a batch never reverts for a bad report (it skips it), and a revert for any other reason
+        # (paused contract) comes back as a failed receipt, which puts the readings back and backs off.
+        block_limit = int(self.w3.eth.get_block("latest")["gasLimit"])
+        gas = min(BATCH_BASE_GAS + PER_REPORT_GAS * len(readings), block_limit * 9 // 10)
         max_fee, tip = self._fees()
         nonce = self._next_nonce()
         attempt = self._sign(data, nonce, gas, max_fee, tip, 0, head)

@@ -26,6 +26,9 @@ from oracle.sources import Commander
 log = logging.getLogger("oracle.watcher")
 
 WATCHED_EVENTS = ("LeaseOpened", "LeaseSuspended", "LeaseResumed", "LeaseClosed")
+_LEASE_TYPE = ("(bytes32,address,address,(address,uint96,uint96,uint96,uint32,uint40,uint24,uint24),"
+               "uint8,bool,bool,uint64,uint32,uint40,uint40,uint96,uint96,uint256)")
+"""IEquipmentLease.Lease as getLease returns it (decoded here from multicall results)."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,31 @@ class LeaseDirectory:
         self._current[name] = info
         return info
 
-    def refresh_all(self) -> None:
-        for name in self.machines:
-            self.refresh(name)
+    def refresh_all(self, chunk: int = 200) -> None:
+        """Every machine's lease in a few calls: EquipmentLease is an OpenZeppelin Multicall, so a thousand
+        machines cost ten eth_calls instead of two thousand."""
+        names = list(self.machines)
+        for start in range(0, len(names), chunk):
+            part = names[start:start + chunk]
+            fn = self.lease.functions
+            ids = []
+            for name in part:
+                pinned = self.machines[name].lease_id
+                ids.append(int(pinned, 16) if pinned is not None else None)
+            lookups = [fn.activeLeaseOf(self.machines[n].machine_bytes)._encode_transaction_data()
+                       for n, pinned in zip(part, ids, strict=True) if pinned is None]
+            answers = iter(fn.multicall(lookups).call()) if lookups else iter(())
+            ids = [pinned if pinned is not None else int.from_bytes(next(answers), "big") for pinned in ids]
+            leased = [lease_id for lease_id in ids if lease_id]
+            records = iter(fn.multicall([fn.getLease(i)._encode_transaction_data() for i in leased]).call()
+                           if leased else ())
+            for name, lease_id in zip(part, ids, strict=True):
+                if not lease_id:
+                    self._current[name] = None
+                    continue
+                raw = self.lease.w3.codec.decode([_LEASE_TYPE], next(records))[0]
+                self._current[name] = LeaseInfo(lease_id, LeaseStatus(raw[4]),
+                                                decode_lease_id(lease_id)["max_rate_per_hour"], anchored=bool(raw[5]))
 
     def current(self, name: str) -> LeaseInfo | None:
         if name not in self._current:

@@ -80,9 +80,15 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+WARM_UP_S = 5.0
+"""Latency is measured in steady state: readings received in the first seconds wait for the oracle's start."""
+
+
 def settled_updates(outbox: Path) -> tuple[int, list[float]]:
-    """(readings whose units are on chain, per-reading latency from receipt to its units settling)."""
+    """(readings whose units are on chain, per-reading latency from receipt to its units settling, after the
+    warm-up)."""
     db = sqlite3.connect(outbox)
+    start = db.execute("SELECT MIN(received_at) FROM readings").fetchone()[0] or 0.0
     rows = db.execute("SELECT lease_id, id, state, received_at, settled_at FROM readings ORDER BY lease_id, id DESC")
     covered, latencies = 0, []
     next_settled: dict[str, float] = {}
@@ -91,7 +97,8 @@ def settled_updates(outbox: Path) -> tuple[int, list[float]]:
             next_settled[lease] = settled_at
         if state in ("settled", "stale", "superseded") and lease in next_settled:
             covered += 1
-            latencies.append(max(next_settled[lease] - received_at, 0.0))
+            if received_at >= start + WARM_UP_S:
+                latencies.append(max(next_settled[lease] - received_at, 0.0))
     db.close()
     return covered, latencies
 

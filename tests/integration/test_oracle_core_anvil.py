@@ -177,3 +177,27 @@ def test_a_stuck_transaction_is_replaced_with_a_fee_bump(floor: Floor, anvil: An
     assert replaced and replaced[0].value >= 1
     lease = LeaseClient(floor.session).get(floor.leases[name])
     assert lease.earnings == 20 * PRICE_PER_UNIT
+
+
+def test_a_reorg_that_drops_the_receipt_sends_the_batch_again(floor: Floor, anvil: AnvilNode, tmp_path: Path) -> None:
+    w3 = floor.session.chain.w3
+    name = next(iter(floor.leases))
+    t0 = int(time.time()) + 1
+    settings = floor.settings(tmp_path, anvil.url, chain={"confirmations": 3})
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    state = {"reorged": False}
+
+    def reorg_once_then_build_blocks(service: OracleService) -> None:
+        mined = [a for b in service.outbox.inflight() for a in service.outbox.attempts(b.id)
+                 if service.submitter._receipt(a.tx_hash) is not None]
+        if mined and not state["reorged"]:
+            # The block holding our batch leaves the chain before it has 3 confirmations.
+            w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+            state["reorged"] = True
+        else:
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    run_service(settings, [msg(name, 0, 0, t0), msg(name, 30, 3, t0 + 3)], settled(floor, {name: 30}),
+                during=reorg_once_then_build_blocks)
+    assert state["reorged"]
+    assert floor.lease_state(name).earnings == 30 * PRICE_PER_UNIT  # settled once, after the reorg
