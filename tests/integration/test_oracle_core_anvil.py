@@ -197,7 +197,11 @@ def test_a_reorg_that_drops_the_receipt_sends_the_batch_again(floor: Floor, anvi
         else:
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
-    run_service(settings, [msg(name, 0, 0, t0), msg(name, 30, 3, t0 + 3)], settled(floor, {name: 30}),
+    def confirmed_after_the_reorg(service: OracleService) -> bool:
+        # On chain is not enough: the outbox must have seen its batch through 3 confirmations.
+        return state["reorged"] and not service.outbox.inflight() and settled(floor, {name: 30})(service)
+
+    run_service(settings, [msg(name, 0, 0, t0), msg(name, 30, 3, t0 + 3)], confirmed_after_the_reorg,
                 during=reorg_once_then_build_blocks)
     assert state["reorged"]
     assert floor.lease_state(name).earnings == 30 * PRICE_PER_UNIT  # settled once, after the reorg
