@@ -18,7 +18,7 @@ from web3.types import TxReceipt
 
 from millchain.errors import MillchainError
 from millchain.session import Session
-from millchain.typed_data import SignedUsageReport, UsageReportHasher, lease_domain
+from millchain.typed_data import SignedUsageReport, UsageReportHasher, lease_domain, permit_typed_data
 from millchain.types import MachineId, label_of
 
 _PRICE_PER_UNIT_SHIFT = 160
@@ -192,22 +192,8 @@ class LeaseClient:
         """An ERC-2612 permit for the lease contract, signed by this client's account."""
         token = self.token(token_address)
         owner = self.tx.address
-        domain_fields = token.functions.eip712Domain().call()
-        _, name, version, chain_id, verifying, _, _ = domain_fields
-        message = {
-            "types": {
-                "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                 {"name": "chainId", "type": "uint256"},
-                                 {"name": "verifyingContract", "type": "address"}],
-                "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                           {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                           {"name": "deadline", "type": "uint256"}],
-            },
-            "primaryType": "Permit",
-            "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying},
-            "message": {"owner": owner, "spender": self.contract.address, "value": amount,
-                        "nonce": token.functions.nonces(owner).call(), "deadline": deadline},
-        }
+        message = permit_typed_data(token, owner, self.contract.address, amount,
+                                    token.functions.nonces(owner).call(), deadline)
         signed = Account.sign_message(encode_typed_data(full_message=message), self.tx.account.key)
         return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 

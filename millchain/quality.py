@@ -35,6 +35,7 @@ from web3.types import EventData, TxReceipt
 from millchain.disclosure import Disclosure, SaltedDocument
 from millchain.errors import ConfigError, MillchainError
 from millchain.session import Session
+from millchain.typed_data import permit_typed_data
 from millchain.types import TokenUnits, label_of, to_bytes32
 
 log = logging.getLogger("millchain.quality")
@@ -809,31 +810,8 @@ class QualityClient:
 
     def permit_typed_data(self, amount: int, deadline: int) -> dict[str, Any]:
         """The ERC-2612 permit letting the bonds contract pull ``amount`` from this account."""
-        token = self.token
-        nonce = int(self.tx.call(token.functions.nonces(self.address)))
-        name = str(self.tx.call(token.functions.name()))
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Permit": [
-                    {"name": "owner", "type": "address"},
-                    {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Permit",
-            "domain": {"name": name, "version": "1", "chainId": self.session.chain.chain_id,
-                       "verifyingContract": token.address},
-            "message": {"owner": self.address, "spender": self.bonds.address, "value": amount, "nonce": nonce,
-                        "deadline": deadline},
-        }
+        nonce = int(self.tx.call(self.token.functions.nonces(self.address)))
+        return permit_typed_data(self.token, self.address, self.bonds.address, amount, nonce, deadline)
 
     def deposit_with_permit(self, org: bytes, product: bytes, amount: int, *,
                             deadline: int | None = None) -> TxReceipt:

@@ -32,7 +32,7 @@ from millchain.disclosure import FieldValue, SaltedDocument
 from millchain.errors import ConfigError, MillchainError
 from millchain.events import decode_events
 from millchain.session import Session
-from millchain.typed_data import EIP712_DOMAIN_TYPE, domain_separator
+from millchain.typed_data import EIP712_DOMAIN_TYPE, domain_separator, permit_typed_data
 from millchain.types import label_of, to_bytes32
 
 DOMAIN_NAME = "SupplyChainSettlement"
@@ -352,24 +352,6 @@ def sign_typed(account: LocalAccount, typed_data: Mapping[str, Any]) -> bytes:
 def recover_typed(typed_data: Mapping[str, Any], signature: bytes) -> str:
     """The EOA that signed ``typed_data`` (a contract wallet's signature recovers to something else)."""
     return str(Account.recover_message(encode_typed_data(full_message=dict(typed_data)), signature=signature))
-
-
-def permit_typed_data(token: Contract, owner: str, spender: str, value: int, nonce: int,
-                      deadline: int) -> dict[str, Any]:
-    """The ERC-2612 permit letting ``spender`` pull ``value`` of ``token`` from ``owner``."""
-    _, name, version, chain_id, verifying, _, _ = token.functions.eip712Domain().call()
-    return {
-        "types": {
-            "EIP712Domain": EIP712_DOMAIN_TYPE,
-            "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                       {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                       {"name": "deadline", "type": "uint256"}],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying},
-        "message": {"owner": parse_address(owner), "spender": parse_address(spender), "value": value,
-                    "nonce": nonce, "deadline": deadline},
-    }
 
 
 # ---------------------------------------------------------------------------------------------- order files

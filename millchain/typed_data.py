@@ -15,6 +15,7 @@ import coincurve
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
+from web3.contract import Contract
 
 from millchain.errors import ConfigError
 
@@ -156,3 +157,26 @@ def recover_signer(hasher: UsageReportHasher, signed: SignedUsageReport) -> str:
     sig = signed.r + s.to_bytes(32, "big") + bytes([recid])
     public = coincurve.PublicKey.from_signature_and_message(sig, hasher.digest(signed.report), hasher=None)
     return str(to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:]))
+
+
+PERMIT_TYPE = [
+    {"name": "owner", "type": "address"},
+    {"name": "spender", "type": "address"},
+    {"name": "value", "type": "uint256"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+
+
+def permit_typed_data(token: Contract, owner: str, spender: str, value: int, nonce: int,
+                      deadline: int) -> dict[str, Any]:
+    """The ERC-2612 permit letting ``spender`` pull ``value`` of ``token`` from ``owner``, with the domain
+    the token itself reports (EIP-5267 ``eip712Domain``): the one place leasing, bonds and orders build it."""
+    _, name, version, chain_id, verifying, _, _ = token.functions.eip712Domain().call()
+    return {
+        "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, "Permit": PERMIT_TYPE},
+        "primaryType": "Permit",
+        "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying},
+        "message": {"owner": to_checksum_address(owner), "spender": to_checksum_address(spender), "value": value,
+                    "nonce": nonce, "deadline": deadline},
+    }
