@@ -32,6 +32,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import EventData, TxReceipt
 
+from millchain import units
 from millchain.disclosure import Disclosure, SaltedDocument
 from millchain.errors import ConfigError, MillchainError
 from millchain.session import Session
@@ -143,18 +144,9 @@ def format_amount(units: int) -> str:
     return f"{sign}{whole}{'.' + digits if digits else ''} {TOKEN_SYMBOL}"
 
 
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_duration(text: str | int) -> int:
     """Seconds from "3d", "12h", "90m", "45s", "2w" or a plain number of seconds."""
-    if isinstance(text, int):
-        return text
-    raw = text.strip().lower()
-    number, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in _DURATION_UNITS else (raw, "s")
-    if not number.isdigit():
-        raise ConfigError(f"duration {text!r} is not a whole number of s, m, h, d or w (e.g. 3d, 12h, 3600)")
-    return int(number) * _DURATION_UNITS[unit]
+    return text if isinstance(text, int) else units.parse_duration(text)
 
 
 def parse_address(text: str, *, what: str = "address") -> str:
