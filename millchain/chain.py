@@ -131,7 +131,10 @@ def _embedded_chain() -> Chain:
     from eth_tester import EthereumTester, PyEVMBackend
     from web3.providers.eth_tester import EthereumTesterProvider
 
+    from millchain import embedded_gas
+
     backend = PyEVMBackend(mnemonic=DEV_MNEMONIC, hd_path=DEV_HD_PATH)
+    embedded_gas.install(backend.chain)
     tester = EthereumTester(backend)
     return Chain(w3=Web3(EthereumTesterProvider(tester)), network="local", accounts=dev_accounts(), tester=tester)
 

@@ -18,6 +18,13 @@ from tests.oracle_fixtures import mosquitto, opcua_machine  # noqa: F401 - fixtu
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile once before any test runs. Under pytest-xdist this runs in the controller only, so the workers
+    find a warm cache instead of racing to write the same build/ files."""
+    if not hasattr(session.config, "workerinput"):
+        compile_project(find_project(ROOT))
+
+
 @pytest.fixture(scope="session")
 def project() -> Project:
     return find_project(ROOT)
