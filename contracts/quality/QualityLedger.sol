@@ -219,8 +219,10 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     // ---------------------------------------------------------------- attestations and alerts
 
     /// @inheritdoc IQualityLedger
-    function attest(Finding calldata finding) external returns (uint32 seq) {
-        return _record(finding, msg.sender);
+    function attest(Finding calldata finding) external returns (uint32) {
+        uint32 inspectorOrg = _activeInspectorOrg(msg.sender);
+        LotRecord storage lotRecord = _existingLot(finding.lotId);
+        return _record(finding, finding.uri, msg.sender, inspectorOrg, lotRecord, lotRecord.attestationCount + 1);
     }
 
     /// @inheritdoc IQualityLedger
@@ -232,12 +234,15 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         bytes calldata signature
     ) external returns (uint32) {
         if (block.timestamp > deadline) revert QualityLedgerSignatureExpired(deadline);
+        LotRecord storage lotRecord = _existingLot(finding.lotId);
         // The signed seq doubles as the replay guard: once used, the lot's next number has moved past it.
-        uint32 expected = _lots[finding.lotId].attestationCount + 1;
+        uint32 expected = lotRecord.attestationCount + 1;
         if (seq != expected) revert QualityLedgerStaleSignature(finding.lotId, seq, expected);
-        bytes32 digest = _attestationDigest(finding, account, seq, deadline);
-        if (!_isValidSignature(account, digest, signature)) revert QualityLedgerInvalidSignature(account);
-        return _record(finding, account);
+        string calldata uri = finding.uri;
+        if (!_isValidSignature(account, _attestationDigest(finding, uri, account, seq, deadline), signature)) {
+            revert QualityLedgerInvalidSignature(account);
+        }
+        return _record(finding, uri, account, _activeInspectorOrg(account), lotRecord, seq);
     }
 
     /// @inheritdoc IQualityLedger
@@ -382,7 +387,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         view
         returns (bytes32)
     {
-        return _attestationDigest(finding, account, seq, deadline);
+        return _attestationDigest(finding, finding.uri, account, seq, deadline);
     }
 
     /// @inheritdoc AccessControl
@@ -392,25 +397,51 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     // ---------------------------------------------------------------- internal
 
-    /// @dev Appends `finding` by `account` to the lot's record: the one path every attestation takes.
-    function _record(Finding calldata finding, address account) private returns (uint32 seq) {
-        uint32 inspectorOrg = _activeInspectorOrg(account);
-        bytes32 lotId = finding.lotId;
-        LotRecord storage lotRecord = _existingLot(lotId);
-        _checkFinding(finding, lotRecord.quantity);
-        seq = lotRecord.attestationCount + 1;
+    /// @dev Appends `finding` (whose uri is `uri`) by `account`, an inspector of `inspectorOrg`, to the record of
+    /// its lot `lotRecord` as number `seq`: the one path every attestation takes.
+    function _record(
+        Finding calldata finding,
+        string calldata uri,
+        address account,
+        uint32 inspectorOrg,
+        LotRecord storage lotRecord,
+        uint32 seq
+    ) private returns (uint32) {
+        // Every access to a member of a calldata struct decodes and range-checks it again (~120 gas each), so
+        // the members are read once, here, and everything after works from the packed word.
+        uint256 word = _packedRecord(finding, inspectorOrg);
+        _checkFinding(word, lotRecord.quantity);
         lotRecord.attestationCount = seq;
-        uint32 supersedes = finding.supersedes;
+        bytes32 lotId = finding.lotId;
+        uint32 supersedes = uint32(word >> 152);
         if (supersedes != 0) _supersede(lotId, supersedes, seq, inspectorOrg);
         AttestationRecord storage record = _attestations[lotId][seq];
-        uint256 word = _packedRecord(finding, inspectorOrg);
         // One SSTORE of the whole first slot instead of one per member (the legacy code generator writes a
         // struct member by member); _packedRecord follows AttestationRecord's layout exactly.
         assembly ("memory-safe") {
             sstore(record.slot, word)
         }
         record.reportCommitment = finding.reportCommitment;
-        _emitAttested(finding, seq, account);
+        _emitAttested(finding, uri, seq, account, word);
+        return seq;
+    }
+
+    /// @dev Attested for `finding`, its members taken from the packed record `word` rather than decoded again.
+    function _emitAttested(Finding calldata finding, string calldata uri, uint32 seq, address account, uint256 word)
+        private
+    {
+        emit Attested(
+            finding.lotId,
+            seq,
+            account,
+            Outcome(uint8(word >> 32)),
+            Severity(uint8(word >> 40)),
+            uint32(word >> 48),
+            uint32(word >> 80),
+            uint32(word >> 152),
+            finding.reportCommitment,
+            uri
+        );
     }
 
     /// @dev The first slot of a new AttestationRecord for `finding`, packed as Solidity lays the struct out:
@@ -423,33 +454,18 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
             | (uint256(finding.defects) << 80) | (uint256(_now()) << 112) | (uint256(finding.supersedes) << 152);
     }
 
-    /// @dev Outcome, severity and counts of a finding fit each other and a lot of `quantity` units.
-    function _checkFinding(Finding calldata finding, uint64 quantity) private pure {
-        Outcome outcome = finding.outcome;
-        Severity severity = finding.severity;
+    /// @dev Outcome, severity and counts of a packed record fit each other and a lot of `quantity` units.
+    function _checkFinding(uint256 word, uint64 quantity) private pure {
+        Outcome outcome = Outcome(uint8(word >> 32));
+        Severity severity = Severity(uint8(word >> 40));
         // A Pass carries no severity; a Conditional or Fail, and an explicit alert (None), carry one.
         if ((outcome == Outcome.Pass) != (severity == Severity.None)) {
             revert QualityLedgerInvalidOutcome(outcome, severity);
         }
-        uint32 sampleSize = finding.sampleSize;
-        uint32 defects = finding.defects;
+        uint32 sampleSize = uint32(word >> 48);
+        uint32 defects = uint32(word >> 80);
         if (defects > sampleSize) revert QualityLedgerDefectsExceedSample(defects, sampleSize);
         if (sampleSize > quantity) revert QualityLedgerSampleExceedsLot(sampleSize, quantity);
-    }
-
-    function _emitAttested(Finding calldata finding, uint32 seq, address account) private {
-        emit Attested(
-            finding.lotId,
-            seq,
-            account,
-            finding.outcome,
-            finding.severity,
-            finding.sampleSize,
-            finding.defects,
-            finding.supersedes,
-            finding.reportCommitment,
-            finding.uri
-        );
     }
 
     /// @dev Marks attestation `seq` of `lotId` superseded by `bySeq`, made by an inspector of `byOrg`.
@@ -513,13 +529,15 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     /// static words at the head of `finding` in calldata, in the type's order, so they are copied as they are
     /// (no per-member encoding, no allocation). A word with dirty high bits cannot slip through: the digest would
     /// not match what the inspector signed, and _record reads every member through the checked accessor.
-    function _attestationDigest(Finding calldata finding, address account, uint32 seq, uint40 deadline)
-        private
-        view
-        returns (bytes32)
-    {
+    function _attestationDigest(
+        Finding calldata finding,
+        string calldata uri,
+        address account,
+        uint32 seq,
+        uint40 deadline
+    ) private view returns (bytes32) {
         bytes32 typehash = _ATTESTATION_TYPEHASH;
-        bytes32 uriHash = keccak256(bytes(finding.uri));
+        bytes32 uriHash = keccak256(bytes(uri));
         bytes32 structHash;
         assembly ("memory-safe") {
             // Scratch use of free memory without moving the free memory pointer: nothing else is allocated
