@@ -24,7 +24,8 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         bool regulator;
     }
 
-    /// @dev One slot: 32 + 8 + 40 + 40.
+    /// @dev One slot: 32 + 8 + 40 + 40. _activeInspectorOrg reads it as one word;
+    /// tests/contracts/test_quality_ledger.py pins the bit offsets it assumes.
     struct InspectorRecord {
         uint32 org;
         InspectorStatus status;
@@ -32,7 +33,9 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         uint40 validUntil;
     }
 
-    /// @dev Three slots: the packed header (32 + 64 + 40 + 8 + 32), the product id, the lineage digest.
+    /// @dev Three slots: the packed header (32 + 64 + 40 + 8 + 32), the product id, the lineage digest. An
+    /// attestation reads and writes the header as one word (_lotHeader, _record);
+    /// tests/contracts/test_quality_ledger.py pins the bit offsets they assume.
     struct LotRecord {
         uint32 producer;
         uint64 quantity;
@@ -221,8 +224,8 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     /// @inheritdoc IQualityLedger
     function attest(Finding calldata finding) external returns (uint32) {
         uint32 inspectorOrg = _activeInspectorOrg(msg.sender);
-        LotRecord storage lotRecord = _existingLot(finding.lotId);
-        return _record(finding, finding.uri, msg.sender, inspectorOrg, lotRecord, lotRecord.attestationCount + 1);
+        (LotRecord storage lotRecord, uint256 header) = _lotHeader(finding.lotId);
+        return _record(finding, finding.uri, msg.sender, inspectorOrg, lotRecord, header);
     }
 
     /// @inheritdoc IQualityLedger
@@ -234,15 +237,17 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         bytes calldata signature
     ) external returns (uint32) {
         if (block.timestamp > deadline) revert QualityLedgerSignatureExpired(deadline);
-        LotRecord storage lotRecord = _existingLot(finding.lotId);
-        // The signed seq doubles as the replay guard: once used, the lot's next number has moved past it.
-        uint32 expected = lotRecord.attestationCount + 1;
-        if (seq != expected) revert QualityLedgerStaleSignature(finding.lotId, seq, expected);
+        (LotRecord storage lotRecord, uint256 header) = _lotHeader(finding.lotId);
+        {
+            // The signed seq doubles as the replay guard: once used, the lot's next number has moved past it.
+            uint32 expected = uint32(header >> 144) + 1;
+            if (seq != expected) revert QualityLedgerStaleSignature(finding.lotId, seq, expected);
+        }
         string calldata uri = finding.uri;
         if (!_isValidSignature(account, _attestationDigest(finding, uri, account, seq, deadline), signature)) {
             revert QualityLedgerInvalidSignature(account);
         }
-        return _record(finding, uri, account, _activeInspectorOrg(account), lotRecord, seq);
+        return _record(finding, uri, account, _activeInspectorOrg(account), lotRecord, header);
     }
 
     /// @inheritdoc IQualityLedger
@@ -405,13 +410,18 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         address account,
         uint32 inspectorOrg,
         LotRecord storage lotRecord,
-        uint32 seq
-    ) private returns (uint32) {
+        uint256 header
+    ) private returns (uint32 seq) {
         // Every access to a member of a calldata struct decodes and range-checks it again (~120 gas each), so
         // the members are read once, here, and everything after works from the packed word.
         uint256 word = _packedRecord(finding, inspectorOrg);
-        _checkFinding(word, lotRecord.quantity);
-        lotRecord.attestationCount = seq;
+        _checkFinding(word, uint64(header >> 32));
+        seq = uint32(header >> 144) + 1;
+        // The new attestationCount put into the header word, written back whole (layout: _lotHeader).
+        header = (header & ~(uint256(type(uint32).max) << 144)) | (uint256(seq) << 144);
+        assembly ("memory-safe") {
+            sstore(lotRecord.slot, header)
+        }
         bytes32 lotId = finding.lotId;
         uint32 supersedes = uint32(word >> 152);
         if (supersedes != 0) _supersede(lotId, supersedes, seq, inspectorOrg);
@@ -423,7 +433,6 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         }
         record.reportCommitment = finding.reportCommitment;
         _emitAttested(finding, uri, seq, account, word);
-        return seq;
     }
 
     /// @dev Attested for `finding`, its members taken from the packed record `word` rather than decoded again.
@@ -473,22 +482,35 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         // seq < bySeq always holds for an existing attestation: bySeq is the next number.
         if (seq >= bySeq) revert QualityLedgerUnknownAttestation(lotId, seq);
         AttestationRecord storage previous = _attestations[lotId][seq];
-        uint32 supersededBy = previous.supersededBy;
+        // The first slot read and written whole (see _packedRecord for its layout): one SLOAD and one SSTORE.
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(previous.slot)
+        }
+        uint32 supersededBy = uint32(word >> 184);
         if (supersededBy != 0) revert QualityLedgerAlreadySuperseded(lotId, seq, supersededBy);
-        uint32 org = previous.inspectorOrg;
+        uint32 org = uint32(word);
         if (org != byOrg) revert QualityLedgerCorrectionByOtherOrganisation(lotId, seq, _organisationIds[org]);
-        previous.supersededBy = bySeq;
+        word |= uint256(bySeq) << 184;
+        assembly ("memory-safe") {
+            sstore(previous.slot, word)
+        }
     }
 
     /// @dev The organisation index of an inspector that may attest now; reverts otherwise.
     function _activeInspectorOrg(address account) private view returns (uint32) {
-        // One SLOAD: the record is one slot.
-        InspectorRecord memory record = _inspectors[account];
-        if (record.status != InspectorStatus.Accredited) {
-            revert QualityLedgerInspectorNotAccredited(account, record.status);
+        InspectorRecord storage record = _inspectors[account];
+        // The slot read whole, where the legacy code generator reads a struct member by member (or copies it to
+        // memory): org [0, 32), status [32, 40), since [40, 80), validUntil [80, 120).
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(record.slot)
         }
-        if (block.timestamp >= record.validUntil) revert QualityLedgerAccreditationExpired(account, record.validUntil);
-        return record.org;
+        InspectorStatus status = InspectorStatus(uint8(word >> 32));
+        if (status != InspectorStatus.Accredited) revert QualityLedgerInspectorNotAccredited(account, status);
+        uint40 validUntil = uint40(word >> 80);
+        if (block.timestamp >= validUntil) revert QualityLedgerAccreditationExpired(account, validUntil);
+        return uint32(word);
     }
 
     /// @dev Moves an inspector from status `from` to `to`; returns its organisation id.
@@ -585,6 +607,17 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     function _existingLot(bytes32 lotId) private view returns (LotRecord storage record) {
         record = _lots[lotId];
         if (record.registeredAt == 0) revert QualityLedgerUnknownLot(lotId);
+    }
+
+    /// @dev An existing lot's record and its first slot read whole (one SLOAD, where the legacy code generator
+    /// reads a packed struct member by member): producer [0, 32), quantity [32, 96), registeredAt [96, 136),
+    /// inputCount [136, 144), attestationCount [144, 176).
+    function _lotHeader(bytes32 lotId) private view returns (LotRecord storage record, uint256 header) {
+        record = _lots[lotId];
+        assembly ("memory-safe") {
+            header := sload(record.slot)
+        }
+        if (uint40(header >> 96) == 0) revert QualityLedgerUnknownLot(lotId);
     }
 
     function _existingAttestation(bytes32 lotId, uint32 seq) private view returns (AttestationRecord storage) {

@@ -435,6 +435,29 @@ def test_every_member_of_the_packed_record_reads_back_at_its_limits(q: World) ->
     assert (second.outcome, second.severity, second.sample_size, second.defects, second.supersedes,
             second.superseded_by, second.inspector_org) == (Outcome.FAIL, Severity.MINOR, top, 1, 1, 0, "tuv-lab")
     assert first.attested_at <= second.attested_at
+    # Attesting rewrites the lot's header word whole: its other members come through untouched.
+    header = q(PLANT).lot(big)
+    assert (header.producer, header.quantity, header.input_count, header.attestation_count) == (
+        "axle-supply", 2**64 - 1, 0, 2)
+
+
+def test_the_packed_slots_read_whole_have_the_layout_the_ledger_assumes(q: World) -> None:
+    # QualityLedger reads (and writes) these first slots as one word and picks members out by bit offset; the
+    # offsets below are the ones its code uses (_activeInspectorOrg, _lotHeader, _packedRecord, _supersede).
+    layout = q.session.artifact("QualityLedger")["storageLayout"]
+    types = layout["types"]
+
+    def members(struct: str) -> dict[str, tuple[int, int]]:
+        (key,) = (k for k, t in types.items() if t["label"] == f"struct QualityLedger.{struct}")
+        return {m["label"]: (int(m["slot"]), 8 * m["offset"]) for m in types[key]["members"]}
+
+    assert members("InspectorRecord") == {"org": (0, 0), "status": (0, 32), "since": (0, 40), "validUntil": (0, 80)}
+    assert members("LotRecord") == {
+        "producer": (0, 0), "quantity": (0, 32), "registeredAt": (0, 96), "inputCount": (0, 136),
+        "attestationCount": (0, 144), "productId": (1, 0), "lineageDigest": (2, 0)}
+    assert members("AttestationRecord") == {
+        "inspectorOrg": (0, 0), "outcome": (0, 32), "severity": (0, 40), "sampleSize": (0, 48), "defects": (0, 80),
+        "attestedAt": (0, 112), "supersedes": (0, 152), "supersededBy": (0, 184), "reportCommitment": (1, 0)}
 
 
 @pytest.mark.parametrize(("outcome", "severity"), [
