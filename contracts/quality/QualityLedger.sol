@@ -456,11 +456,27 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     /// @dev The first slot of a new AttestationRecord for `finding`, packed as Solidity lays the struct out:
     /// members in declaration order from the low-order bits: inspectorOrg [0, 32), outcome [32, 40),
     /// severity [40, 48), sampleSize [48, 80), defects [80, 112), attestedAt [112, 152), supersedes [152, 184),
-    /// supersededBy [184, 216) = 0. tests/contracts/test_quality_ledger.py reads every member back.
-    function _packedRecord(Finding calldata finding, uint32 inspectorOrg) private view returns (uint256) {
-        return uint256(inspectorOrg) | (uint256(uint8(finding.outcome)) << 32)
-            | (uint256(uint8(finding.severity)) << 40) | (uint256(finding.sampleSize) << 48)
-            | (uint256(finding.defects) << 80) | (uint256(_now()) << 112) | (uint256(finding.supersedes) << 152);
+    /// supersededBy [184, 216) = 0. tests/contracts/test_quality_ledger.py pins the layout and reads every member
+    /// back. The five small members are read straight from the head of `finding` and range-checked together:
+    /// each member accessor would run the ABI decoder's check on its own (~100 gas apiece). A value out of range
+    /// reverts without data, as the decoder's check does.
+    function _packedRecord(Finding calldata finding, uint32 inspectorOrg) private view returns (uint256 word) {
+        // Widened here: inline assembly may not assume the bits above a narrow type are clean.
+        uint256 fixedPart = uint256(inspectorOrg) | (uint256(_now()) << 112);
+        assembly ("memory-safe") {
+            let outcome := calldataload(add(finding, 0x20))
+            let severity := calldataload(add(finding, 0x40))
+            let sampleSize := calldataload(add(finding, 0x60))
+            let defects := calldataload(add(finding, 0x80))
+            let supersedes := calldataload(add(finding, 0xa0))
+            // Outcome and Severity have four members (0..3), so either above 3 leaves a bit above 3 in the or;
+            // the counts are uint32.
+            if or(gt(or(outcome, severity), 3), shr(32, or(sampleSize, or(defects, supersedes)))) { revert(0, 0) }
+            word := or(
+                or(or(fixedPart, shl(32, outcome)), or(shl(40, severity), shl(48, sampleSize))),
+                or(shl(80, defects), shl(152, supersedes))
+            )
+        }
     }
 
     /// @dev Outcome, severity and counts of a packed record fit each other and a lot of `quantity` units.
@@ -550,7 +566,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     /// @dev hashStruct(Attestation) per EIP-712, then the typed-data digest. The first seven members are
     /// static words at the head of `finding` in calldata, in the type's order, so they are copied as they are
     /// (no per-member encoding, no allocation). A word with dirty high bits cannot slip through: the digest would
-    /// not match what the inspector signed, and _record reads every member through the checked accessor.
+    /// not match what the inspector signed, and _packedRecord range-checks every member it stores.
     function _attestationDigest(
         Finding calldata finding,
         string calldata uri,

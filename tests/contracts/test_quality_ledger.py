@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_tester.exceptions import TransactionFailed
 from eth_utils import function_signature_to_4byte_selector, keccak
 from hexbytes import HexBytes
 from web3.logs import DISCARD
@@ -458,6 +459,22 @@ def test_the_packed_slots_read_whole_have_the_layout_the_ledger_assumes(q: World
     assert members("AttestationRecord") == {
         "inspectorOrg": (0, 0), "outcome": (0, 32), "severity": (0, 40), "sampleSize": (0, 48), "defects": (0, 80),
         "attestedAt": (0, 112), "supersedes": (0, 152), "supersededBy": (0, 184), "reportCommitment": (1, 0)}
+
+
+@pytest.mark.parametrize(("word", "value"), [(1, 4), (2, 4), (3, 2**32), (4, 2**32), (5, 2**32), (5, 2**255)])
+def test_a_finding_member_out_of_its_type_reverts_without_data_as_the_abi_decoder_does(
+        q: World, word: int, value: int) -> None:
+    # The ledger reads outcome, severity, sampleSize, defects and supersedes straight from calldata and checks
+    # their ranges itself; a client that does not encode through the ABI must still be refused.
+    lineage = build_lineage(q)
+    w3 = q.session.chain.w3
+    data = bytes(HexBytes(q.ledger.encode_abi("attest", [fail(lineage.bearings, 0, sample=0).as_tuple()])))
+    call = {"from": q.address(INSPECTOR), "to": q.ledger.address}
+    assert w3.eth.call({**call, "data": data})[-32:] == (1).to_bytes(32, "big")  # seq 1: the clean call succeeds
+    start = 4 + 32 * (1 + word)  # selector, the tuple's offset, then its head from lotId (word 0)
+    dirty = data[:start] + value.to_bytes(32, "big") + data[start + 32:]
+    with pytest.raises(TransactionFailed, match=r"^execution reverted: b''$"):  # no error data at all
+        w3.eth.call({**call, "data": dirty})
 
 
 @pytest.mark.parametrize(("outcome", "severity"), [
