@@ -189,10 +189,7 @@ interface IQualityLedger {
     /// @param inspector The inspector who attested (signer of a relayed attestation).
     /// @param outcome Verdict (None: explicit alert).
     /// @param severity Alert severity; None for a Pass.
-    /// @param sampleSize Units inspected.
-    /// @param defects Defective units found.
     /// @param supersedes The seq it corrects, or 0.
-    /// @param reportCommitment Salted-field Merkle root of the report.
     /// @param uri Pointer to the report, possibly empty.
     event Attested(
         bytes32 indexed lotId,
@@ -200,10 +197,7 @@ interface IQualityLedger {
         address indexed inspector,
         Outcome outcome,
         Severity severity,
-        uint32 sampleSize,
-        uint32 defects,
         uint32 supersedes,
-        bytes32 reportCommitment,
         string uri
     );
 

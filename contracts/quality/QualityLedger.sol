@@ -271,7 +271,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
             supersededBy: 0,
             reportCommitment: reportCommitment
         });
-        emit Attested(lotId, seq, msg.sender, Outcome.None, severity, 0, 0, 0, reportCommitment, uri);
+        emit Attested(lotId, seq, msg.sender, Outcome.None, severity, 0, uri);
     }
 
     /// @inheritdoc IQualityLedger
@@ -445,10 +445,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
             account,
             Outcome(uint8(word >> 32)),
             Severity(uint8(word >> 40)),
-            uint32(word >> 48),
-            uint32(word >> 80),
             uint32(word >> 152),
-            finding.reportCommitment,
             uri
         );
     }
