@@ -183,7 +183,8 @@ interface IQualityLedger {
     );
 
     /// @notice Emitted when an attestation (or explicit alert) is added to a lot's record. It is an alert when
-    /// `severity != None`.
+    /// `severity != None`. Sample size, defects and the report commitment are not repeated here: they are in the
+    /// record, attestation(lotId, seq).
     /// @param lotId The lot.
     /// @param seq Its number in the lot's record, from 1.
     /// @param inspector The inspector who attested (signer of a relayed attestation).
