@@ -324,7 +324,7 @@ class Claim(_Frozen):
 
 
 class Alert(_Frozen):
-    """An alert with everyone it concerns: computed from events, the ledger only stores the attestation."""
+    """An alert with everyone it concerns: computed from events and the attestation's record."""
 
     ref: str
     lot_id: str
@@ -973,7 +973,6 @@ class _AlertView:
     attested: list[EventData]
     acks: dict[tuple[bytes, int], dict[bytes, int]]
     superseded: dict[tuple[bytes, int], int]
-    inspector_orgs: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, client: QualityClient) -> _AlertView:
@@ -1022,16 +1021,13 @@ class _AlertView:
         node = self.graph.node(lot)
         affected = self.affected(lot)
         acked = self.acks.get((lot, seq), {})
-        inspector = str(args["inspector"])
-        if inspector not in self.inspector_orgs:  # an inspector's organisation never changes: ask once
-            org = bytes(self.client.tx.call(self.client.ledger.functions.inspector(inspector))[0])
-            self.inspector_orgs[inspector] = "" if org == ZERO32 else label_of(org)
-        inspector_org = self.inspector_orgs[inspector]
+        # The counts, the commitment and the inspector's organisation are in the record, not the event.
+        record = self.client.attestation(lot, seq)
         return Alert(
             ref=str(AlertRef(lot, seq)), lot_id=label_of(lot), seq=seq, outcome=Outcome(args["outcome"]),
-            severity=Severity(args["severity"]), inspector=inspector, inspector_org=inspector_org,
-            producer=label_of(node.producer), product_id=label_of(node.product), defects=int(args["defects"]),
-            sample_size=int(args["sampleSize"]), report_commitment=_hex(args["reportCommitment"]),
+            severity=Severity(args["severity"]), inspector=str(args["inspector"]),
+            inspector_org=record.inspector_org, producer=label_of(node.producer), product_id=label_of(node.product),
+            defects=record.defects, sample_size=record.sample_size, report_commitment=record.report_commitment,
             uri=str(args["uri"]), block_number=int(event["blockNumber"]),
             superseded_by=self.superseded.get((lot, seq), 0), affected=[label_of(o) for o in affected],
             downstream_lots=[label_of(d) for d in self.graph.downstream(lot)],

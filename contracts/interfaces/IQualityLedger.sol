@@ -183,16 +183,14 @@ interface IQualityLedger {
     );
 
     /// @notice Emitted when an attestation (or explicit alert) is added to a lot's record. It is an alert when
-    /// `severity != None`.
+    /// `severity != None`. Sample size, defects and the report commitment are not repeated here: they are in the
+    /// record, attestation(lotId, seq).
     /// @param lotId The lot.
     /// @param seq Its number in the lot's record, from 1.
     /// @param inspector The inspector who attested (signer of a relayed attestation).
     /// @param outcome Verdict (None: explicit alert).
     /// @param severity Alert severity; None for a Pass.
-    /// @param sampleSize Units inspected.
-    /// @param defects Defective units found.
     /// @param supersedes The seq it corrects, or 0.
-    /// @param reportCommitment Salted-field Merkle root of the report.
     /// @param uri Pointer to the report, possibly empty.
     event Attested(
         bytes32 indexed lotId,
@@ -200,10 +198,7 @@ interface IQualityLedger {
         address indexed inspector,
         Outcome outcome,
         Severity severity,
-        uint32 sampleSize,
-        uint32 defects,
         uint32 supersedes,
-        bytes32 reportCommitment,
         string uri
     );
 

@@ -24,7 +24,8 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         bool regulator;
     }
 
-    /// @dev One slot: 32 + 8 + 40 + 40.
+    /// @dev One slot: 32 + 8 + 40 + 40. _activeInspectorOrg reads it as one word;
+    /// tests/contracts/test_quality_ledger.py pins the bit offsets it assumes.
     struct InspectorRecord {
         uint32 org;
         InspectorStatus status;
@@ -32,7 +33,9 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         uint40 validUntil;
     }
 
-    /// @dev Three slots: the packed header (32 + 64 + 40 + 8 + 32), the product id, the lineage digest.
+    /// @dev Three slots: the packed header (32 + 64 + 40 + 8 + 32), the product id, the lineage digest. An
+    /// attestation reads and writes the header as one word (_lotHeader, _record);
+    /// tests/contracts/test_quality_ledger.py pins the bit offsets they assume.
     struct LotRecord {
         uint32 producer;
         uint64 quantity;
@@ -219,8 +222,10 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     // ---------------------------------------------------------------- attestations and alerts
 
     /// @inheritdoc IQualityLedger
-    function attest(Finding calldata finding) external returns (uint32 seq) {
-        return _record(finding, msg.sender);
+    function attest(Finding calldata finding) external returns (uint32) {
+        uint32 inspectorOrg = _activeInspectorOrg(msg.sender);
+        (LotRecord storage lotRecord, uint256 header) = _lotHeader(finding.lotId);
+        return _record(finding, finding.uri, msg.sender, inspectorOrg, lotRecord, header);
     }
 
     /// @inheritdoc IQualityLedger
@@ -232,12 +237,17 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         bytes calldata signature
     ) external returns (uint32) {
         if (block.timestamp > deadline) revert QualityLedgerSignatureExpired(deadline);
-        // The signed seq doubles as the replay guard: once used, the lot's next number has moved past it.
-        uint32 expected = _lots[finding.lotId].attestationCount + 1;
-        if (seq != expected) revert QualityLedgerStaleSignature(finding.lotId, seq, expected);
-        bytes32 digest = _attestationDigest(finding, account, seq, deadline);
-        if (!_isValidSignature(account, digest, signature)) revert QualityLedgerInvalidSignature(account);
-        return _record(finding, account);
+        (LotRecord storage lotRecord, uint256 header) = _lotHeader(finding.lotId);
+        {
+            // The signed seq doubles as the replay guard: once used, the lot's next number has moved past it.
+            uint32 expected = uint32(header >> 144) + 1;
+            if (seq != expected) revert QualityLedgerStaleSignature(finding.lotId, seq, expected);
+        }
+        string calldata uri = finding.uri;
+        if (!_isValidSignature(account, _attestationDigest(finding, uri, account, seq, deadline), signature)) {
+            revert QualityLedgerInvalidSignature(account);
+        }
+        return _record(finding, uri, account, _activeInspectorOrg(account), lotRecord, header);
     }
 
     /// @inheritdoc IQualityLedger
@@ -261,7 +271,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
             supersededBy: 0,
             reportCommitment: reportCommitment
         });
-        emit Attested(lotId, seq, msg.sender, Outcome.None, severity, 0, 0, 0, reportCommitment, uri);
+        emit Attested(lotId, seq, msg.sender, Outcome.None, severity, 0, uri);
     }
 
     /// @inheritdoc IQualityLedger
@@ -382,7 +392,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         view
         returns (bytes32)
     {
-        return _attestationDigest(finding, account, seq, deadline);
+        return _attestationDigest(finding, finding.uri, account, seq, deadline);
     }
 
     /// @inheritdoc AccessControl
@@ -392,64 +402,92 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     // ---------------------------------------------------------------- internal
 
-    /// @dev Appends `finding` by `account` to the lot's record: the one path every attestation takes.
-    function _record(Finding calldata finding, address account) private returns (uint32 seq) {
-        uint32 inspectorOrg = _activeInspectorOrg(account);
+    /// @dev Appends `finding` (whose uri is `uri`) by `account`, an inspector of `inspectorOrg`, to the record of
+    /// its lot `lotRecord` as number `seq`: the one path every attestation takes.
+    function _record(
+        Finding calldata finding,
+        string calldata uri,
+        address account,
+        uint32 inspectorOrg,
+        LotRecord storage lotRecord,
+        uint256 header
+    ) private returns (uint32 seq) {
+        // Every access to a member of a calldata struct decodes and range-checks it again (~120 gas each), so
+        // the members are read once, here, and everything after works from the packed word.
+        uint256 word = _packedRecord(finding, inspectorOrg);
+        _checkFinding(word, uint64(header >> 32));
+        seq = uint32(header >> 144) + 1;
+        // The new attestationCount put into the header word, written back whole (layout: _lotHeader).
+        header = (header & ~(uint256(type(uint32).max) << 144)) | (uint256(seq) << 144);
+        assembly ("memory-safe") {
+            sstore(lotRecord.slot, header)
+        }
         bytes32 lotId = finding.lotId;
-        LotRecord storage lotRecord = _existingLot(lotId);
-        _checkFinding(finding, lotRecord.quantity);
-        seq = lotRecord.attestationCount + 1;
-        lotRecord.attestationCount = seq;
-        uint32 supersedes = finding.supersedes;
+        uint32 supersedes = uint32(word >> 152);
         if (supersedes != 0) _supersede(lotId, supersedes, seq, inspectorOrg);
         AttestationRecord storage record = _attestations[lotId][seq];
-        uint256 word = _packedRecord(finding, inspectorOrg);
         // One SSTORE of the whole first slot instead of one per member (the legacy code generator writes a
         // struct member by member); _packedRecord follows AttestationRecord's layout exactly.
         assembly ("memory-safe") {
             sstore(record.slot, word)
         }
         record.reportCommitment = finding.reportCommitment;
-        _emitAttested(finding, seq, account);
+        _emitAttested(finding, uri, seq, account, word);
+    }
+
+    /// @dev Attested for `finding`, its members taken from the packed record `word` rather than decoded again.
+    function _emitAttested(Finding calldata finding, string calldata uri, uint32 seq, address account, uint256 word)
+        private
+    {
+        emit Attested(
+            finding.lotId,
+            seq,
+            account,
+            Outcome(uint8(word >> 32)),
+            Severity(uint8(word >> 40)),
+            uint32(word >> 152),
+            uri
+        );
     }
 
     /// @dev The first slot of a new AttestationRecord for `finding`, packed as Solidity lays the struct out:
     /// members in declaration order from the low-order bits: inspectorOrg [0, 32), outcome [32, 40),
     /// severity [40, 48), sampleSize [48, 80), defects [80, 112), attestedAt [112, 152), supersedes [152, 184),
-    /// supersededBy [184, 216) = 0. tests/contracts/test_quality_ledger.py reads every member back.
-    function _packedRecord(Finding calldata finding, uint32 inspectorOrg) private view returns (uint256) {
-        return uint256(inspectorOrg) | (uint256(uint8(finding.outcome)) << 32)
-            | (uint256(uint8(finding.severity)) << 40) | (uint256(finding.sampleSize) << 48)
-            | (uint256(finding.defects) << 80) | (uint256(_now()) << 112) | (uint256(finding.supersedes) << 152);
+    /// supersededBy [184, 216) = 0. tests/contracts/test_quality_ledger.py pins the layout and reads every member
+    /// back. The five small members are read straight from the head of `finding` and range-checked together:
+    /// each member accessor would run the ABI decoder's check on its own (~100 gas apiece). A value out of range
+    /// reverts without data, as the decoder's check does.
+    function _packedRecord(Finding calldata finding, uint32 inspectorOrg) private view returns (uint256 word) {
+        // Widened here: inline assembly may not assume the bits above a narrow type are clean.
+        uint256 fixedPart = uint256(inspectorOrg) | (uint256(_now()) << 112);
+        assembly ("memory-safe") {
+            let outcome := calldataload(add(finding, 0x20))
+            let severity := calldataload(add(finding, 0x40))
+            let sampleSize := calldataload(add(finding, 0x60))
+            let defects := calldataload(add(finding, 0x80))
+            let supersedes := calldataload(add(finding, 0xa0))
+            // Outcome and Severity have four members (0..3), so either above 3 leaves a bit above 3 in the or;
+            // the counts are uint32.
+            if or(gt(or(outcome, severity), 3), shr(32, or(sampleSize, or(defects, supersedes)))) { revert(0, 0) }
+            word := or(
+                or(or(fixedPart, shl(32, outcome)), or(shl(40, severity), shl(48, sampleSize))),
+                or(shl(80, defects), shl(152, supersedes))
+            )
+        }
     }
 
-    /// @dev Outcome, severity and counts of a finding fit each other and a lot of `quantity` units.
-    function _checkFinding(Finding calldata finding, uint64 quantity) private pure {
-        Outcome outcome = finding.outcome;
-        Severity severity = finding.severity;
+    /// @dev Outcome, severity and counts of a packed record fit each other and a lot of `quantity` units.
+    function _checkFinding(uint256 word, uint64 quantity) private pure {
+        Outcome outcome = Outcome(uint8(word >> 32));
+        Severity severity = Severity(uint8(word >> 40));
         // A Pass carries no severity; a Conditional or Fail, and an explicit alert (None), carry one.
         if ((outcome == Outcome.Pass) != (severity == Severity.None)) {
             revert QualityLedgerInvalidOutcome(outcome, severity);
         }
-        uint32 sampleSize = finding.sampleSize;
-        uint32 defects = finding.defects;
+        uint32 sampleSize = uint32(word >> 48);
+        uint32 defects = uint32(word >> 80);
         if (defects > sampleSize) revert QualityLedgerDefectsExceedSample(defects, sampleSize);
         if (sampleSize > quantity) revert QualityLedgerSampleExceedsLot(sampleSize, quantity);
-    }
-
-    function _emitAttested(Finding calldata finding, uint32 seq, address account) private {
-        emit Attested(
-            finding.lotId,
-            seq,
-            account,
-            finding.outcome,
-            finding.severity,
-            finding.sampleSize,
-            finding.defects,
-            finding.supersedes,
-            finding.reportCommitment,
-            finding.uri
-        );
     }
 
     /// @dev Marks attestation `seq` of `lotId` superseded by `bySeq`, made by an inspector of `byOrg`.
@@ -457,22 +495,35 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         // seq < bySeq always holds for an existing attestation: bySeq is the next number.
         if (seq >= bySeq) revert QualityLedgerUnknownAttestation(lotId, seq);
         AttestationRecord storage previous = _attestations[lotId][seq];
-        uint32 supersededBy = previous.supersededBy;
+        // The first slot read and written whole (see _packedRecord for its layout): one SLOAD and one SSTORE.
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(previous.slot)
+        }
+        uint32 supersededBy = uint32(word >> 184);
         if (supersededBy != 0) revert QualityLedgerAlreadySuperseded(lotId, seq, supersededBy);
-        uint32 org = previous.inspectorOrg;
+        uint32 org = uint32(word);
         if (org != byOrg) revert QualityLedgerCorrectionByOtherOrganisation(lotId, seq, _organisationIds[org]);
-        previous.supersededBy = bySeq;
+        word |= uint256(bySeq) << 184;
+        assembly ("memory-safe") {
+            sstore(previous.slot, word)
+        }
     }
 
     /// @dev The organisation index of an inspector that may attest now; reverts otherwise.
     function _activeInspectorOrg(address account) private view returns (uint32) {
-        // One SLOAD: the record is one slot.
-        InspectorRecord memory record = _inspectors[account];
-        if (record.status != InspectorStatus.Accredited) {
-            revert QualityLedgerInspectorNotAccredited(account, record.status);
+        InspectorRecord storage record = _inspectors[account];
+        // The slot read whole, where the legacy code generator reads a struct member by member (or copies it to
+        // memory): org [0, 32), status [32, 40), since [40, 80), validUntil [80, 120).
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(record.slot)
         }
-        if (block.timestamp >= record.validUntil) revert QualityLedgerAccreditationExpired(account, record.validUntil);
-        return record.org;
+        InspectorStatus status = InspectorStatus(uint8(word >> 32));
+        if (status != InspectorStatus.Accredited) revert QualityLedgerInspectorNotAccredited(account, status);
+        uint40 validUntil = uint40(word >> 80);
+        if (block.timestamp >= validUntil) revert QualityLedgerAccreditationExpired(account, validUntil);
+        return uint32(word);
     }
 
     /// @dev Moves an inspector from status `from` to `to`; returns its organisation id.
@@ -512,14 +563,16 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     /// @dev hashStruct(Attestation) per EIP-712, then the typed-data digest. The first seven members are
     /// static words at the head of `finding` in calldata, in the type's order, so they are copied as they are
     /// (no per-member encoding, no allocation). A word with dirty high bits cannot slip through: the digest would
-    /// not match what the inspector signed, and _record reads every member through the checked accessor.
-    function _attestationDigest(Finding calldata finding, address account, uint32 seq, uint40 deadline)
-        private
-        view
-        returns (bytes32)
-    {
+    /// not match what the inspector signed, and _packedRecord range-checks every member it stores.
+    function _attestationDigest(
+        Finding calldata finding,
+        string calldata uri,
+        address account,
+        uint32 seq,
+        uint40 deadline
+    ) private view returns (bytes32) {
         bytes32 typehash = _ATTESTATION_TYPEHASH;
-        bytes32 uriHash = keccak256(bytes(finding.uri));
+        bytes32 uriHash = keccak256(bytes(uri));
         bytes32 structHash;
         assembly ("memory-safe") {
             // Scratch use of free memory without moving the free memory pointer: nothing else is allocated
@@ -567,6 +620,17 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     function _existingLot(bytes32 lotId) private view returns (LotRecord storage record) {
         record = _lots[lotId];
         if (record.registeredAt == 0) revert QualityLedgerUnknownLot(lotId);
+    }
+
+    /// @dev An existing lot's record and its first slot read whole (one SLOAD, where the legacy code generator
+    /// reads a packed struct member by member): producer [0, 32), quantity [32, 96), registeredAt [96, 136),
+    /// inputCount [136, 144), attestationCount [144, 176).
+    function _lotHeader(bytes32 lotId) private view returns (LotRecord storage record, uint256 header) {
+        record = _lots[lotId];
+        assembly ("memory-safe") {
+            header := sload(record.slot)
+        }
+        if (uint40(header >> 96) == 0) revert QualityLedgerUnknownLot(lotId);
     }
 
     function _existingAttestation(bytes32 lotId, uint32 seq) private view returns (AttestationRecord storage) {

@@ -1,11 +1,11 @@
 """Gas of QualityLedger and QualityBonds operations.
 
 Targets (issue 5): an attestation <= 90,000 gas (the Ethereum Attestation Service's attest costs ~200,000), a
-lot with up to 5 inputs <= 120,000. A pass, a failure (which is also the alert: no extra storage) and an explicit
-alert are each held to 90,000. Two paths do more and get their own ceilings: a correction also rewrites the
-record it supersedes (one cold slot read + write, ~5,000), and a relayed attestation carries and checks a
-signature (~2,100 of calldata, 3,000 of ecrecover, ~2,500 of typed-data hashing). Ids are realistic labels;
-the report uri is a typical 59-byte content address.
+lot with up to 5 inputs <= 120,000. Every way of attesting is held to 90,000: a pass, a failure (which is also
+the alert: no extra storage), an explicit alert, a correction (which also rewrites the record it supersedes: one
+cold slot read + write, ~5,000) and a relayed attestation (which carries and checks a signature: ~2,100 of
+calldata, 3,100 of ecrecover, ~2,000 of typed-data hashing and decoding). Ids are realistic labels; the report
+uri is a typical 66-byte ipfs:// address.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ TARGETS: dict[str, int] = {
     "attestFail": 90_000,
     "raiseAlert": 90_000,
     "registerLot5Inputs": 120_000,
-    "attestCorrection": 95_000,
-    "attestBySig": 95_000,
+    "attestCorrection": 90_000,
+    "attestBySig": 90_000,
 }
 
 URI = "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
