@@ -28,8 +28,11 @@ def scenario(name: str) -> tuple[Measure, dict[str, int]]:
     return module.measure, getattr(module, "TARGETS", {})
 
 
-def measure_all(session: Session) -> dict[str, dict[str, int]]:
-    return {name: scenario(name)[0](session) for name in SCENARIOS}
+def measure_all(new_session: Callable[[], Session]) -> dict[str, dict[str, int]]:
+    """Every scenario, each on the session `new_session` gives it: on the embedded chain a fresh chain each, as
+    the snapshot test runs them, so what one scenario leaves behind (a token balance makes a later transfer
+    cheaper) cannot move another's figures."""
+    return {name: scenario(name)[0](new_session()) for name in SCENARIOS}
 
 
 def load_snapshot() -> dict[str, dict[str, int]]:
