@@ -306,8 +306,11 @@ class Order(BaseModel):
 
 
 def order_key(buyer: str, supplier: str, number: bytes) -> bytes:
-    """keccak256(abi.encode(buyer, supplier, orderId)): the contract's handle of an order."""
-    return keccak(encode(["address", "address", "bytes32"], [parse_address(buyer), parse_address(supplier), number]))
+    """The contract's handle of an order: the buyer's address, then the low 96 bits of
+    keccak256(abi.encode(buyer, supplier, orderId)) (so the key names its buyer without a storage read)."""
+    buyer = parse_address(buyer)
+    digest = keccak(encode(["address", "address", "bytes32"], [buyer, parse_address(supplier), number]))
+    return bytes.fromhex(buyer[2:]) + digest[-12:]
 
 
 SEQUENCE_SHIFT = 240
