@@ -2,9 +2,11 @@
 sign (built apart from signing it), order files passed between buyer and supplier, the carrier's signed
 logistics events, and the four-flow assessment ``millchain order show`` prints.
 
-Spec: docs/contracts/supply-chain-settlement.md. Orders are addressed by their key,
-``keccak256(abi.encode(buyer, supplier, orderId))``; ``orderId`` is the parties' own number (a bytes32
-label such as ``PO-2025-0042``). Amounts are token base units; quantities whole units.
+Spec: docs/contracts/supply-chain-settlement.md. Orders are addressed by their key (``order_key``: the
+buyer's address, then the low 96 bits of ``keccak256(abi.encode(buyer, supplier, orderId))``); ``orderId`` is
+the parties' own number (a bytes32 label such as ``PO-2025-0042``). Disclosed fields of the order lines and of
+invoices are checked by the contract against the order's documents chain (``verify_disclosure``). Amounts are
+token base units; quantities whole units.
 """
 
 from __future__ import annotations
