@@ -2,9 +2,11 @@
 sign (built apart from signing it), order files passed between buyer and supplier, the carrier's signed
 logistics events, and the four-flow assessment ``millchain order show`` prints.
 
-Spec: docs/contracts/supply-chain-settlement.md. Orders are addressed by their key,
-``keccak256(abi.encode(buyer, supplier, orderId))``; ``orderId`` is the parties' own number (a bytes32
-label such as ``PO-2025-0042``). Amounts are token base units; quantities whole units.
+Spec: docs/contracts/supply-chain-settlement.md. Orders are addressed by their key (``order_key``: the
+buyer's address, then the low 96 bits of ``keccak256(abi.encode(buyer, supplier, orderId))``); ``orderId`` is
+the parties' own number (a bytes32 label such as ``PO-2025-0042``). Disclosed fields of the order lines and of
+invoices are checked by the contract against the order's documents chain (``verify_disclosure``). Amounts are
+token base units; quantities whole units.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from web3.contract import Contract
 from web3.types import EventData, TxReceipt
 
-from millchain.disclosure import FieldValue, SaltedDocument
+from millchain.disclosure import Disclosure, FieldValue, SaltedDocument
 from millchain.errors import ConfigError, MillchainError
 from millchain.events import decode_events
 from millchain.session import Session
@@ -306,8 +308,11 @@ class Order(BaseModel):
 
 
 def order_key(buyer: str, supplier: str, number: bytes) -> bytes:
-    """keccak256(abi.encode(buyer, supplier, orderId)): the contract's handle of an order."""
-    return keccak(encode(["address", "address", "bytes32"], [parse_address(buyer), parse_address(supplier), number]))
+    """The contract's handle of an order: the buyer's address, then the low 96 bits of
+    keccak256(abi.encode(buyer, supplier, orderId)) (so the key names its buyer without a storage read)."""
+    buyer = parse_address(buyer)
+    digest = keccak(encode(["address", "address", "bytes32"], [buyer, parse_address(supplier), number]))
+    return bytes.fromhex(buyer[2:]) + digest[-12:]
 
 
 SEQUENCE_SHIFT = 240
@@ -547,6 +552,39 @@ class FundsLedger(_Frozen):
     @property
     def balanced(self) -> bool:
         return self.funded == self.paid + self.refunded + self.escrow + self.retention
+
+
+class InvoiceLink(_Frozen):
+    """An invoice as the supplier submitted it (its InvoiceSubmitted event): a link of the order's documents
+    chain, ISupplyChainSettlement.InvoiceLink."""
+
+    shipment_id: int
+    amount: int
+    tax_amount: int
+    commitment: str
+
+    def as_tuple(self) -> tuple[int, int, int, bytes]:
+        return (self.shipment_id, self.amount, self.tax_amount, HexBytes(self.commitment))
+
+
+def documents_head(order: Order, invoices: Sequence[InvoiceLink] = ()) -> bytes:
+    """The 20 bytes the contract keeps for an order's documents (``documents(orderKey)``): the low 160 bits of the
+    signed order's struct hash (it holds the lines root), then each submitted invoice folded in."""
+    head = order.struct_hash()[-20:]
+    for link in invoices:
+        head = keccak(encode(["uint160", "uint256", "uint96", "uint96", "bytes32"],
+                             [int.from_bytes(head, "big"), *link.as_tuple()]))[-20:]
+    return head
+
+
+class DocumentCheck(_Frozen):
+    """A disclosed field checked by the contract against an order's documents chain."""
+
+    ok: bool
+    document: str
+    index: int
+    name: str
+    value: str
 
 
 class OrderReport(_Frozen):
@@ -1072,6 +1110,58 @@ class SettlementClient:
         order = self.get(key)
         return OrderReport(order=order, shipments=[assess(order, s) for s in self.shipments(key)],
                            funds=self.funds(key), now=self.now())
+
+    def signed_order(self, key: bytes) -> Order:
+        """The order as its parties signed it, rebuilt from its state and its OrderCreated event (the contract
+        checks it against the documents chain when a disclosure is verified)."""
+        view = self.get(key, events=False)
+        created = self._logs("OrderCreated", {"orderKey": key})
+        if not created:
+            raise SettlementError(f"order {_hex(key)} has no OrderCreated event on this chain")
+        return Order.build(
+            order_id=bytes(created[0]["args"]["orderId"]), buyer=view.buyer, supplier=view.supplier,
+            carrier=view.carrier, token=view.token, lines_commitment=bytes(created[0]["args"]["linesCommitment"]),
+            quantity=view.quantity, unit_price=view.unit_price, delivery_deadline=view.delivery_deadline,
+            qc_required=view.qc_required, retention_bps=view.retention_bps, warranty_period=view.warranty_period,
+            tolerance_bps=view.tolerance_bps)
+
+    def invoice_links(self, key: bytes) -> list[InvoiceLink]:
+        """Every invoice submitted for the order, in order: the links of its documents chain."""
+        return [InvoiceLink(shipment_id=int(e["args"]["shipmentId"]), amount=int(e["args"]["amount"]),
+                            tax_amount=int(e["args"]["taxAmount"]), commitment=_hex(e["args"]["commitment"]))
+                for e in self._logs("InvoiceSubmitted", {"orderKey": key})]
+
+    def documents(self, key: bytes) -> bytes:
+        """The head of the order's documents chain, as the contract stores it."""
+        return bytes(self.tx.call(self.contract.functions.documents(key)))
+
+    def verify_disclosure(self, key: bytes, disclosure: Disclosure, *, shipment: int | None = None,
+                          order: Order | None = None) -> DocumentCheck:
+        """Have the contract check a disclosed field of the order's lines or of one of its invoices against the
+        documents chain it stores (verifyDocumentField). The document is the one whose root the disclosure
+        names: the order lines, else an invoice (of ``shipment`` when given, the latest such when several
+        match). ``order`` is the signed order when the caller has it (its order file); by default it is rebuilt
+        from the chain."""
+        order = order or self.signed_order(key)
+        links = self.invoice_links(key)
+        root = HexBytes(disclosure.root)
+        invoices = [i for i, link in enumerate(links, 1) if shipment is None or link.shipment_id == shipment]
+        if shipment is None and root == HexBytes(order.lines_commitment):
+            index = 0
+        else:
+            matching = [i for i in invoices if HexBytes(links[i - 1].commitment) == root]
+            if not (matching or invoices):
+                what = f"shipment {shipment_number(shipment)}" if shipment is not None else "the order"
+                raise SettlementError(f"no invoice was submitted for {what}: nothing to check "
+                                      f"{disclosure.name!r} against")
+            index = (matching or invoices)[-1]
+        ok = bool(self.tx.call(self.contract.functions.verifyDocumentField(
+            order.as_tuple(), [link.as_tuple() for link in links], index, disclosure.name, disclosure.value_bytes,
+            HexBytes(disclosure.salt), [HexBytes(node) for node in disclosure.proof])))
+        label = label_of(order.order_id)
+        what = (f"the order lines of {label}" if index == 0 else
+                f"the invoice for shipment {shipment_number(links[index - 1].shipment_id)} of {label}")
+        return DocumentCheck(ok=ok, document=what, index=index, name=disclosure.name, value=disclosure.value_text)
 
     def find(self, number: bytes) -> list[bytes]:
         """Keys of the orders created with order id ``number`` (any parties)."""

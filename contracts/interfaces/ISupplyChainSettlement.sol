@@ -13,8 +13,9 @@ import {IQualityLedger} from "./IQualityLedger.sol";
 /// deadline the buyer reclaims what delivered goods do not reserve; an arbiter settles disputes.
 /// @dev State machines, storage layout and invariants: docs/contracts/supply-chain-settlement.md. Documents
 /// (order lines, invoices, checkpoints) stay with their owners as salted-field Merkle commitments
-/// (millchain.disclosure / DisclosureLib) emitted in events. Amounts are token base units; tokens with transfer
-/// fees or rebasing are not supported.
+/// (millchain.disclosure / DisclosureLib) emitted in events; the order lines' and invoices' roots are also
+/// chained into one stored hash per order, so verifyDocumentField checks a disclosed field on chain. Amounts
+/// are token base units; tokens with transfer fees or rebasing are not supported.
 interface ISupplyChainSettlement {
     // ------------------------------------------------------------------ types
 
@@ -110,6 +111,18 @@ interface ISupplyChainSettlement {
         uint16 toleranceBps;
     }
 
+    /// @notice An invoice as submitted (submitInvoice's arguments): a link of an order's documents chain.
+    /// @param shipmentId The shipment invoiced.
+    /// @param amount Tax-inclusive amount.
+    /// @param taxAmount Tax included in the amount.
+    /// @param commitment Salted-field Merkle root of the e-invoice.
+    struct InvoiceLink {
+        uint256 shipmentId;
+        uint96 amount;
+        uint96 taxAmount;
+        bytes32 commitment;
+    }
+
     /// @notice An order's terms and state, as returned by orderState().
     /// @param status Lifecycle state.
     /// @param buyer The buyer.
@@ -171,7 +184,7 @@ interface ISupplyChainSettlement {
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when a doubly signed order is created.
-    /// @param orderKey keccak256(abi.encode(buyer, supplier, orderId)): the order's handle.
+    /// @param orderKey orderKeyOf(buyer, supplier, orderId): the order's handle.
     /// @param orderId The parties' own number.
     /// @param buyer The buyer.
     /// @param supplier The supplier.
@@ -196,8 +209,8 @@ interface ISupplyChainSettlement {
     /// @param orderKey The order.
     /// @param from Who paid them in.
     /// @param amount Base units added.
-    /// @param escrow The escrow after.
-    event EscrowFunded(bytes32 indexed orderKey, address indexed from, uint256 amount, uint256 escrow);
+    /// @param unfunded What the escrow can still take after: (quantity - settled) x unitPrice - escrow.
+    event EscrowFunded(bytes32 indexed orderKey, address indexed from, uint256 amount, uint256 unfunded);
 
     /// @notice Emitted when the carrier ships goods.
     /// @param orderKey The order.
@@ -495,6 +508,16 @@ interface ISupplyChainSettlement {
     /// @param shipmentId The shipment.
     error SupplyChainSettlementLotsMismatch(bytes32 orderKey, uint256 shipmentId);
 
+    /// @notice Thrown when a disclosure names an order or an invoice list that is not the order's documents chain
+    /// on chain (another version of the order, an invoice missing, altered or out of order).
+    /// @param orderKey The order the given terms name.
+    error SupplyChainSettlementDocumentsMismatch(bytes32 orderKey);
+
+    /// @notice Thrown when disclosing a field of a document the order does not have.
+    /// @param document The document asked for (0: the order lines; n: the n-th invoice).
+    /// @param invoices Invoices given.
+    error SupplyChainSettlementUnknownDocument(uint256 document, uint256 invoices);
+
     /// @notice Thrown when the lists of lots and attestation numbers differ in length.
     /// @param lots Lots given.
     /// @param seqs Attestation numbers given.
@@ -572,7 +595,7 @@ interface ISupplyChainSettlement {
     /// @param buyerSignature The buyer's EIP-712 signature (65 bytes for an EOA; anything its ERC-1271 accepts).
     /// @param supplierSignature The supplier's.
     /// @param funding Amount to pull from the caller into the escrow at once, as fund() would (0: none).
-    /// @return orderKey keccak256(abi.encode(buyer, supplier, orderId)).
+    /// @return orderKey orderKeyOf(buyer, supplier, orderId).
     function createOrder(
         Order calldata order,
         bytes calldata buyerSignature,
@@ -726,11 +749,34 @@ interface ISupplyChainSettlement {
     /// @notice The status of an order key (None when unused; Void when burnt).
     function orderStatus(bytes32 orderKey) external view returns (OrderStatus);
 
-    /// @notice The key of an order: keccak256(abi.encode(buyer, supplier, orderId)).
+    /// @notice The key of an order: the buyer's address in the top 160 bits, the low 96 bits of
+    /// keccak256(abi.encode(buyer, supplier, orderId)) below.
     function orderKeyOf(address buyer, address supplier, bytes32 orderId) external pure returns (bytes32);
 
     /// @notice The EIP-712 digest buyer and supplier sign for `order`.
     function orderDigest(Order calldata order) external view returns (bytes32);
+
+    /// @notice The head of the order's documents chain: the low 160 bits of the signed order's EIP-712 struct
+    /// hash (which holds the order-lines root), each submitted invoice then folded in as
+    /// uint160(keccak256(abi.encode(previous, InvoiceLink))). Reverts for an unknown order.
+    function documents(bytes32 orderKey) external view returns (bytes20);
+
+    /// @notice True when (`name`, `value`, `salt`, `proof`) is a field of document `document` of the order: 0 its
+    /// order lines (the root in `order`), n >= 1 the n-th invoice submitted for it (`invoices[n - 1]`, whose
+    /// shipment, amount and tax are as the supplier submitted them). Reverts with
+    /// SupplyChainSettlementDocumentsMismatch unless `order` is the created order and `invoices` every invoice
+    /// submitted for it, in order (the InvoiceSubmitted events; none before the first): the chain they hash to is
+    /// checked against documents(orderKey), so nothing but the chain's head is stored.
+    /// @param value The field's raw bytes; `salt` its salt; `proof` its Merkle proof (millchain.disclosure).
+    function verifyDocumentField(
+        Order calldata order,
+        InvoiceLink[] calldata invoices,
+        uint256 document,
+        string calldata name,
+        bytes calldata value,
+        bytes32 salt,
+        bytes32[] calldata proof
+    ) external view returns (bool);
 
     /// @notice What the buyer could be refunded now (0 before the order has ended).
     function refundable(bytes32 orderKey) external view returns (uint256);

@@ -25,4 +25,16 @@ library DisclosureLib {
     {
         return MerkleProof.verify(proof, root, fieldLeaf(name, value, salt));
     }
+
+    /// @notice verifyField for arguments straight from calldata (no copies: smaller code in an external view).
+    function verifyFieldCalldata(
+        bytes32 root,
+        string calldata name,
+        bytes calldata value,
+        bytes32 salt,
+        bytes32[] calldata proof
+    ) internal pure returns (bool) {
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(keccak256(bytes(name)), salt, keccak256(value)))));
+        return MerkleProof.verifyCalldata(proof, root, leaf);
+    }
 }

@@ -14,43 +14,52 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IQualityBonds} from "../interfaces/IQualityBonds.sol";
 import {IQualityLedger} from "../interfaces/IQualityLedger.sol";
 import {ISupplyChainSettlement} from "../interfaces/ISupplyChainSettlement.sol";
+import {DisclosureLib} from "../libraries/DisclosureLib.sol";
 
 /// @title SupplyChainSettlement
 /// @notice Four-flow settlement of supply orders: pays the supplier in the transaction that completes the last
 /// of contract, logistics, invoice and funds flows, once they agree. See ISupplyChainSettlement and
 /// docs/contracts/supply-chain-settlement.md.
-/// @dev Every function that can move tokens is nonReentrant and follows checks-effects-interactions: quality
-/// contract reads (views) and checks, then state and events, then the token transfers. An order occupies five
-/// slots grouped by the calls that touch them, a shipment one (two when it lists lots).
+/// @dev Every function that can move tokens follows checks-effects-interactions: quality contract reads (views)
+/// and checks, then state and events, then the token transfers; every transfer runs under the (transient)
+/// reentrancy lock, so a token calling back cannot move tokens until it returns (see _pay). An order occupies five
+/// slots grouped by the calls that touch them (the fifth zero until the first delivery), a shipment one; the
+/// buyer is in the order key itself.
 contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712, Nonces, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
-    /// @dev An order. Slot boundaries are marked; see the storage table in the docs.
+    /// @dev An order. Slot boundaries are marked; see the storage table in the docs. The buyer is the top 160 bits
+    /// of the order key (see _orderKey). The escrow is not stored: `unfunded` is what it can still take, so funding
+    /// touches one slot and a settlement (which lowers escrow and the order's payable value alike) none of it:
+    /// escrow = (quantity - settled) x unitPrice - unfunded.
     struct OrderRecord {
-        // slot 0: what shipping and delivering read
+        // slot 0: what shipping and delivering read. `status` is None, Active, Closed or Void; see _status.
         address carrier;
         uint40 deliveryDeadline;
         OrderStatus status;
         uint16 shipmentCount;
         uint16 toleranceBps;
         bool qcRequired;
-        // slot 1
-        address buyer;
-        uint96 unitPrice;
-        // slot 2
+        // slot 1: the supplier's calls, and the price
         address supplier;
-        uint96 retention;
-        // slot 3
+        uint96 unitPrice;
+        // slot 2: what funding touches
         address token;
-        uint96 escrow;
-        // slot 4: quantities and the retention clock
+        uint96 unfunded;
+        // slot 3: the documents chain (see _documents) and the terms settlement reads
+        uint160 documents;
         uint48 quantity;
+        uint32 warrantyPeriod;
+        uint16 retentionBps;
+        // slot 4: what deliveries and settlements write; all zero at creation, so creating writes four slots
+        uint96 retention;
         uint48 settled;
         uint48 reserved;
-        uint32 warrantyPeriod;
         uint40 releaseAt;
-        uint16 retentionBps;
         uint16 holds;
+        // Set by the settlement that completes the order (status then reads Completed): kept here, in the slot
+        // that settlement writes anyway, rather than in slot 0, which it would otherwise not touch.
+        bool completed;
     }
 
     /// @dev A shipment, in one slot. The lots it carried are in its id (see _shipmentId).
@@ -99,7 +108,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     /// @inheritdoc ISupplyChainSettlement
     IQualityBonds public immutable BONDS;
 
-    // Both mappings are written through storage pointers (`OrderRecord storage o = _orders[key]; o.buyer = …`),
+    // Both mappings are written through storage pointers (`OrderRecord storage o = _orders[key]; o.carrier = …`),
     // which Slither's uninitialized-state detector does not follow.
     // slither-disable-next-line uninitialized-state
     mapping(bytes32 orderKey => OrderRecord) private _orders;
@@ -127,27 +136,17 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         bytes calldata buyerSignature,
         bytes calldata supplierSignature,
         uint256 funding
-    ) external nonReentrant returns (bytes32 orderKey) {
+    ) external returns (bytes32 orderKey) {
         orderKey = _orderKey(order.buyer, order.supplier, order.orderId);
         OrderRecord storage o = _orders[orderKey];
-        if (o.status != OrderStatus.None) revert SupplyChainSettlementOrderExists(orderKey, o.status);
+        if (o.status != OrderStatus.None) revert SupplyChainSettlementOrderExists(orderKey, _status(o));
         _checkTerms(order);
-        bytes32 digest = _orderDigest(order);
+        bytes32 structHash = _orderStructHash(order);
+        bytes32 digest = _hashTypedDataV4(structHash);
         _checkSignature(order.buyer, digest, buyerSignature);
         _checkSignature(order.supplier, digest, supplierSignature);
 
-        o.carrier = order.carrier;
-        o.deliveryDeadline = order.deliveryDeadline;
-        o.status = OrderStatus.Active;
-        o.toleranceBps = order.toleranceBps;
-        o.qcRequired = order.qcRequired;
-        o.buyer = order.buyer;
-        o.unitPrice = order.unitPrice;
-        o.supplier = order.supplier;
-        o.token = order.token;
-        o.quantity = order.quantity;
-        o.warrantyPeriod = order.warrantyPeriod;
-        o.retentionBps = order.retentionBps;
+        _store(o, order, structHash);
         emit OrderCreated(orderKey, order.orderId, order.buyer, order.supplier, order.carrier, order.linesCommitment);
         if (funding != 0) _fund(orderKey, o, funding, 0);
     }
@@ -159,7 +158,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         }
         bytes32 orderKey = _orderKey(buyer, supplier, orderId);
         OrderRecord storage o = _orders[orderKey];
-        if (o.status != OrderStatus.None) revert SupplyChainSettlementOrderExists(orderKey, o.status);
+        if (o.status != OrderStatus.None) revert SupplyChainSettlementOrderExists(orderKey, _status(o));
         o.status = OrderStatus.Void;
         emit OrderVoided(orderKey, orderId, msg.sender);
     }
@@ -167,7 +166,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     // ---------------------------------------------------------------- funds
 
     /// @inheritdoc ISupplyChainSettlement
-    function fund(bytes32 orderKey, uint256 amount, uint256 settleShipment) external nonReentrant {
+    function fund(bytes32 orderKey, uint256 amount, uint256 settleShipment) external {
         _fund(orderKey, _funded(orderKey), amount, settleShipment);
     }
 
@@ -180,7 +179,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint8 v,
         bytes32 r,
         bytes32 s
-    ) external nonReentrant {
+    ) external {
         // A permit someone front-ran is already spent; the allowance it set is what counts, so a failed permit
         // is ignored and the transfer decides (OpenZeppelin's recommended pattern).
         OrderRecord storage o = _funded(orderKey);
@@ -189,18 +188,18 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     }
 
     /// @inheritdoc ISupplyChainSettlement
-    function refund(bytes32 orderKey) external nonReentrant {
+    function refund(bytes32 orderKey) external {
         OrderRecord storage o = _existing(orderKey);
         if (!_ended(o)) revert SupplyChainSettlementOrderNotEnded(orderKey, o.deliveryDeadline);
-        uint256 escrow = o.escrow;
+        uint256 escrow = _escrow(o);
         uint256 reservedValue = _reservedValue(o);
         if (escrow <= reservedValue) revert SupplyChainSettlementNothingToRefund(orderKey, escrow, reservedValue);
         uint256 amount = escrow - reservedValue;
-        // reservedValue < escrow, a uint96.
-        o.escrow = uint96(reservedValue);
-        address buyer = o.buyer;
+        // unfunded + escrow is the order's payable value, which fits in 96 bits.
+        o.unfunded += uint96(amount);
+        address buyer = _buyer(orderKey);
         emit EscrowRefunded(orderKey, buyer, amount);
-        IERC20(o.token).safeTransfer(buyer, amount);
+        _pay(o.token, buyer, amount);
     }
 
     // ---------------------------------------------------------------- logistics flow
@@ -220,7 +219,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     }
 
     /// @inheritdoc ISupplyChainSettlement
-    function deliver(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external nonReentrant {
+    function deliver(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external {
         OrderRecord storage o = _existing(orderKey);
         _requireParty(o.carrier, orderKey, Party.Carrier);
         _deliver(orderKey, o, shipmentId, quantity);
@@ -267,7 +266,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint256 nonce,
         uint40 deadline,
         bytes calldata signature
-    ) external nonReentrant {
+    ) external {
         OrderRecord storage o = _existing(orderKey);
         bytes32 structHash = keccak256(abi.encode(_DELIVERY_TYPEHASH, orderKey, shipmentId, quantity, nonce, deadline));
         _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
@@ -275,14 +274,19 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     }
 
     /// @inheritdoc ISupplyChainSettlement
-    function confirmReceipt(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external nonReentrant {
-        _requireParty(_existingParty(_orders[orderKey].buyer, orderKey), orderKey, Party.Buyer);
+    function confirmReceipt(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external {
+        // The buyer is in the key and a shipment exists only in a created order (_shipment names an unknown
+        // one): no order slot to read.
+        if (msg.sender != _buyer(orderKey)) {
+            _existing(orderKey);
+            revert SupplyChainSettlementUnauthorized(orderKey, Party.Buyer, msg.sender);
+        }
         ShipmentRecord storage s = _openShipment(orderKey, shipmentId);
         if (s.receipt != Receipt.None) revert SupplyChainSettlementAlreadyReceived(orderKey, shipmentId, s.receipt);
         s.received = quantity;
         s.receipt = Receipt.Buyer;
         emit GoodsReceived(orderKey, shipmentId, quantity, Receipt.Buyer);
-        _trySettle(orderKey, shipmentId, false);
+        _trySettle(orderKey, shipmentId, s, false);
     }
 
     /// @inheritdoc ISupplyChainSettlement
@@ -291,7 +295,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint256 shipmentId,
         bytes32[] calldata lotIds,
         uint32[] calldata seqs
-    ) external nonReentrant {
+    ) external {
         IQualityLedger ledger = _ledger();
         OrderRecord storage o = _existing(orderKey);
         if (!o.qcRequired) revert SupplyChainSettlementInspectionNotRequired(orderKey);
@@ -310,7 +314,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         s.received = quantity;
         s.receipt = Receipt.Inspection;
         emit GoodsReceived(orderKey, shipmentId, quantity, Receipt.Inspection);
-        _trySettle(orderKey, shipmentId, false);
+        _trySettle(orderKey, shipmentId, s, false);
     }
 
     // ---------------------------------------------------------------- invoice flow
@@ -319,7 +323,8 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     function submitInvoice(bytes32 orderKey, uint256 shipmentId, uint96 amount, uint96 taxAmount, bytes32 commitment)
         external
     {
-        _requireParty(_existingParty(_orders[orderKey].supplier, orderKey), orderKey, Party.Supplier);
+        OrderRecord storage o = _orders[orderKey];
+        _requireParty(_existingParty(o.supplier, orderKey), orderKey, Party.Supplier);
         ShipmentRecord storage s = _openShipment(orderKey, shipmentId);
         if (s.invoice == InvoiceStatus.Submitted) {
             revert SupplyChainSettlementUnexpectedInvoiceStatus(orderKey, shipmentId, InvoiceStatus.Submitted);
@@ -327,14 +332,16 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         if (taxAmount > amount) revert SupplyChainSettlementTaxExceedsAmount(taxAmount, amount);
         s.invoice = InvoiceStatus.Submitted;
         s.invoiceAmount = amount;
+        o.documents = _documents(o.documents, InvoiceLink(shipmentId, amount, taxAmount, commitment));
         emit InvoiceSubmitted(orderKey, shipmentId, amount, taxAmount, commitment);
     }
 
     /// @inheritdoc ISupplyChainSettlement
-    function verifyInvoice(bytes32 orderKey, uint256 shipmentId) external nonReentrant onlyRole(TAX_VERIFIER_ROLE) {
-        _submittedInvoice(orderKey, shipmentId).invoice = InvoiceStatus.Verified;
+    function verifyInvoice(bytes32 orderKey, uint256 shipmentId) external onlyRole(TAX_VERIFIER_ROLE) {
+        ShipmentRecord storage s = _submittedInvoice(orderKey, shipmentId);
+        s.invoice = InvoiceStatus.Verified;
         emit InvoiceVerified(orderKey, shipmentId, msg.sender);
-        _trySettle(orderKey, shipmentId, false);
+        _trySettle(orderKey, shipmentId, s, false);
     }
 
     /// @inheritdoc ISupplyChainSettlement
@@ -349,13 +356,13 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     // ---------------------------------------------------------------- settlement and retention
 
     /// @inheritdoc ISupplyChainSettlement
-    function settle(bytes32 orderKey, uint256 shipmentId) external nonReentrant {
+    function settle(bytes32 orderKey, uint256 shipmentId) external {
         _existing(orderKey);
-        _trySettle(orderKey, shipmentId, true);
+        _trySettle(orderKey, shipmentId, _shipment(orderKey, shipmentId), true);
     }
 
     /// @inheritdoc ISupplyChainSettlement
-    function releaseRetention(bytes32 orderKey) external nonReentrant {
+    function releaseRetention(bytes32 orderKey) external {
         OrderRecord storage o = _existing(orderKey);
         uint256 amount = o.retention;
         if (amount == 0) revert SupplyChainSettlementNoRetention(orderKey);
@@ -365,13 +372,12 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         o.retention = 0;
         address supplier = o.supplier;
         emit RetentionReleased(orderKey, supplier, amount);
-        IERC20(o.token).safeTransfer(supplier, amount);
+        _pay(o.token, supplier, amount);
     }
 
     /// @inheritdoc ISupplyChainSettlement
     function applyQualityClaim(bytes32 orderKey, uint256 shipmentId, bytes32[] calldata lotIds, uint256 claimId)
         external
-        nonReentrant
     {
         IQualityBonds bonds = BONDS;
         IQualityLedger ledger = _ledger();
@@ -381,7 +387,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         _checkLots(orderKey, shipmentId, lotIds);
         IQualityBonds.Claim memory c = bonds.claim(claimId);
         _checkClaimOnLots(claimId, c.lotId, lotIds);
-        bytes32 buyerOrg = ledger.organisationOf(o.buyer);
+        bytes32 buyerOrg = ledger.organisationOf(_buyer(orderKey));
         if (c.claimant != buyerOrg) revert SupplyChainSettlementClaimByOtherOrganisation(claimId, c.claimant, buyerOrg);
         // The carrier lists the lots: only a defect of the supplier's own lot may touch the supplier's retention.
         bytes32 supplierOrg = ledger.organisationOf(o.supplier);
@@ -421,7 +427,6 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     /// @inheritdoc ISupplyChainSettlement
     function arbitrateShipment(bytes32 orderKey, uint256 shipmentId, uint48 acceptedQuantity, bytes32 rulingCommitment)
         external
-        nonReentrant
         onlyRole(ARBITER_ROLE)
     {
         OrderRecord storage o = _existing(orderKey);
@@ -435,13 +440,12 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         s.received = acceptedQuantity;
         s.receipt = Receipt.Arbiter;
         emit ShipmentArbitrated(orderKey, shipmentId, msg.sender, acceptedQuantity, rulingCommitment);
-        _trySettle(orderKey, shipmentId, false);
+        _trySettle(orderKey, shipmentId, s, false);
     }
 
     /// @inheritdoc ISupplyChainSettlement
     function arbitrateRetention(bytes32 orderKey, uint256 toBuyer, bytes32 rulingCommitment)
         external
-        nonReentrant
         onlyRole(ARBITER_ROLE)
     {
         OrderRecord storage o = _existing(orderKey);
@@ -451,15 +455,16 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         o.retention = 0;
         uint256 toSupplier = retention - toBuyer;
         emit RetentionArbitrated(orderKey, msg.sender, toBuyer, toSupplier, rulingCommitment);
-        IERC20 token = IERC20(o.token);
-        if (toBuyer != 0) token.safeTransfer(o.buyer, toBuyer);
-        if (toSupplier != 0) token.safeTransfer(o.supplier, toSupplier);
+        address token = o.token;
+        if (toBuyer != 0) _pay(token, _buyer(orderKey), toBuyer);
+        if (toSupplier != 0) _pay(token, o.supplier, toSupplier);
     }
 
     /// @inheritdoc ISupplyChainSettlement
     function closeOrder(bytes32 orderKey, bytes32 rulingCommitment) external onlyRole(ARBITER_ROLE) {
         OrderRecord storage o = _existing(orderKey);
-        if (o.status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, o.status);
+        OrderStatus status = _status(o);
+        if (status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, status);
         o.status = OrderStatus.Closed;
         emit OrderClosed(orderKey, msg.sender, rulingCommitment);
     }
@@ -469,8 +474,8 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     /// @inheritdoc ISupplyChainSettlement
     function orderState(bytes32 orderKey) external view returns (OrderState memory view_) {
         OrderRecord storage o = _existing(orderKey);
-        view_.status = o.status;
-        view_.buyer = o.buyer;
+        view_.status = _status(o);
+        view_.buyer = _buyer(orderKey);
         view_.supplier = o.supplier;
         view_.carrier = o.carrier;
         view_.token = o.token;
@@ -482,7 +487,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         view_.warrantyPeriod = o.warrantyPeriod;
         view_.toleranceBps = o.toleranceBps;
         view_.shipmentCount = o.shipmentCount;
-        view_.escrow = o.escrow;
+        view_.escrow = uint96(_escrow(o));
         view_.retention = o.retention;
         view_.settled = o.settled;
         view_.reserved = o.reserved;
@@ -506,7 +511,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     function orderStatus(bytes32 orderKey) external view returns (OrderStatus) {
-        return _orders[orderKey].status;
+        return _status(_orders[orderKey]);
     }
 
     /// @inheritdoc ISupplyChainSettlement
@@ -516,15 +521,42 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     function orderDigest(Order calldata order) external view returns (bytes32) {
-        return _orderDigest(order);
+        return _hashTypedDataV4(_orderStructHash(order));
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function documents(bytes32 orderKey) external view returns (bytes20) {
+        return bytes20(_existing(orderKey).documents);
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function verifyDocumentField(
+        Order calldata order,
+        InvoiceLink[] calldata invoices,
+        uint256 document,
+        string calldata name,
+        bytes calldata value,
+        bytes32 salt,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        bytes32 orderKey = _orderKey(order.buyer, order.supplier, order.orderId);
+        uint160 chain = uint160(uint256(_orderStructHash(order)));
+        for (uint256 i = 0; i < invoices.length; ++i) {
+            chain = _documents(chain, invoices[i]);
+        }
+        if (chain != _existing(orderKey).documents) revert SupplyChainSettlementDocumentsMismatch(orderKey);
+        if (document > invoices.length) revert SupplyChainSettlementUnknownDocument(document, invoices.length);
+        bytes32 root = document == 0 ? order.linesCommitment : invoices[document - 1].commitment;
+        return DisclosureLib.verifyFieldCalldata(root, name, value, salt, proof);
     }
 
     /// @inheritdoc ISupplyChainSettlement
     function refundable(bytes32 orderKey) external view returns (uint256) {
         OrderRecord storage o = _existing(orderKey);
         if (!_ended(o)) return 0;
+        uint256 escrow = _escrow(o);
         uint256 reservedValue = _reservedValue(o);
-        return o.escrow > reservedValue ? o.escrow - reservedValue : 0;
+        return escrow > reservedValue ? escrow - reservedValue : 0;
     }
 
     /// @inheritdoc ISupplyChainSettlement
@@ -538,22 +570,27 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     /// @dev Adds to the escrow. A completed order can take nothing: its maximum is 0.
     function _fund(bytes32 orderKey, OrderRecord storage o, uint256 amount, uint256 settleShipment) private {
         if (amount == 0) revert SupplyChainSettlementZeroAmount();
-        uint256 escrow = o.escrow + amount;
-        uint256 maximum = uint256(o.quantity - o.settled) * o.unitPrice;
-        if (escrow > maximum) revert SupplyChainSettlementOverfunded(orderKey, escrow, maximum);
-        // escrow <= maximum <= quantity x unitPrice, which createOrder checked fits in 96 bits.
-        o.escrow = uint96(escrow);
-        emit EscrowFunded(orderKey, msg.sender, amount, escrow);
+        uint256 unfunded = o.unfunded;
+        if (amount > unfunded) {
+            revert SupplyChainSettlementOverfunded(orderKey, _escrow(o) + amount, _payable(o));
+        }
+        // amount <= unfunded.
+        unchecked {
+            unfunded -= amount;
+        }
+        o.unfunded = uint96(unfunded);
+        emit EscrowFunded(orderKey, msg.sender, amount, unfunded);
         // The pull comes before the settlement below so that the tokens it pays out are already here.
-        IERC20(o.token).safeTransferFrom(msg.sender, address(this), amount);
-        if (settleShipment != 0) _trySettle(orderKey, settleShipment, false);
+        _pull(o.token, amount);
+        if (settleShipment != 0) _trySettle(orderKey, settleShipment, _shipment(orderKey, settleShipment), false);
     }
 
     function _ship(bytes32 orderKey, OrderRecord storage o, uint48 quantity, bytes32[] calldata lotIds)
         private
         returns (uint256 shipmentId)
     {
-        if (o.status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, o.status);
+        OrderStatus status = _status(o);
+        if (status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, status);
         if (block.timestamp > o.deliveryDeadline) revert SupplyChainSettlementOrderEnded(orderKey, o.deliveryDeadline);
         if (quantity == 0) revert SupplyChainSettlementZeroQuantity(orderKey);
         uint256 lots = lotIds.length;
@@ -591,13 +628,13 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         s.delivered = quantity;
         o.reserved += quantity;
         emit GoodsDelivered(orderKey, shipmentId, quantity);
-        _trySettle(orderKey, shipmentId, false);
+        // Without a receipt the logistics flow is still open: nothing to try (the common case).
+        if (s.receipt != Receipt.None) _trySettle(orderKey, shipmentId, s, false);
     }
 
     /// @dev The settlement check. Does nothing (or, when `strict`, reverts naming the flow) while a flow is
     /// missing; emits one SettlementMismatched per disagreeing flow and moves nothing; otherwise pays.
-    function _trySettle(bytes32 orderKey, uint256 shipmentId, bool strict) private {
-        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
+    function _trySettle(bytes32 orderKey, uint256 shipmentId, ShipmentRecord storage s, bool strict) private {
         ShipmentStatus status = s.status;
         if (status == ShipmentStatus.Settled) {
             if (strict) revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, status);
@@ -613,10 +650,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             bool missing = true;
             if (receipt == Receipt.None || (status != ShipmentStatus.Delivered && receipt != Receipt.Arbiter)) {
                 pending = Flow.Logistics;
-            } else if (
-                invoice != InvoiceStatus.Verified
-                    && (received != 0 || invoice == InvoiceStatus.Submitted)
-            ) {
+            } else if (invoice != InvoiceStatus.Verified && (received != 0 || invoice == InvoiceStatus.Submitted)) {
                 pending = Flow.Invoice;
             } else {
                 missing = false;
@@ -628,26 +662,40 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         }
 
         OrderRecord storage o = _orders[orderKey];
-        uint256 due = uint256(received) * o.unitPrice;
-        if (!_flowsAgree(orderKey, shipmentId, o, s, due)) return;
+        uint256 unitPrice = o.unitPrice;
+        uint256 remaining = o.quantity - o.settled;
+        uint256 due = uint256(received) * unitPrice;
+        if (!_flowsAgree(orderKey, shipmentId, o, s, due, remaining, remaining * unitPrice - o.unfunded)) return;
 
         uint256 retained = due * o.retentionBps / _BPS;
         uint256 paid = due - retained;
         s.status = ShipmentStatus.Settled;
         // _flowsAgree checked escrow >= due and settled + received <= quantity; retention + retained stays below
-        // the order's most payable, which fits in 96 bits.
-        o.escrow -= uint96(due);
+        // the order's most payable, which fits in 96 bits. The escrow drops by `due` as the order's payable
+        // value does: `unfunded` stays.
         o.retention += uint96(retained);
-        uint48 settled = o.settled + received;
-        o.settled = settled;
+        o.settled += received;
         if (status == ShipmentStatus.Delivered) o.reserved -= s.delivered;
         if (due != 0) o.releaseAt = uint40(block.timestamp) + o.warrantyPeriod;
         emit ShipmentSettled(orderKey, shipmentId, received, paid, retained);
-        if (settled == o.quantity) {
-            o.status = OrderStatus.Completed;
+        if (received == remaining) {
+            o.completed = true;
             emit OrderCompleted(orderKey);
         }
-        if (paid != 0) IERC20(o.token).safeTransfer(o.supplier, paid);
+        if (paid != 0) _pay(o.token, o.supplier, paid);
+    }
+
+    /// @dev Pays out under the reentrancy lock. Locking the transfers rather than the entry points gives the
+    /// same protection (state is final before every transfer, and a call back into any path that moves tokens
+    /// reverts while one is in flight) without the lock's cost on calls that move nothing: shipping, delivering
+    /// and receiving without settling, creating without funding.
+    function _pay(address token, address to, uint256 amount) private nonReentrant {
+        IERC20(token).safeTransfer(to, amount);
+    }
+
+    /// @dev Pulls `amount` from the caller under the reentrancy lock (see _pay).
+    function _pull(address token, uint256 amount) private nonReentrant {
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @dev Emits a SettlementMismatched for each flow that disagrees; true when none does.
@@ -656,19 +704,21 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint256 shipmentId,
         OrderRecord storage o,
         ShipmentRecord storage s,
-        uint256 due
+        uint256 due,
+        uint256 remaining,
+        uint256 escrow
     ) private returns (bool agree) {
         agree = true;
         uint256 received = s.received;
         if (s.receipt != Receipt.Arbiter) {
             uint256 delivered = s.delivered;
             uint256 difference = delivered > received ? delivered - received : received - delivered;
-            if (difference * _BPS > delivered * o.toleranceBps) {
+            // The tolerance is read only when it matters.
+            if (difference != 0 && difference * _BPS > delivered * o.toleranceBps) {
                 emit SettlementMismatched(orderKey, shipmentId, Flow.Logistics, delivered, received);
                 agree = false;
             }
         }
-        uint256 remaining = o.quantity - o.settled;
         if (received > remaining) {
             emit SettlementMismatched(orderKey, shipmentId, Flow.Contract, remaining, received);
             agree = false;
@@ -677,7 +727,6 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             emit SettlementMismatched(orderKey, shipmentId, Flow.Invoice, due, s.invoiceAmount);
             agree = false;
         }
-        uint256 escrow = o.escrow;
         if (escrow < due) {
             emit SettlementMismatched(orderKey, shipmentId, Flow.Funds, due, escrow);
             agree = false;
@@ -701,9 +750,9 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         record.use = ClaimUse.Drawn;
         // amount <= retention, a uint96.
         o.retention = uint96(retention - amount);
-        address buyer = o.buyer;
+        address buyer = _buyer(orderKey);
         emit RetentionDrawn(orderKey, claimId, buyer, amount);
-        if (amount != 0) IERC20(o.token).safeTransfer(buyer, amount);
+        if (amount != 0) _pay(o.token, buyer, amount);
     }
 
     // ---------------------------------------------------------------- internals: checks
@@ -790,7 +839,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     }
 
     function _submittedInvoice(bytes32 orderKey, uint256 shipmentId) private view returns (ShipmentRecord storage s) {
-        _existing(orderKey);
+        // A shipment exists only in a created order (_shipment names an unknown order when it reverts).
         s = _shipment(orderKey, shipmentId);
         if (s.invoice != InvoiceStatus.Submitted) {
             revert SupplyChainSettlementUnexpectedInvoiceStatus(orderKey, shipmentId, s.invoice);
@@ -827,7 +876,10 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     function _shipment(bytes32 orderKey, uint256 shipmentId) private view returns (ShipmentRecord storage s) {
         s = _shipments[orderKey][shipmentId];
-        if (s.status == ShipmentStatus.None) revert SupplyChainSettlementUnknownShipment(orderKey, shipmentId);
+        if (s.status == ShipmentStatus.None) {
+            _existing(orderKey);
+            revert SupplyChainSettlementUnknownShipment(orderKey, shipmentId);
+        }
     }
 
     /// @dev A shipment that has not settled.
@@ -843,6 +895,11 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         if (address(ledger) == address(0)) revert SupplyChainSettlementQualityNotConfigured();
     }
 
+    /// @dev The order's status: Completed once settled in full (slot 4), else the stored one (slot 0).
+    function _status(OrderRecord storage o) private view returns (OrderStatus) {
+        return o.completed ? OrderStatus.Completed : o.status;
+    }
+
     function _ended(OrderRecord storage o) private view returns (bool) {
         return o.status == OrderStatus.Closed || block.timestamp > o.deliveryDeadline;
     }
@@ -855,11 +912,66 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         return Math.min(units, o.quantity - o.settled) * o.unitPrice;
     }
 
-    function _orderDigest(Order calldata order) private view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(_ORDER_TYPEHASH, order)));
+    /// @dev Writes the four slots an order starts with (the fifth stays zero), one store each: field by field the
+    /// compiler loads and masks a slot again for every field, ~2,500 gas more. Offsets follow OrderRecord's
+    /// layout, which tests/contracts/test_settlement_stateful.py checks against the compiler's. `unfunded`
+    /// starts at the total (checked equal to quantity x unitPrice), `documents` at the signed order's hash.
+    function _store(OrderRecord storage o, Order calldata order, bytes32 structHash) private {
+        uint256 word0 = uint256(uint160(order.carrier)) | (uint256(order.deliveryDeadline) << 160)
+            | (uint256(uint8(OrderStatus.Active)) << 200) | (uint256(order.toleranceBps) << 224)
+            | (order.qcRequired ? 1 << 240 : 0);
+        uint256 word1 = uint256(uint160(order.supplier)) | (uint256(order.unitPrice) << 160);
+        uint256 word2 = uint256(uint160(order.token)) | (uint256(order.total) << 160);
+        uint256 word3 = uint256(uint160(uint256(structHash))) | (uint256(order.quantity) << 160)
+            | (uint256(order.warrantyPeriod) << 208) | (uint256(order.retentionBps) << 240);
+        assembly ("memory-safe") {
+            let slot := o.slot
+            sstore(slot, word0)
+            sstore(add(slot, 1), word1)
+            sstore(add(slot, 2), word2)
+            sstore(add(slot, 3), word3)
+        }
     }
 
+    /// @dev What the order can still pay: (quantity - settled) x unitPrice.
+    function _payable(OrderRecord storage o) private view returns (uint256) {
+        return uint256(o.quantity - o.settled) * o.unitPrice;
+    }
+
+    /// @dev The escrow: the order's payable value less what is not yet funded (never negative: funding is capped
+    /// at `unfunded`, and a settlement lowers both terms by what it pays).
+    function _escrow(OrderRecord storage o) private view returns (uint256) {
+        return _payable(o) - o.unfunded;
+    }
+
+    /// @dev keccak256(abi.encode(_ORDER_TYPEHASH, order)) without the copy field by field: an Order is 14 static
+    /// words, so its encoding is its calldata. A dirty word (a field out of its type's range) only makes a hash
+    /// that no signature and no stored order matches; createOrder reads, and so range-checks, every field.
+    function _orderStructHash(Order calldata order) private pure returns (bytes32 structHash) {
+        bytes32 typehash = _ORDER_TYPEHASH;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typehash)
+            calldatacopy(add(ptr, 0x20), order, 0x1c0)
+            structHash := keccak256(ptr, 0x1e0)
+        }
+    }
+
+    /// @dev The order's documents after `link`: each invoice submitted folds its header into the running hash
+    /// that starts as the signed order's struct hash (see verifyDocumentField).
+    function _documents(uint160 documents, InvoiceLink memory link) private pure returns (uint160) {
+        return uint160(uint256(keccak256(abi.encode(documents, link))));
+    }
+
+    /// @dev The buyer's address in the top 160 bits, then the low 96 bits of keccak256(abi.encode(buyer,
+    /// supplier, orderId)): an order id stays single-use per buyer-supplier pair (a second pair colliding with a
+    /// given key takes 2^96 work), and the key proves the buyer without a storage read.
     function _orderKey(address buyer, address supplier, bytes32 orderId) private pure returns (bytes32) {
-        return keccak256(abi.encode(buyer, supplier, orderId));
+        uint256 digest = uint256(keccak256(abi.encode(buyer, supplier, orderId)));
+        return bytes32((uint256(uint160(buyer)) << 96) | (digest & type(uint96).max));
+    }
+
+    function _buyer(bytes32 orderKey) private pure returns (address) {
+        return address(uint160(uint256(orderKey) >> 96));
     }
 }

@@ -17,6 +17,7 @@ from millchain.disclosure import Disclosure, SaltedDocument
 from millchain.errors import ConfigError, MillchainError
 from millchain.quality import QualityClient, lot_id
 from millchain.session import Session
+from millchain.settlement import SettlementClient
 
 
 class DisclosureRejected(MillchainError):
@@ -28,6 +29,20 @@ def _load_disclosure(path: Path) -> Disclosure:
         return Disclosure.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path} is not a disclosure file (from `millchain disclose`): {exc}") from exc
+
+
+def _load_document(path: Path) -> SaltedDocument:
+    """An opened document, or the order lines an order file (`millchain order create --out`) carries."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("lines"), dict):
+        try:
+            return SaltedDocument.model_validate(data["lines"])
+        except ValueError as exc:
+            raise ConfigError(f"{path}: its order lines are not an opened document: {exc}") from exc
+    return SaltedDocument.load(path)
 
 
 @click.command("commit")
@@ -57,8 +72,9 @@ def commit_command(fields_file: Path, out: Path, as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the disclosure here [default: print it].")
 def disclose_command(document: Path, field: str, out: Path | None) -> None:
-    """Disclose FIELD of the opened DOCUMENT: its value, salt and Merkle proof, nothing else."""
-    disclosure = SaltedDocument.load(document).disclose(field)
+    """Disclose FIELD of the opened DOCUMENT (or of the order lines in an order file): its value, salt and Merkle
+    proof, nothing else."""
+    disclosure = _load_document(document).disclose(field)
     text = disclosure.model_dump_json(indent=2)
     if out is None:
         click.echo(text)
@@ -72,15 +88,29 @@ def disclose_command(document: Path, field: str, out: Path | None) -> None:
 @click.option("--root", default=None, help="The commitment to check against [default: the one in the file].")
 @click.option("--lot", "lot_label", default=None,
               help="Check against this lot's commitments on chain (its data and its inspection reports).")
+@click.option("--order", "order_ref", default=None,
+              help="Have the settlement contract check it against this order's documents (its order lines, "
+                   "or an invoice): the order key, its order file, or its order id.")
+@click.option("--shipment", default=None,
+              help="With --order: the field is of the invoice for this shipment (number or id).")
 @network_options
 @json_option
-def verify_disclosure_command(path: Path, root: str | None, lot_label: str | None, session: Session,
-                              as_json: bool) -> None:
-    """Check a disclosed field against a commitment: a root, or a lot's commitments on chain."""
+def verify_disclosure_command(path: Path, root: str | None, lot_label: str | None, order_ref: str | None,
+                              shipment: str | None, session: Session, as_json: bool) -> None:
+    """Check a disclosed field against a commitment: a root, a lot's commitments, or an order's documents on
+    chain."""
     disclosure = _load_disclosure(path)
+    if shipment is not None and order_ref is None:
+        raise ConfigError("--shipment names an invoice of an order: give --order too")
     if lot_label is not None:
         check = QualityClient(session).verify_report(path, lot_id(lot_label))
         ok, against = check.ok, f"lot {lot_label} ({', '.join(check.matched) or 'no commitment'})"
+    elif order_ref is not None:
+        client = SettlementClient(session)
+        key = client.resolve(order_ref)
+        sid = client.shipment_ref(key, shipment) if shipment is not None else None
+        document = client.verify_disclosure(key, disclosure, shipment=sid)
+        ok, against = document.ok, f"{document.document} (checked on chain)"
     else:
         ok, against = disclosure.verify(root), root or disclosure.root
     if as_json:

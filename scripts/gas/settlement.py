@@ -1,7 +1,7 @@
 """Gas of SupplyChainSettlement: the full lifecycle of a one-delivery order.
 
 Target (issue 6): create with two signatures, fund, ship, deliver, receive, invoice, verify (which settles in
-the same transaction) <= 450,000 gas in total.
+the same transaction) <= 450,000 gas in total, with funding in the create call and as its own transaction.
 
 ``lifecycle`` is the common path: the buyer submits the doubly signed order and funds its escrow in the same
 call, then ship, deliver, receive, invoice, verify-and-settle. It is measured for parties that never
@@ -23,7 +23,9 @@ from millchain.disclosure import SaltedDocument
 from millchain.session import Session
 from millchain.settlement import Order, SettlementClient, lot_id, order_id
 
-TARGETS: dict[str, int] = {"lifecycle": 450_000}
+TARGETS: dict[str, int] = {"lifecycle": 450_000, "lifecycleSeparateFunding": 450_000}
+"""The issue lists funding as its own step, so the path with ``fund`` as its own transaction must meet the
+target too."""
 
 ADMIN = 0
 DEADLINE = 4_102_444_800

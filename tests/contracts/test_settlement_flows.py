@@ -508,7 +508,10 @@ def test_a_hostile_token_cannot_re_enter_a_payout(w: World) -> None:
     shipment = w.delivered(key, 500)
     w(BUYER).confirm_receipt(key, shipment, 500)
     w.invoice(key, shipment, 500 * PRICE)
-    w(STRANGER).tx.transact(token.functions.arm(w.contract.address, w.contract.functions.refund(key)
+    # The call back funds another order in the same token: it passes every check and reaches the transfer,
+    # which the lock held by the payout refuses.
+    other = w.create(w.order(token=token.address))
+    w(STRANGER).tx.transact(token.functions.arm(w.contract.address, w.contract.functions.fund(other, 1, 0)
                                                 ._encode_transaction_data()), gas=w.gas)
     outcome = w(CONSORTIUM).verify_invoice(key, shipment)
     assert outcome.settled[0]["paid"] == 500 * PRICE * 95 // 100
@@ -516,6 +519,7 @@ def test_a_hostile_token_cannot_re_enter_a_payout(w: World) -> None:
     assert not token.functions.reentered().call()
     assert bytes(token.functions.reentryRevert().call()) == selector
     assert w(STRANGER).get(key).escrow == order.total - 500 * PRICE
+    assert w(STRANGER).get(other).escrow == 0
 
 
 def test_views_refuse_unknown_orders_and_shipments(w: World) -> None:

@@ -336,7 +336,7 @@ def test_funding_pulls_tokens_and_is_capped_by_what_the_order_can_still_pay(w: W
     before = w.balance(BUYER)
     outcome = w(BUYER).fund(key, 1_000 * MUSD)
     assert events(w.contract, outcome, "EscrowFunded") == [
-        {"orderKey": key, "from": w.address(BUYER), "amount": 1_000 * MUSD, "escrow": 1_000 * MUSD}]
+        {"orderKey": key, "from": w.address(BUYER), "amount": 1_000 * MUSD, "unfunded": order.total - 1_000 * MUSD}]
     assert before - w.balance(BUYER) == 1_000 * MUSD
     with reverts("SupplyChainSettlementOverfunded", orderKey=key, escrow=order.total + 1, maximum=order.total):
         w(BUYER).fund(key, order.total - 1_000 * MUSD + 1)

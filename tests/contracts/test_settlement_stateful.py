@@ -150,14 +150,17 @@ def _word(value: int | str) -> bytes:
 
 def order_view(store: Storage, key: bytes) -> OrderView:
     o = store.order(key)
-    return OrderView(key="0x" + key.hex(), order_id="?", lines_commitment="0x", status=OrderStatus(o["status"]),
-                     buyer="0x" + o["buyer"].to_bytes(20, "big").hex(),
+    # The buyer is the top of the key; the escrow is what the order can still pay less what is unfunded.
+    escrow = (o["quantity"] - o["settled"]) * o["unitPrice"] - o["unfunded"]
+    status = OrderStatus.COMPLETED if o["completed"] else OrderStatus(o["status"])
+    return OrderView(key="0x" + key.hex(), order_id="?", lines_commitment="0x", status=status,
+                     buyer="0x" + key[:20].hex(),
                      supplier="0x" + o["supplier"].to_bytes(20, "big").hex(),
                      carrier="0x" + o["carrier"].to_bytes(20, "big").hex(),
                      token="0x" + o["token"].to_bytes(20, "big").hex(), quantity=o["quantity"],
                      unit_price=o["unitPrice"], delivery_deadline=o["deliveryDeadline"], qc_required=o["qcRequired"],
                      retention_bps=o["retentionBps"], warranty_period=o["warrantyPeriod"],
-                     tolerance_bps=o["toleranceBps"], shipment_count=o["shipmentCount"], escrow=o["escrow"],
+                     tolerance_bps=o["toleranceBps"], shipment_count=o["shipmentCount"], escrow=escrow,
                      retention=o["retention"], settled=o["settled"], reserved=o["reserved"],
                      release_at=o["releaseAt"], holds=o["holds"])
 
@@ -446,10 +449,10 @@ def test_the_storage_layout_is_the_documented_one(compiled: Project) -> None:
     assert order == {
         "carrier": (0, 0), "deliveryDeadline": (0, 20), "status": (0, 25), "shipmentCount": (0, 26),
         "toleranceBps": (0, 28), "qcRequired": (0, 30),
-        "buyer": (1, 0), "unitPrice": (1, 20), "supplier": (2, 0), "retention": (2, 20),
-        "token": (3, 0), "escrow": (3, 20),
-        "quantity": (4, 0), "settled": (4, 6), "reserved": (4, 12), "warrantyPeriod": (4, 18), "releaseAt": (4, 22),
-        "retentionBps": (4, 27), "holds": (4, 29),
+        "supplier": (1, 0), "unitPrice": (1, 20), "token": (2, 0), "unfunded": (2, 20),
+        "documents": (3, 0), "quantity": (3, 20), "warrantyPeriod": (3, 26), "retentionBps": (3, 30),
+        "retention": (4, 0), "settled": (4, 12), "reserved": (4, 18), "releaseAt": (4, 24), "holds": (4, 29),
+        "completed": (4, 31),
     }
     shipment = {name: (slot, offset) for name, (slot, offset, _) in store.members["_shipments"].items()}
     assert shipment == {"status": (0, 0), "receipt": (0, 1), "invoice": (0, 2), "delivered": (0, 3),
