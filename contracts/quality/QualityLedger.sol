@@ -480,7 +480,9 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     function _checkFinding(uint256 word, uint64 quantity) private pure {
         Outcome outcome = Outcome(uint8(word >> 32));
         Severity severity = Severity(uint8(word >> 40));
-        // A Pass carries no severity; a Conditional or Fail, and an explicit alert (None), carry one.
+        // A Pass carries no severity; a Conditional or Fail, and an explicit alert (None), carry one. Enums compared
+        // for equality (Slither taints them through the word, which also holds the block timestamp).
+        // slither-disable-next-line incorrect-equality
         if ((outcome == Outcome.Pass) != (severity == Severity.None)) {
             revert QualityLedgerInvalidOutcome(outcome, severity);
         }

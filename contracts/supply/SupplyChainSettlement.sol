@@ -959,8 +959,8 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @dev The order's documents after `link`: each invoice submitted folds its header into the running hash
     /// that starts as the signed order's struct hash (see verifyDocumentField).
-    function _documents(uint160 documents, InvoiceLink memory link) private pure returns (uint160) {
-        return uint160(uint256(keccak256(abi.encode(documents, link))));
+    function _documents(uint160 chain, InvoiceLink memory link) private pure returns (uint160) {
+        return uint160(uint256(keccak256(abi.encode(chain, link))));
     }
 
     /// @dev The buyer's address in the top 160 bits, then the low 96 bits of keccak256(abi.encode(buyer,
