@@ -101,7 +101,7 @@ library LeaseStateLib {
 
     /// @notice Whether the first report fixed the starting counters.
     function anchored(LeaseState state) internal pure returns (bool) {
-        return LeaseState.unwrap(state) >> _ANCHORED_SHIFT != 0;
+        return LeaseState.unwrap(state) >> _ANCHORED_SHIFT & 1 != 0;
     }
 
     /// @notice Whether every report must ask MachineRegistry whether its key is valid.

@@ -96,6 +96,19 @@ def test_rotation_moves_the_running_word_under_the_new_key_unconfirmed(h: LeaseH
     assert word_under(h, lease, NEW_KEY) == before | KEY_UNCONFIRMED
 
 
+def test_rotation_before_the_first_report_leaves_the_lease_unanchored_and_the_new_key_anchors_it(
+    h: LeaseHarness,
+) -> None:
+    """keyUnconfirmed shares a byte with the anchored flag: setting one must not read as the other."""
+    lease = h.opened()
+    rotated_at = rotate(h, PRESS, NEW_KEY, at=lease.opened_at + 50)
+    assert h.get(lease.lease_id)["anchored"] is False
+    receipt = h.submit(h.report(lease, START, 0, rotated_at + 1), at=rotated_at + 2)
+    assert h.events(receipt) == [settled(lease, START, 0, 0)]
+    receipt = h.submit(h.report(lease, START + 10, 5, rotated_at + 11), at=rotated_at + 12)
+    assert h.events(receipt) == [settled(lease, START + 10, 10, lease.terms.bill(10, 5, 0))]
+
+
 def test_old_key_report_before_the_cutoff_settles_after_the_rotation_and_after_the_cutoff_is_refused(
     h: LeaseHarness,
 ) -> None:
