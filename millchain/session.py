@@ -125,7 +125,19 @@ class Session:
         return Deployer(self.tx, self.store, self.artifact, **kwargs)
 
     def deploy(self, *, reset: bool = False) -> list[DeployOutcome]:
-        return self.deployer().deploy_suite(self.suite, reset=reset)
+        outcomes = self.deployer().deploy_suite(self.suite, reset=reset)
+        addresses = {outcome.name: outcome.address for outcome in outcomes}
+        if "MachineRegistry" in addresses and "EquipmentLease" in addresses:
+            self.subscribe_to_key_changes(addresses["MachineRegistry"], addresses["EquipmentLease"])
+        return outcomes
+
+    def subscribe_to_key_changes(self, registry_address: str, listener: str) -> None:
+        """Makes ``listener`` (an EquipmentLease) a key listener of the registry, unless it is one: it offers
+        leases only then (it must hear of every key rotation and revocation). Sent by this session's account, which
+        must hold the registry's admin role (the deployer of the suite does)."""
+        registry = self.contract("MachineRegistry", registry_address)
+        if not self.tx.call(registry.functions.isKeyListener(listener)):
+            self.tx.transact(registry.functions.addKeyListener(listener))
 
     # ------------------------------------------------------------------ contracts
 

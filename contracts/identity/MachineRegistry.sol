@@ -2,15 +2,18 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IMachineKeyListener} from "../interfaces/IMachineKeyListener.sol";
 import {IMachineRegistry} from "../interfaces/IMachineRegistry.sol";
 
 /// @title MachineRegistry
 /// @notice Registry of machine identities: owner, signing key with its validity in time, metadata commitment.
 /// @dev isValidSigner is on the per-report hot path of the lease contract, so the state it needs for the current
 /// key (signer, signerSince, revokedAt, status) is packed into one slot; only keys that were rotated out live in
-/// a second mapping and cost a second lookup. DEFAULT_ADMIN_ROLE administers roles; REGISTRAR_ROLE administers
-/// machines on behalf of their owners.
+/// a second mapping and cost a second lookup. DEFAULT_ADMIN_ROLE administers roles and key listeners; REGISTRAR_ROLE
+/// administers machines on behalf of their owners. rotateKey and revoke call every key listener (EquipmentLease
+/// caches the key its running leases are signed with, and drops it there).
 contract MachineRegistry is IMachineRegistry, AccessControl {
     /// @dev The hot slot: 160 + 40 + 40 + 8 = 248 bits.
     struct KeyState {
@@ -38,6 +41,8 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
 
     /// @inheritdoc IMachineRegistry
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    /// @inheritdoc IMachineRegistry
+    uint256 public constant MAX_KEY_LISTENERS = 8;
 
     /// @dev Bit offsets of KeyState's members in its slot, for _keyState.
     uint256 private constant _SIGNER_SINCE_SHIFT = 160;
@@ -46,6 +51,8 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
 
     mapping(bytes32 machineId => MachineRecord) private _machines;
     mapping(bytes32 machineId => mapping(address signer => RetiredKey)) private _retiredKeys;
+    address[] private _keyListeners;
+    mapping(address account => bool) private _isKeyListener;
 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE.
     constructor(address admin) {
@@ -105,6 +112,7 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
             RetiredKey({validFrom: key.signerSince, validUntil: timestamp, retired: true});
         machine.key = KeyState({signer: newSigner, signerSince: timestamp, revokedAt: 0, status: MachineStatus.Active});
         emit MachineKeyRotated(machineId, key.signer, newSigner, timestamp);
+        _notifyKeyListeners(machineId, key.signer, newSigner);
     }
 
     /// @inheritdoc IMachineRegistry
@@ -114,6 +122,20 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
         machine.key.revokedAt = timestamp;
         machine.key.status = MachineStatus.Revoked;
         emit MachineRevoked(machineId, timestamp);
+        address signer = machine.key.signer;
+        _notifyKeyListeners(machineId, signer, signer);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function addKeyListener(address listener) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (_isKeyListener[listener]) revert MachineRegistryListenerExists(listener);
+        if (_keyListeners.length == MAX_KEY_LISTENERS) revert MachineRegistryTooManyListeners(MAX_KEY_LISTENERS);
+        if (!ERC165Checker.supportsInterface(listener, type(IMachineKeyListener).interfaceId)) {
+            revert MachineRegistryInvalidListener(listener);
+        }
+        _isKeyListener[listener] = true;
+        _keyListeners.push(listener);
+        emit KeyListenerAdded(listener);
     }
 
     // ------------------------------------------------------------------ views
@@ -123,6 +145,21 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
         // A registered machine always has a non-zero owner, so this needs no read of the status slot.
         owner = _machines[machineId].owner;
         if (owner == address(0)) revert MachineRegistryUnknownMachine(machineId);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function isKeyListener(address account) external view returns (bool) {
+        return _isKeyListener[account];
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function keyListeners() external view returns (address[] memory) {
+        return _keyListeners;
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function signerOf(bytes32 machineId) external view returns (address signer, MachineStatus status) {
+        (signer,,, status) = _keyState(machineId);
     }
 
     /// @inheritdoc IMachineRegistry
@@ -202,6 +239,16 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
         signerSince = uint40(word >> _SIGNER_SINCE_SHIFT);
         revokedAt = uint40(word >> _REVOKED_AT_SHIFT);
         status = MachineStatus(uint8(word >> _STATUS_SHIFT));
+    }
+
+    /// @dev Tells every key listener that `machineId`'s key changed. A listener's revert (or running out of gas)
+    /// reverts the whole change: a listener left unaware would keep trusting the old key. Bounded by
+    /// MAX_KEY_LISTENERS; listeners are contracts the admin vetted (addKeyListener).
+    function _notifyKeyListeners(bytes32 machineId, address previousSigner, address newSigner) private {
+        uint256 count = _keyListeners.length;
+        for (uint256 i; i < count; ++i) {
+            IMachineKeyListener(_keyListeners[i]).onMachineKeyChanged(machineId, previousSigner, newSigner);
+        }
     }
 
     /// @dev The record of a registered machine; reverts for an unknown id.

@@ -403,6 +403,15 @@ interface IEquipmentLease {
     /// @param leaseId The lease.
     error EquipmentLeaseNothingToWithdraw(uint256 leaseId);
 
+    /// @notice Thrown when anyone but the MachineRegistry calls onMachineKeyChanged.
+    /// @param account The caller.
+    error EquipmentLeaseNotRegistry(address account);
+
+    /// @notice Thrown when offering a lease while this contract is not a key listener of its MachineRegistry: it
+    /// would not hear of a key rotation or revocation (IMachineRegistry.addKeyListener).
+    /// @param registry The registry.
+    error EquipmentLeaseNotKeyListener(address registry);
+
     // -------------------------------------------------------------- functions
 
     /// @notice Role that may pause and unpause offers, opens and reports.

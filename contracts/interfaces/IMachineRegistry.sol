@@ -71,6 +71,10 @@ interface IMachineRegistry {
     /// @param revokedAt Block timestamp of revocation: no key of the machine is valid at or after it.
     event MachineRevoked(bytes32 indexed machineId, uint40 revokedAt);
 
+    /// @notice Emitted when the admin adds a key listener.
+    /// @param listener The contract told of every key rotation and revocation from now on.
+    event KeyListenerAdded(address indexed listener);
+
     /// @notice Thrown when a machine id has never been registered.
     /// @param machineId The unknown machine id.
     error MachineRegistryUnknownMachine(bytes32 machineId);
@@ -106,6 +110,21 @@ interface IMachineRegistry {
     /// @param signer The reused key.
     error MachineRegistryKeyReused(bytes32 machineId, address signer);
 
+    /// @notice Thrown when adding a key listener that is one already.
+    /// @param listener The listener.
+    error MachineRegistryListenerExists(address listener);
+
+    /// @notice Thrown when adding a key listener beyond MAX_KEY_LISTENERS.
+    /// @param max The most listeners the registry calls.
+    error MachineRegistryTooManyListeners(uint256 max);
+
+    /// @notice Thrown when adding a key listener that does not declare IMachineKeyListener (ERC-165).
+    /// @param listener The refused address.
+    error MachineRegistryInvalidListener(address listener);
+
+    /// @notice Most key listeners: every rotation and revocation calls each of them.
+    function MAX_KEY_LISTENERS() external view returns (uint256);
+
     /// @notice Role that may register machines for any owner and change any machine.
     function REGISTRAR_ROLE() external view returns (bytes32);
 
@@ -139,6 +158,32 @@ interface IMachineRegistry {
     /// it. Owner or registrar. Terminal.
     /// @param machineId The machine.
     function revoke(bytes32 machineId) external;
+
+    /// @notice Adds a contract that rotateKey and revoke call (IMachineKeyListener.onMachineKeyChanged) in the same
+    /// transaction. DEFAULT_ADMIN_ROLE only.
+    /// @dev A listener is never removed: one that caches a machine's key (EquipmentLease) would go on trusting a
+    /// key rotated or revoked after it stopped hearing of it. A listener's revert undoes the rotation or
+    /// revocation rather than leaving it with a stale key; the listener must declare IMachineKeyListener through
+    /// ERC-165, at most MAX_KEY_LISTENERS are called.
+    /// @param listener The contract to tell.
+    function addKeyListener(address listener) external;
+
+    /// @notice Whether `account` is told of every key rotation and revocation.
+    /// @param account The account.
+    /// @return True if added by addKeyListener.
+    function isKeyListener(address account) external view returns (bool);
+
+    /// @notice Every key listener, in the order added.
+    /// @return The listeners.
+    function keyListeners() external view returns (address[] memory);
+
+    /// @notice A machine's current key and lifecycle state, from one storage slot. Never reverts.
+    /// @dev The key is the machine's latest, also once it is revoked (then valid for no timestamp from revokedAt
+    /// on); the zero address for an unregistered id.
+    /// @param machineId The machine.
+    /// @return signer Its current key.
+    /// @return status Its lifecycle state.
+    function signerOf(bytes32 machineId) external view returns (address signer, MachineStatus status);
 
     /// @notice Owner of a machine (also once revoked).
     /// @dev Reverts with MachineRegistryUnknownMachine for an unregistered id.

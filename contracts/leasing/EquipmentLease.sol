@@ -10,8 +10,9 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IEquipmentLease} from "../interfaces/IEquipmentLease.sol";
+import {IMachineKeyListener} from "../interfaces/IMachineKeyListener.sol";
 import {IMachineRegistry} from "../interfaces/IMachineRegistry.sol";
 import {LeaseState, LeaseStateLib} from "../libraries/LeaseStateLib.sol";
 import {UsageReportLib} from "../libraries/UsageReportLib.sol";
@@ -20,11 +21,23 @@ import {UsageReportLib} from "../libraries/UsageReportLib.sol";
 /// @notice Pay-per-use machine leases billed from device-signed cumulative counters. See IEquipmentLease and
 /// docs/contracts/equipment-lease.md.
 /// @dev Storage is laid out for the per-report path. A report reads and writes exactly one slot of this
-/// contract (LeaseState), keyed by (machineId, leaseId) so that a report naming the wrong machine finds an empty
-/// slot; the prices and the plausible rate come from the lease id itself; the lessor is paid by lowering the
-/// escrow only, as the lessor's claim is derived (held - escrow). So a report costs one cold SLOAD + SSTORE here,
-/// one signature recovery, and the registry's one cold SLOAD for the machine's key.
-contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyGuard, EIP712, Multicall {
+/// contract (LeaseState). While a lease runs, that word is stored under (machineId, leaseId, the machine's current
+/// key) — see _runningSlot — so the key that recovers from a report's signature finds the lease's word only if it
+/// is that key: the signer check costs no storage read of its own, and MachineRegistry, which tells this
+/// contract of every rotation and revocation (IMachineKeyListener), is asked only when the word says its key may
+/// no longer be valid, for closed leases, and for reports signed by any other key. The prices and the plausible
+/// rate come from the lease id itself; the lessor is paid by lowering the escrow only, as the lessor's claim is
+/// derived (held - escrow). So a report costs one signature recovery and one cold SLOAD + SSTORE.
+/// docs/contracts/equipment-lease.md, "Key check", has the argument.
+contract EquipmentLease is
+    IEquipmentLease,
+    IMachineKeyListener,
+    AccessControl,
+    Pausable,
+    ReentrancyGuardTransient,
+    EIP712,
+    Multicall
+{
     using SafeERC20 for IERC20;
 
     /// @dev The rest of a lease, grouped by when it is written.
@@ -74,6 +87,10 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
     bytes32 public constant USAGE_REPORT_TYPEHASH = UsageReportLib.TYPEHASH;
 
     uint256 private constant _MAX_RATE_SHIFT = 32;
+    /// @dev UsageReportLib.TYPEHASH and UsageSettled's topic as literals, which assembly can name
+    /// (_settleOnItsKey); the constructor refuses to deploy if either differs from what it stands for.
+    bytes32 private constant _USAGE_REPORT_TYPEHASH = 0x220a9d514e49c4b28c908c3e7ed86020fa616205873652b5909d1733823316a5;
+    bytes32 private constant _USAGE_SETTLED_TOPIC = 0x760a80ee168876a3c7603e51c3c21310465261166a95ef062a47c75ef89ac06c;
     uint256 private constant _PRICE_PER_HOUR_SHIFT = 64;
     uint256 private constant _PRICE_PER_UNIT_SHIFT = 160;
 
@@ -82,13 +99,23 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
     /// @dev Sequence number of the next lease id. Starts at 1 (set in the constructor, so the first offer does not
     /// pay for a zero-to-non-zero write), which also keeps every lease id non-zero.
     uint32 private _nextSequence;
+    /// @dev The state of a lease that is not running (offered, cancelled, closed, settled). A running lease's is
+    /// under _runningSlot, and this one is zero.
     mapping(bytes32 machineId => mapping(uint256 leaseId => LeaseStateSlot)) private _states;
+    // Written through storage pointers (offer, _open, _topUp, close, withdrawals), which Slither's
+    // uninitialized-state check does not follow here.
+    // slither-disable-next-line uninitialized-state
     mapping(uint256 leaseId => LeaseRecord) private _records;
     mapping(bytes32 machineId => uint256 leaseId) private _activeLease;
 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE and PAUSER_ROLE.
     /// @param machineRegistry Registry of machine owners and signing keys.
     constructor(address admin, IMachineRegistry machineRegistry) EIP712("MillchainEquipmentLease", "1") {
+        // (UsageSettled.selector would say it better; Slither cannot read an event's selector.)
+        assert(
+            _USAGE_REPORT_TYPEHASH == UsageReportLib.TYPEHASH
+                && _USAGE_SETTLED_TOPIC == keccak256("UsageSettled(uint256,uint64,uint256,uint256)")
+        );
         _registry = machineRegistry;
         _nextSequence = 1;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
@@ -101,10 +128,14 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
     function offer(bytes32 machineId, LeaseTerms calldata terms) external whenNotPaused returns (uint256 leaseId) {
         address owner = _registry.ownerOf(machineId);
         if (owner != msg.sender) revert EquipmentLeaseNotMachineOwner(machineId, msg.sender, owner);
-        // A revoked machine signs no valid report, so a lease of it could never bill.
-        if (_registry.statusOf(machineId) == IMachineRegistry.MachineStatus.Revoked) {
-            revert EquipmentLeaseMachineRevoked(machineId);
-        }
+        // A revoked machine signs no valid report, so a lease of it could never bill. (Its key is not needed yet:
+        // open stores the running lease under the key current then.)
+        // slither-disable-next-line unused-return
+        (, IMachineRegistry.MachineStatus status) = _registry.signerOf(machineId);
+        if (status == IMachineRegistry.MachineStatus.Revoked) revert EquipmentLeaseMachineRevoked(machineId);
+        // Its running state will trust the machine's key until told otherwise (see _runningSlot). Listeners are
+        // never removed, so checking here covers the lease's whole life.
+        if (!_registry.isKeyListener(address(this))) revert EquipmentLeaseNotKeyListener(address(_registry));
         if (terms.token.code.length == 0) revert EquipmentLeaseInvalidToken(terms.token);
         if (terms.endsAt <= block.timestamp) revert EquipmentLeaseEndNotInFuture(terms.endsAt, block.timestamp);
         if (terms.maxRatePerHour == 0) revert EquipmentLeaseZeroMaxRate(machineId);
@@ -132,10 +163,10 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @inheritdoc IEquipmentLease
     function cancelOffer(uint256 leaseId) external {
-        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        (LeaseRecord storage record, LeaseState state, LeaseStateSlot storage slot) = _lease(leaseId);
         _requireStatus(leaseId, state, LeaseStatus.Offered);
         _requireLessor(leaseId, record);
-        _states[record.machineId][leaseId].value = state.withStatus(LeaseStatus.Cancelled);
+        slot.value = state.withStatus(LeaseStatus.Cancelled);
         emit OfferCancelled(leaseId);
     }
 
@@ -176,7 +207,10 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @inheritdoc IEquipmentLease
     function submitUsage(SignedUsageReport calldata signed) external whenNotPaused returns (bool settled) {
-        return _settle(signed, _loadReport(signed), true, Mode.Submit);
+        if (_settleOnItsKey(signed, _domainSeparatorV4())) return true;
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        return _settle(signed, report, true, Mode.Submit);
     }
 
     /// @inheritdoc IEquipmentLease
@@ -185,14 +219,14 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         whenNotPaused
         returns (uint256 settled)
     {
-        // One memory buffer for the whole batch: every report is copied over the previous one.
+        bytes32 domainSeparator = _domainSeparatorV4();
+        // One memory buffer for the whole batch: a report that needs one is copied over the previous one.
         // slither-disable-next-line uninitialized-local
         UsageReport memory report;
         uint256 count = reports.length;
         for (uint256 i; i < count;) {
             SignedUsageReport calldata signed = reports[i];
-            _copyReport(signed, report);
-            if (_settle(signed, report, false, Mode.Submit)) {
+            if (_settleOnItsKey(signed, domainSeparator) || _settle(signed, report, false, Mode.Submit)) {
                 // Cannot overflow: at most reports.length.
                 unchecked {
                     ++settled;
@@ -210,21 +244,25 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         uint256 leaseId = signed.report.leaseId;
         // An unopened or unknown lease has no lessee, and msg.sender is never the zero address.
         if (msg.sender != _records[leaseId].lessee) revert EquipmentLeaseNotLessee(leaseId, msg.sender);
-        _settle(signed, _loadReport(signed), true, Mode.Accept);
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        _settle(signed, report, true, Mode.Accept);
     }
 
     /// @inheritdoc IEquipmentLease
     function waiveAnomalousUsage(SignedUsageReport calldata signed) external whenNotPaused {
         uint256 leaseId = signed.report.leaseId;
         if (msg.sender != _records[leaseId].lessor) revert EquipmentLeaseNotLessor(leaseId, msg.sender);
-        _settle(signed, _loadReport(signed), true, Mode.Waive);
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        _settle(signed, report, true, Mode.Waive);
     }
 
     // -------------------------------------------------------- silence, close
 
     /// @inheritdoc IEquipmentLease
     function markStale(uint256 leaseId) external {
-        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        (LeaseRecord storage record, LeaseState state,) = _lease(leaseId);
         _requireRunning(leaseId, state);
         _requireLessor(leaseId, record);
         uint40 lastTimestamp = state.lastTimestamp();
@@ -236,7 +274,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @inheritdoc IEquipmentLease
     function consentToClose(uint256 leaseId) external {
-        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        (LeaseRecord storage record, LeaseState state,) = _lease(leaseId);
         _requireRunning(leaseId, state);
         _requireLessor(leaseId, record);
         record.closeConsented = true;
@@ -245,7 +283,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @inheritdoc IEquipmentLease
     function close(uint256 leaseId) external {
-        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        (LeaseRecord storage record, LeaseState state, LeaseStateSlot storage slot) = _lease(leaseId);
         _requireRunning(leaseId, state);
         address lessee = record.lessee;
         if (msg.sender != lessee && msg.sender != record.lessor) revert EquipmentLeaseNotParty(leaseId, msg.sender);
@@ -255,6 +293,8 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         }
 
         bytes32 machineId = record.machineId;
+        // Out of the key's reach: a closed lease's reports all ask the registry, whatever key they are signed with.
+        slot.value = LeaseState.wrap(0);
         _states[machineId][leaseId].value = state.withStatus(LeaseStatus.Closed);
         record.closedAt = uint40(block.timestamp);
         delete _activeLease[machineId];
@@ -265,7 +305,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @inheritdoc IEquipmentLease
     function withdrawEarnings(uint256 leaseId) external nonReentrant returns (uint256 amount) {
-        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        (LeaseRecord storage record, LeaseState state,) = _lease(leaseId);
         _requireLessor(leaseId, record);
         uint96 escrow = state.escrow();
         // Cannot underflow: held >= escrow (invariant I2 in the docs).
@@ -280,18 +320,41 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @inheritdoc IEquipmentLease
     function withdrawRefund(uint256 leaseId) external nonReentrant returns (uint256 amount) {
-        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        (LeaseRecord storage record, LeaseState state, LeaseStateSlot storage slot) = _lease(leaseId);
         _requireStatus(leaseId, state, LeaseStatus.Closed);
         if (msg.sender != record.lessee) revert EquipmentLeaseNotLessee(leaseId, msg.sender);
         uint256 refundableAfter = uint256(record.closedAt) + record.gracePeriod;
         if (block.timestamp <= refundableAfter) revert EquipmentLeaseGracePeriodActive(leaseId, refundableAfter);
 
         uint96 escrow = state.escrow();
-        _states[record.machineId][leaseId].value = state.withEscrow(0).withStatus(LeaseStatus.Settled);
+        slot.value = state.withEscrow(0).withStatus(LeaseStatus.Settled);
         record.held -= escrow;
         emit RefundWithdrawn(leaseId, msg.sender, escrow);
         if (escrow != 0) IERC20(record.token).safeTransfer(msg.sender, escrow);
         return escrow;
+    }
+
+    // ------------------------------------------------------------------- keys
+
+    /// @inheritdoc IMachineKeyListener
+    /// @dev Moves the machine's running lease, if any, under the new key and marks it keyUnconfirmed: a report
+    /// signed by the old key no longer finds it, one signed by the new key asks the registry until one settles
+    /// (the new key is valid only from now). On a revocation the lease stays under its key, marked. Constant work
+    /// and no revert for any machine, so it cannot hold up a rotation or revocation; not paused with the contract.
+    function onMachineKeyChanged(bytes32 machineId, address previousSigner, address newSigner) external {
+        if (msg.sender != address(_registry)) revert EquipmentLeaseNotRegistry(msg.sender);
+        uint256 leaseId = _activeLease[machineId];
+        if (leaseId == 0) return;
+        LeaseStateSlot storage slot = _runningSlot(machineId, leaseId, previousSigner);
+        LeaseState state = slot.value;
+        // Cannot happen (a running lease is under its machine's current key); kept so that nothing here reverts.
+        if (LeaseState.unwrap(state) == 0) return;
+        state = state.withKeyUnconfirmed(true);
+        if (newSigner != previousSigner) {
+            slot.value = LeaseState.wrap(0);
+            slot = _runningSlot(machineId, leaseId, newSigner);
+        }
+        slot.value = state;
     }
 
     // ------------------------------------------------------------------ admin
@@ -315,7 +378,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @inheritdoc IEquipmentLease
     function getLease(uint256 leaseId) external view returns (Lease memory lease) {
-        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        (LeaseRecord storage record, LeaseState state,) = _lease(leaseId);
         lease.machineId = record.machineId;
         lease.lessor = record.lessor;
         lease.lessee = record.lessee;
@@ -353,15 +416,11 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @inheritdoc AccessControl
     function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
-        return interfaceId == type(IEquipmentLease).interfaceId || super.supportsInterface(interfaceId);
+        return interfaceId == type(IEquipmentLease).interfaceId || interfaceId == type(IMachineKeyListener).interfaceId
+            || super.supportsInterface(interfaceId);
     }
 
     // ------------------------------------------------------- internal: usage
-
-    /// @dev `signed.report` in fresh memory; see _copyReport.
-    function _loadReport(SignedUsageReport calldata signed) private pure returns (UsageReport memory report) {
-        _copyReport(signed, report);
-    }
 
     /// @dev Copies `signed.report` into `report`, checking what the ABI decoder checks: every later read is a plain
     /// MLOAD instead of a validated calldata read, which matters at a hundred reports per batch.
@@ -376,21 +435,185 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         }
     }
 
-    /// @dev Checks and settles one report (`report` is `signed.report` in memory). A refused report reverts with
-    /// its custom error when `strict`, and is skipped with UsageReportSkipped otherwise. Returns whether the report
-    /// settled (false: skipped or anomaly).
+    /// @dev Checks and settles one report. A refused report reverts with its custom error when `strict`, and is
+    /// skipped with UsageReportSkipped otherwise. Returns whether the report settled (false: skipped or anomaly).
+    /// `report` is memory to copy `signed.report` into. The reference path, for every report _settleOnItsKey does
+    /// not settle.
     function _settle(SignedUsageReport calldata signed, UsageReport memory report, bool strict, Mode mode)
         private
         returns (bool)
     {
-        LeaseStateSlot storage slot = _states[report.machineId][report.leaseId];
-        LeaseState state = slot.value;
+        _copyReport(signed, report);
+        bytes32 digest = _hashTypedDataV4(UsageReportLib.hash(signed.report));
+        // A malformed or high-s signature recovers the zero address (and an error, which that implies), and no
+        // state is ever stored under the zero address. A signature over another chain's or contract's domain
+        // recovers some other address.
+        // slither-disable-next-line unused-return
+        (address signer,,) = ECDSA.tryRecover(digest, signed.r, signed.vs);
+        LeaseStateSlot storage slot = _runningSlot(report.machineId, report.leaseId, signer);
+        return _settleChecked(signed, report, signer, strict, mode, slot, slot.value);
+    }
+
+    /// @dev The common case, the whole of a steady batch, in one pass and no storage read but the lease's word: a
+    /// submission with a well-formed signature by the key a running, anchored lease is stored under, that key
+    /// confirmed (then valid for every report newer than the last settled one: the key check in the docs), the
+    /// report passing every check, plausible, billed within the escrow and not leaving the escrow near minBalance.
+    /// Settles it and returns true; returns false, having changed nothing, for anything else, which _settle then
+    /// handles in full. _settle is the reference: this settles exactly as it would, checks and effects fused.
+    /// `domainSeparator` is _domainSeparatorV4(), computed once per transaction.
+    ///
+    /// The signature is recovered with the ecrecover precompile called as OpenZeppelin's ECDSA.tryRecover calls it,
+    /// with the same refusal of a high s (malleability) and of a zero result; a refused signature falls to
+    /// _settle, which goes through ECDSA itself and names the error.
+    function _settleOnItsKey(SignedUsageReport calldata signed, bytes32 domainSeparator)
+        private
+        returns (bool settled)
+    {
+        // Safe: scratch use of free memory without moving the free memory pointer (the hashes' preimages, the
+        // precompile's input, the event's data), and of the scratch word at 0 for the precompile's output; the
+        // report's and the signature's words are read from calldata, whose bounds the ABI decoder checked on
+        // entry, and a report member with bits set above its type reverts without data, as in the decoder.
+        //
+        // Cannot overflow: every operand is a uint of at most 96 bits (the lease id's parts, the state's fields,
+        // the report's members, the block timestamp) and no product or sum exceeds 2**161. Underflows wrap in
+        // assembly, and each difference is used only once the comparison that orders it passed (timestamp >
+        // lastTimestamp, counter >= lastCounter, runtime >= lastRuntime, amount <= escrow; floor(x * price / 3600)
+        // is monotonic in x).
+        assembly ("memory-safe") {
+            let slotRef := 0
+            {
+                let ptr := mload(0x40)
+                // UsageReportLib.hash, then MessageHashUtils.toTypedDataHash.
+                mstore(ptr, _USAGE_REPORT_TYPEHASH)
+                calldatacopy(add(ptr, 0x20), signed, 0xa0)
+                let structHash := keccak256(ptr, 0xc0)
+                mstore(ptr, shl(240, 0x1901))
+                mstore(add(ptr, 0x02), domainSeparator)
+                mstore(add(ptr, 0x22), structHash)
+                let digest := keccak256(ptr, 0x42)
+                // EIP-2098: vs is s with v's parity in its top bit.
+                let vs := calldataload(add(signed, 0xc0))
+                let sValue := shr(1, shl(1, vs))
+                if iszero(gt(sValue, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0)) {
+                    mstore(ptr, digest)
+                    mstore(add(ptr, 0x20), add(shr(255, vs), 27))
+                    mstore(add(ptr, 0x40), calldataload(add(signed, 0xa0)))
+                    mstore(add(ptr, 0x60), sValue)
+                    // The precompile returns nothing for a signature it cannot recover: the zero stays.
+                    mstore(0x00, 0)
+                    pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
+                    let signer := mload(0x00)
+                    if signer {
+                        // _runningSlot(machineId, leaseId, signer).
+                        mstore(ptr, calldataload(add(signed, 0x20)))
+                        mstore(add(ptr, 0x20), calldataload(signed))
+                        mstore(add(ptr, 0x40), signer)
+                        slotRef := keccak256(ptr, 0x60)
+                    }
+                }
+            }
+            let state := 0
+            if slotRef { state := sload(slotRef) }
+            // Active (2) or Suspended (3), anchored (bit 248) and key confirmed (bit 249 clear): LeaseStateLib's
+            // settlesOnItsKey and anchored. Zero, for no slot or an empty one, is not.
+            if eq(and(shr(232, state), 0x300fe), 0x10002) {
+                let counter := calldataload(add(signed, 0x40))
+                let runtime := calldataload(add(signed, 0x60))
+                let time := calldataload(add(signed, 0x80))
+                if or(or(shr(64, counter), shr(32, runtime)), shr(40, time)) { revert(0, 0) }
+                let leaseId := calldataload(signed)
+                let units := sub(counter, and(state, 0xffffffffffffffff))
+                let elapsed := sub(time, and(shr(96, state), 0xffffffffff))
+                if iszero(
+                    or(
+                        // _checkReport for a running lease: not from the future, not expired, newer than the last
+                        // settled report, counter and runtime not backwards.
+                        or(
+                            or(gt(time, add(timestamp(), MAX_CLOCK_SKEW)), lt(add(time, ACCEPTANCE_WINDOW), timestamp())),
+                            or(
+                                iszero(gt(time, and(shr(96, state), 0xffffffffff))),
+                                or(lt(counter, and(state, 0xffffffffffffffff)), lt(runtime, and(shr(64, state), 0xffffffff)))
+                            )
+                        ),
+                        // _isPlausible: units <= maxRatePerHour x elapsed / 3600, runtime delta <= elapsed + 1.
+                        or(
+                            gt(units, div(mul(and(shr(32, leaseId), 0xffffffff), elapsed), 3600)),
+                            gt(sub(runtime, and(shr(64, state), 0xffffffff)), add(elapsed, 1))
+                        )
+                    )
+                ) {
+                    // _bill: units x pricePerUnit + _runtimeCost.
+                    let amount := mul(units, shr(160, leaseId))
+                    {
+                        let pricePerHour := and(shr(64, leaseId), 0xffffffffffffffffffffffff)
+                        amount := add(
+                            amount,
+                            sub(
+                                div(mul(runtime, pricePerHour), 3600),
+                                div(mul(and(shr(64, state), 0xffffffff), pricePerHour), 3600)
+                            )
+                        )
+                    }
+                    let escrow := and(shr(136, state), 0xffffffffffffffffffffffff)
+                    let escrowLeft := sub(escrow, amount)
+                    // Within the escrow, and _bill would not call _emitIfBelowMinimum: the escrow is unchanged or
+                    // stays at or above 2**minBalanceBits.
+                    if and(iszero(gt(amount, escrow)), or(iszero(amount), shr(and(shr(240, state), 0xff), escrowLeft))) {
+                        // LeaseState.settled: counters, timestamp and escrow replaced; status, minBalanceBits and
+                        // flags (bits 232 and up) kept.
+                        sstore(
+                            slotRef,
+                            or(
+                                shl(232, shr(232, state)),
+                                or(shl(136, escrowLeft), or(shl(96, time), or(shl(64, runtime), counter)))
+                            )
+                        )
+                        let data := mload(0x40)
+                        mstore(data, counter)
+                        mstore(add(data, 0x20), units)
+                        mstore(add(data, 0x40), amount)
+                        log2(data, 0x60, _USAGE_SETTLED_TOPIC, leaseId) // UsageSettled(leaseId, counter, units, amount)
+                        settled := 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// @dev Every check, in the order documented on submitUsage, then the settlement: for what _settleOnItsKey
+    /// leaves. `slot` and `state` are what is stored under `signer`: a running lease's state if `signer` is its
+    /// key, else zero, when the lease is looked up by id. The registry is asked about `signer` unless the state
+    /// was found under it with its key confirmed.
+    function _settleChecked(
+        SignedUsageReport calldata signed,
+        UsageReport memory report,
+        address signer,
+        bool strict,
+        Mode mode,
+        LeaseStateSlot storage slot,
+        LeaseState state
+    ) private returns (bool) {
+        bool keyConfirmed = state.settlesOnItsKey();
+        if (LeaseState.unwrap(state) == 0) {
+            uint256 leaseId = report.leaseId;
+            bytes32 machineId = _records[leaseId].machineId;
+            if (machineId == bytes32(0) || machineId != report.machineId) {
+                if (strict) _revertUnknown(report);
+                return _skip(report, SkipReason.UnknownLease);
+            }
+            (state, slot) = _stateOf(machineId, leaseId);
+        }
         if (!_checkReport(report, state, strict, mode)) return false;
-        if (!_checkSigner(signed, report, strict)) return false;
+        if (!keyConfirmed) {
+            (bool valid, bool openEnded) = _checkSigner(report, signer, strict);
+            if (!valid) return false;
+            // Only the current key of an unrevoked machine is valid without end, and a running lease is stored
+            // under that key: this report, settling, confirms it for every later one (the key check in the docs).
+            if (openEnded) state = state.withKeyUnconfirmed(false);
+        }
         if (!state.anchored()) {
             _anchor(slot, report, state);
         } else if (mode == Mode.Submit) {
-            // The common case first: it is the whole of a batch.
             if (!_isPlausible(signed, report, state)) return false;
             _bill(slot, report, state);
         } else if (mode == Mode.Accept) {
@@ -474,52 +697,24 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         return true;
     }
 
-    /// @dev The signature is well-formed (ECDSA refuses high s) and its signer is the machine's key at the
-    /// report's timestamp. A signature over another chain's or contract's domain recovers some other address and
-    /// fails here too. `report` is `signed.report` decoded.
-    function _checkSigner(SignedUsageReport calldata signed, UsageReport memory report, bool strict)
+    /// @dev Asks the registry whether `signer` (zero for a malformed signature) is a valid key of the report's
+    /// machine at the report's timestamp, and whether its validity is open-ended (the machine's current key, not
+    /// revoked).
+    function _checkSigner(UsageReport memory report, address signer, bool strict)
         private
-        returns (bool)
+        returns (bool valid, bool openEnded)
     {
-        bytes32 digest = _hashTypedDataV4(UsageReportLib.hash(signed.report));
-        // The third value only details `error`, which is checked below.
-        // slither-disable-next-line unused-return
-        (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, signed.r, signed.vs);
-        if (error != ECDSA.RecoverError.NoError) {
+        if (signer == address(0)) {
             if (strict) revert EquipmentLeaseInvalidSignature(report.leaseId);
-            return _skip(report, SkipReason.InvalidSignature);
+            return (_skip(report, SkipReason.InvalidSignature), false);
         }
-        if (!_isValidSigner(report.machineId, signer, report.timestamp)) {
-            if (strict) {
-                revert EquipmentLeaseInvalidSigner(report.leaseId, report.machineId, signer, report.timestamp);
-            }
-            return _skip(report, SkipReason.InvalidSigner);
+        (uint40 validFrom, uint40 validUntil) = _registry.keyValidity(report.machineId, signer);
+        openEnded = validUntil == type(uint40).max;
+        if (report.timestamp < validFrom || (report.timestamp >= validUntil && !openEnded)) {
+            if (strict) revert EquipmentLeaseInvalidSigner(report.leaseId, report.machineId, signer, report.timestamp);
+            return (_skip(report, SkipReason.InvalidSigner), false);
         }
-        return true;
-    }
-
-    /// @dev `_registry.isValidSigner(machineId, signer, readingTime)`, encoded and decoded by hand: it runs for every
-    /// report, and the generic call code (a memory allocation, the encoder's and decoder's helpers) costs it a few
-    /// hundred gas more. Behaves as the high-level call: bubbles up a revert, and reverts without data on a return
-    /// that is not one ABI-encoded bool.
-    function _isValidSigner(bytes32 machineId, address signer, uint40 readingTime) private view returns (bool valid) {
-        IMachineRegistry registry_ = _registry;
-        bytes4 selector = IMachineRegistry.isValidSigner.selector;
-        // Safe: the arguments are written to free memory without claiming it (nothing is allocated before the
-        // call returns) and the result to scratch space; `signer` and `readingTime` are clean, being typed values.
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore(ptr, selector)
-            mstore(add(ptr, 0x04), machineId)
-            mstore(add(ptr, 0x24), signer)
-            mstore(add(ptr, 0x44), readingTime)
-            if iszero(staticcall(gas(), registry_, ptr, 0x64, 0x00, 0x20)) {
-                returndatacopy(ptr, 0, returndatasize())
-                revert(ptr, returndatasize())
-            }
-            valid := mload(0x00)
-            if or(lt(returndatasize(), 0x20), gt(valid, 1)) { revert(0, 0) }
-        }
+        valid = true;
     }
 
     /// @dev Whether the report's units and runtime are plausible for the time elapsed since the last settled
@@ -663,32 +858,47 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
 
     /// @dev The checks and effects of opening; returns the token to collect the deposit in.
     function _open(uint256 leaseId, uint96 deposit) private returns (IERC20) {
-        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        (LeaseRecord storage record, LeaseState state, LeaseStateSlot storage slot) = _lease(leaseId);
         _requireStatus(leaseId, state, LeaseStatus.Offered);
-        uint40 endsAt = record.endsAt;
-        if (block.timestamp >= endsAt) revert EquipmentLeaseOfferExpired(leaseId, endsAt);
         bytes32 machineId = record.machineId;
-        uint256 activeLeaseId = _activeLease[machineId];
-        if (activeLeaseId != 0) revert EquipmentLeaseMachineBusy(machineId, activeLeaseId);
-        uint96 minBalance = record.minBalance;
-        if (deposit < minBalance) revert EquipmentLeaseDepositBelowMinimum(leaseId, deposit, minBalance);
-        address lessor = record.lessor;
-        address owner = _registry.ownerOf(machineId);
-        if (owner != lessor) revert EquipmentLeaseLessorNoLongerOwner(leaseId, lessor, owner);
+        {
+            uint40 endsAt = record.endsAt;
+            if (block.timestamp >= endsAt) revert EquipmentLeaseOfferExpired(leaseId, endsAt);
+            uint256 activeLeaseId = _activeLease[machineId];
+            if (activeLeaseId != 0) revert EquipmentLeaseMachineBusy(machineId, activeLeaseId);
+            uint96 minBalance = record.minBalance;
+            if (deposit < minBalance) revert EquipmentLeaseDepositBelowMinimum(leaseId, deposit, minBalance);
+            address lessor = record.lessor;
+            address owner = _registry.ownerOf(machineId);
+            if (owner != lessor) revert EquipmentLeaseLessorNoLongerOwner(leaseId, lessor, owner);
+        }
 
         _activeLease[machineId] = leaseId;
         record.lessee = msg.sender;
         record.held = deposit;
-        _states[machineId][leaseId].value =
-            state.withEscrow(deposit).withStatus(LeaseStatus.Active).withLastTimestamp(uint40(block.timestamp));
+        slot.value = LeaseState.wrap(0);
+        _startRunning(
+            machineId,
+            leaseId,
+            state.withEscrow(deposit).withStatus(LeaseStatus.Active).withLastTimestamp(uint40(block.timestamp))
+        );
         emit LeaseOpened(leaseId, machineId, msg.sender, deposit);
         return IERC20(record.token);
+    }
+
+    /// @dev Stores an opened lease's state under its machine's current key, valid since before this block, so for
+    /// every report newer than lastTimestamp; if the machine is revoked, marked keyUnconfirmed: every report then
+    /// asks the registry (and is refused).
+    function _startRunning(bytes32 machineId, uint256 leaseId, LeaseState state) private {
+        (address signer, IMachineRegistry.MachineStatus status) = _registry.signerOf(machineId);
+        _runningSlot(machineId, leaseId, signer).value =
+            state.withKeyUnconfirmed(status == IMachineRegistry.MachineStatus.Revoked);
     }
 
     /// @dev The checks and effects of a top-up; returns the token to collect it in.
     function _topUp(uint256 leaseId, uint96 amount) private returns (IERC20) {
         if (amount == 0) revert EquipmentLeaseZeroAmount(leaseId);
-        (LeaseRecord storage record, LeaseState state) = _lease(leaseId);
+        (LeaseRecord storage record, LeaseState state, LeaseStateSlot storage slot) = _lease(leaseId);
         LeaseStatus status = state.status();
         if (status != LeaseStatus.Active && status != LeaseStatus.Suspended && status != LeaseStatus.Closed) {
             revert EquipmentLeaseUnexpectedStatus(leaseId, status);
@@ -709,7 +919,7 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         uint96 escrow = state.escrow() + uint96(amount - debtPaid);
         state = state.withEscrow(escrow);
         if (resumed) state = state.withStatus(LeaseStatus.Active);
-        _states[record.machineId][leaseId].value = state;
+        slot.value = state;
         record.held += amount;
         emit EscrowToppedUp(leaseId, msg.sender, amount, debtPaid, escrow);
         if (resumed) emit LeaseResumed(leaseId, escrow);
@@ -723,12 +933,54 @@ contract EquipmentLease is IEquipmentLease, AccessControl, Pausable, ReentrancyG
         try IERC20Permit(address(token)).permit(msg.sender, address(this), value, deadline, v, r, s) {} catch {}
     }
 
-    /// @dev A lease's record and hot state; reverts for an unknown id.
-    function _lease(uint256 leaseId) private view returns (LeaseRecord storage record, LeaseState state) {
+    /// @dev A lease's record, its state and the slot the state is in; reverts for an unknown id.
+    function _lease(uint256 leaseId)
+        private
+        view
+        returns (LeaseRecord storage record, LeaseState state, LeaseStateSlot storage slot)
+    {
         record = _records[leaseId];
         bytes32 machineId = record.machineId;
         if (machineId == bytes32(0)) revert EquipmentLeaseUnknownLease(leaseId);
-        state = _states[machineId][leaseId].value;
+        (state, slot) = _stateOf(machineId, leaseId);
+    }
+
+    /// @dev The state of an existing lease and the slot it is in: _states, or for a running lease (whose word
+    /// there is zero) the slot under its machine's current key, where open put it and onMachineKeyChanged keeps it.
+    function _stateOf(bytes32 machineId, uint256 leaseId)
+        private
+        view
+        returns (LeaseState state, LeaseStateSlot storage slot)
+    {
+        slot = _states[machineId][leaseId];
+        state = slot.value;
+        if (LeaseState.unwrap(state) == 0) {
+            // A running lease's machine may be revoked: its word stays under the revoked key, marked.
+            // slither-disable-next-line unused-return
+            (address signer,) = _registry.signerOf(machineId);
+            slot = _runningSlot(machineId, leaseId, signer);
+            state = slot.value;
+        }
+    }
+
+    /// @dev Where a running lease's state is stored when `signer` is its machine's current key:
+    /// keccak256(machineId . leaseId . signer). A report computes it from the key its signature recovers, so it
+    /// finds the state only if signed by that key. Solidity's own mappings and arrays hash 64- or 32-byte
+    /// preimages, so this 96-byte one cannot land on their slots (short of a keccak collision).
+    function _runningSlot(bytes32 machineId, uint256 leaseId, address signer)
+        private
+        pure
+        returns (LeaseStateSlot storage slot)
+    {
+        // Safe: scratch use of free memory without moving the free memory pointer (nothing is allocated before
+        // the hash); `signer` is a clean address.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, machineId)
+            mstore(add(ptr, 0x20), leaseId)
+            mstore(add(ptr, 0x40), signer)
+            slot.slot := keccak256(ptr, 0x60)
+        }
     }
 
     function _requireStatus(uint256 leaseId, LeaseState state, LeaseStatus expected) private pure {

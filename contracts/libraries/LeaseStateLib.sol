@@ -11,7 +11,9 @@ import {IEquipmentLease} from "../interfaces/IEquipmentLease.sol";
 ///   [136, 232) escrow           prepaid balance left
 ///   [232, 240) status           IEquipmentLease.LeaseStatus
 ///   [240, 248) minBalanceBits   bit length of minBalance: an escrow >= 2**minBalanceBits is not below it
-///   [248, 256) anchored         1 once the first report fixed the starting counters
+///   [248]       anchored         1 once the first report fixed the starting counters
+///   [249]       keyUnconfirmed   1 when the key the word is stored under may no longer sign every report: every
+///                                report then asks MachineRegistry (docs/contracts/equipment-lease.md, "Key check")
 type LeaseState is uint256;
 
 using LeaseStateLib for LeaseState global;
@@ -25,6 +27,7 @@ library LeaseStateLib {
     uint256 private constant _STATUS_SHIFT = 232;
     uint256 private constant _MIN_BALANCE_BITS_SHIFT = 240;
     uint256 private constant _ANCHORED_SHIFT = 248;
+    uint256 private constant _KEY_UNCONFIRMED = 1 << 249;
 
     uint256 private constant _TIMESTAMP_MASK = uint256(type(uint40).max) << _TIMESTAMP_SHIFT;
     uint256 private constant _ESCROW_MASK = uint256(type(uint96).max) << _ESCROW_SHIFT;
@@ -48,7 +51,7 @@ library LeaseStateLib {
         );
     }
 
-    /// @notice The state after a settled report: new counters, escrow and status; anchored.
+    /// @notice The state after a settled report: new counters, escrow and status; anchored; keyUnconfirmed kept.
     function settled(
         LeaseState state,
         uint64 lastCounter_,
@@ -62,7 +65,7 @@ library LeaseStateLib {
             uint256(lastCounter_) | uint256(lastRuntime_) << _RUNTIME_SHIFT
                 | uint256(lastTimestamp_) << _TIMESTAMP_SHIFT | escrow_ << _ESCROW_SHIFT
                 | uint256(status_) << _STATUS_SHIFT | uint256(state.minBalanceBits()) << _MIN_BALANCE_BITS_SHIFT
-                | 1 << _ANCHORED_SHIFT
+                | 1 << _ANCHORED_SHIFT | LeaseState.unwrap(state) & _KEY_UNCONFIRMED
         );
     }
 
@@ -98,7 +101,26 @@ library LeaseStateLib {
 
     /// @notice Whether the first report fixed the starting counters.
     function anchored(LeaseState state) internal pure returns (bool) {
-        return LeaseState.unwrap(state) >> _ANCHORED_SHIFT != 0;
+        return LeaseState.unwrap(state) >> _ANCHORED_SHIFT & 1 != 0;
+    }
+
+    /// @notice Whether every report must ask MachineRegistry whether its key is valid.
+    function keyUnconfirmed(LeaseState state) internal pure returns (bool) {
+        return LeaseState.unwrap(state) & _KEY_UNCONFIRMED != 0;
+    }
+
+    /// @notice Whether a report signed by the key this word is stored under settles without asking MachineRegistry:
+    /// the lease runs (Active or Suspended) and its key was not rotated or revoked since it was confirmed.
+    function settlesOnItsKey(LeaseState state) internal pure returns (bool) {
+        // Active (2) and Suspended (3) differ in the lowest status bit only; keyUnconfirmed is bit 17 above status.
+        return (LeaseState.unwrap(state) >> _STATUS_SHIFT) & (1 << 17 | 0xfe) == uint256(IEquipmentLease.LeaseStatus.Active);
+    }
+
+    /// @notice The state with keyUnconfirmed set or cleared.
+    function withKeyUnconfirmed(LeaseState state, bool unconfirmed) internal pure returns (LeaseState) {
+        return LeaseState.wrap(
+            LeaseState.unwrap(state) & ~_KEY_UNCONFIRMED | (unconfirmed ? _KEY_UNCONFIRMED : 0)
+        );
     }
 
     /// @notice The state with another lastTimestamp.

@@ -169,6 +169,7 @@ def deploy_lease_suite(session: Session) -> LeaseSuite:
     registry = session.contract("MachineRegistry")
     admin = session.transactor(ADMIN)
     lease = deploy(session, "EquipmentLease", admin.address, registry.address)
+    session.subscribe_to_key_changes(registry.address, lease.address)
     token = deploy(session, "SettlementToken", admin.address)
     reentrant = deploy(session, "ReentrantLeaseToken")
     lessor = session.chain.account(LESSOR).address

@@ -1,7 +1,8 @@
 """EquipmentLease under random operations (hypothesis RuleBasedStateMachine) against a Python model of the
 documented rules: several leases on several machines, reports monotone and not (replayed, backwards, expired,
-from the future, forged, high-s, anomalous), single and batched, accepted and waived anomalies, top-ups, debt and
-suspension, consent, closes, refunds, withdrawals and re-opening a freed machine.
+from the future, forged, high-s, anomalous, signed by a rotated-out key), single and batched, accepted and waived
+anomalies, top-ups, debt and suspension, consent, closes, refunds, withdrawals, re-opening a freed machine, and
+machine key rotations at any point of a lease's life (the key check against the registry's windows).
 
 Every step's events are compared with the model's prediction, and after every step:
 
@@ -27,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from millchain.errors import ContractRevert
-from millchain.typed_data import SignedUsageReport
+from millchain.typed_data import SignedUsageReport, recover_signer
 from millchain.types import MachineId
 from tests.contracts.lease_helpers import (
     ACCEPTANCE_WINDOW,
@@ -37,6 +38,7 @@ from tests.contracts.lease_helpers import (
     LATHE,
     LESSEE,
     LESSOR,
+    MACHINE_KEYS,
     MAX_CLOCK_SKEW,
     MILL,
     OTHER_LESSEE,
@@ -50,6 +52,8 @@ from tests.contracts.lease_helpers import (
     Status,
     Terms,
     abi_type,
+    device_address,
+    device_key,
     with_s,
 )
 
@@ -57,7 +61,8 @@ pytestmark = pytest.mark.usefixtures("_fresh_head_after_module")
 
 RUNNING = (Status.ACTIVE, Status.SUSPENDED)
 REPORTING = (Status.ACTIVE, Status.SUSPENDED, Status.CLOSED)
-CORRUPTIONS = ("none",) * 8 + ("forged", "high-s", "counter-backwards", "runtime-backwards", "replay")
+CORRUPTIONS = ("none",) * 8 + ("forged", "high-s", "counter-backwards", "runtime-backwards", "replay", "old-key")
+FOREVER = 2**40
 
 Event = tuple[str, dict[str, Any]]
 
@@ -152,6 +157,12 @@ class LeaseMachine(RuleBasedStateMachine):
         tester.revert_to_snapshot(self.base.snapshot)
         self.leases = [dataclasses.replace(m) for m in self.base.leases]
         self.ts = h.now()  # timestamp of the next block
+        # The registry's key windows per machine, [from, until); the base keys were registered before any lease.
+        h.signers = dict(MACHINE_KEYS)
+        self.windows: dict[bytes, list[tuple[str, int, int]]] = {
+            machine: [(device_address(key), 0, FOREVER)] for machine, key in MACHINE_KEYS.items()}
+        self.previous_key: dict[bytes, bytes] = {}
+        self.rotations = 0
         self._multicall = self._build_multicall()
 
     # ---------------------------------------------------------------- clock and sending
@@ -216,7 +227,9 @@ class LeaseMachine(RuleBasedStateMachine):
             return refuse("EquipmentLeaseRuntimeBackwards", Skip.RUNTIME_BACKWARDS)
         if corrupt == "high-s":
             return refuse("EquipmentLeaseInvalidSignature", Skip.INVALID_SIGNATURE)
-        if corrupt == "forged":
+        signer = recover_signer(self.h.hasher, signed)
+        if not any(key == signer and start <= r.timestamp < end for key, start, end in self.windows[m.machine]):
+            event(f"report refused by key window ({corrupt})")
             return refuse("EquipmentLeaseInvalidSigner", Skip.INVALID_SIGNER)
 
         if not m.anchored:
@@ -277,7 +290,7 @@ class LeaseMachine(RuleBasedStateMachine):
             runtime_seconds = m.last_runtime - 1
         if corrupt == "replay":
             timestamp = m.last_ts
-        key = FORGER_KEY if corrupt == "forged" else None
+        key = FORGER_KEY if corrupt == "forged" else self.previous_key.get(m.machine) if corrupt == "old-key" else None
         signed = self.h.report(m.lease_id, counter, runtime_seconds, timestamp, machine=m.machine, key=key)
         if corrupt == "high-s":
             signed = with_s(signed, SECP256K1_N // 2 + 1 + units)
@@ -445,6 +458,22 @@ class LeaseMachine(RuleBasedStateMachine):
             self.expect(call, m.lessee, [("LeaseOpened", {"leaseId": m.lease_id, "machineId": machine,
                                                           "lessee": self.h.address(m.lessee),
                                                           "deposit": m.deposit})])
+
+    @rule(machine=st.sampled_from([PRESS, LATHE, MILL]), dt=st.integers(1, 120))
+    def rotate_key(self, machine: MachineId, dt: int) -> None:
+        """The registry tells the lease contract; reports before the rotation stay valid under the old key only."""
+        ts = self.tick(dt)
+        self.rotations += 1
+        key = device_key(10_000 + self.rotations)
+        h = self.h
+        receipt = h.transact(h.registry.functions.rotateKey(machine, device_address(key)), by=LESSOR,
+                             gas=2_000_000, dry_run=False)
+        assert h.block_time(receipt) == ts
+        old, start, _ = self.windows[machine][-1]
+        self.windows[machine][-1] = (old, start, ts)
+        self.windows[machine].append((device_address(key), ts, FOREVER))
+        self.previous_key[machine], h.signers[machine] = h.signers[machine], key
+        event("key rotated")
 
     @rule(seconds=st.sampled_from([600, HOUR, HOUR, 2 * HOUR, DAY + 60]))
     def wait(self, seconds: int) -> None:

@@ -762,3 +762,88 @@ def test_is_valid_signer_agrees_with_window_model_and_key_validity_at_any_timest
             assert actual is (start <= t and (t < end or end == NO_EXPIRY))
 
     check()
+
+
+# ---------------------------------------------------------------------------------------------- key listeners
+
+
+def _deploy(chain: Harness, name: str, *args: Any) -> Contract:
+    artifact = chain.session.artifact(name)
+    factory = chain.session.chain.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    built = factory.constructor(*args).build_transaction(
+        {"from": chain.address(ADMIN), "gas": 1, "nonce": 0, "maxFeePerGas": 0, "maxPriorityFeePerGas": 0})
+    receipt = chain.session.tx.send({"data": built["data"]})
+    return chain.session.chain.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+
+
+def _new_lease(chain: Harness) -> Contract:
+    return _deploy(chain, "EquipmentLease", chain.address(ADMIN), chain.registry.address)
+
+
+def test_suite_lease_contract_is_a_key_listener(chain: Harness) -> None:
+    lease = chain.session.address("EquipmentLease")
+    assert chain.registry.functions.isKeyListener(lease).call()
+    assert lease in chain.registry.functions.keyListeners().call()
+    assert not chain.registry.functions.isKeyListener(chain.address(ADMIN)).call()
+
+
+def test_admin_adds_a_key_listener_with_an_event(chain: Harness) -> None:
+    lease = _new_lease(chain)
+    receipt = chain.session.tx.transact(chain.registry.functions.addKeyListener(lease.address))
+    assert chain.only_event(receipt, "KeyListenerAdded") == {"listener": lease.address}
+    assert chain.registry.functions.isKeyListener(lease.address).call()
+    assert chain.registry.functions.keyListeners().call()[-1] == lease.address
+
+
+def test_stranger_adding_a_key_listener_is_refused_by_access_control(chain: Harness) -> None:
+    lease = _new_lease(chain)
+    with reverts("AccessControlUnauthorizedAccount", account=low(chain.address(STRANGER)), neededRole=ZERO_BYTES32):
+        chain.session.transactor(STRANGER).transact(chain.registry.functions.addKeyListener(lease.address))
+
+
+def test_registrar_without_admin_role_cannot_add_a_key_listener(chain: Harness) -> None:
+    grant_registrar(chain, OPERATOR)
+    lease = _new_lease(chain)
+    with reverts("AccessControlUnauthorizedAccount", account=low(chain.address(OPERATOR)), neededRole=ZERO_BYTES32):
+        chain.session.transactor(OPERATOR).transact(chain.registry.functions.addKeyListener(lease.address))
+
+
+def test_adding_an_account_or_contract_that_is_no_key_listener_reverts_invalid_listener(chain: Harness) -> None:
+    token = chain.session.address("SettlementToken")
+    for candidate in (chain.address(STRANGER), token, chain.registry.address):
+        with reverts("MachineRegistryInvalidListener", listener=low(candidate)):
+            chain.session.tx.transact(chain.registry.functions.addKeyListener(candidate))
+
+
+def test_adding_a_key_listener_twice_reverts_listener_exists(chain: Harness) -> None:
+    lease = chain.session.address("EquipmentLease")
+    with reverts("MachineRegistryListenerExists", listener=low(lease)):
+        chain.session.tx.transact(chain.registry.functions.addKeyListener(lease))
+
+
+def test_key_listeners_are_capped_so_a_rotation_stays_bounded(chain: Harness) -> None:
+    maximum = chain.registry.functions.MAX_KEY_LISTENERS().call()
+    assert maximum == 8
+    while len(chain.registry.functions.keyListeners().call()) < maximum:
+        chain.session.tx.transact(chain.registry.functions.addKeyListener(_new_lease(chain).address))
+    with reverts("MachineRegistryTooManyListeners", max=maximum):
+        chain.session.tx.transact(chain.registry.functions.addKeyListener(_new_lease(chain).address))
+
+
+def test_rotation_and_revocation_with_every_listener_slot_taken_stay_cheap(
+    chain: Harness, registered: Registered, owner: MachineRegistryClient
+) -> None:
+    while len(chain.registry.functions.keyListeners().call()) < 8:
+        chain.session.tx.transact(chain.registry.functions.addKeyListener(_new_lease(chain).address))
+    assert owner.rotate_key(PRESS, KEY_2)["gasUsed"] < 200_000
+    assert owner.revoke(PRESS)["gasUsed"] < 200_000
+
+
+def test_signer_of_returns_the_current_key_and_status_without_reverting(
+    chain: Harness, registered: Registered, owner: MachineRegistryClient
+) -> None:
+    assert tuple(chain.registry.functions.signerOf(PRESS).call()) == (KEY_1, MachineStatus.ACTIVE)
+    owner.rotate_key(PRESS, KEY_2)
+    owner.revoke(PRESS)
+    assert tuple(chain.registry.functions.signerOf(PRESS).call()) == (KEY_2, MachineStatus.REVOKED)
+    assert tuple(chain.registry.functions.signerOf(LATHE).call()) == (ZERO_ADDRESS, MachineStatus.UNREGISTERED)

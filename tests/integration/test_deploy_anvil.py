@@ -70,7 +70,8 @@ def test_crash_after_journaling_before_sending_resumes_with_the_same_transaction
     outcomes = anvil_session.deploy()
     assert [o.action for o in outcomes] == ["skipped", "recovered"] + ["deployed"] * (len(SUITE) - 2)
     assert outcomes[1].tx_hash == signed[-1]["txHash"]  # the journaled bytes, not a new transaction
-    assert anvil_session.chain.w3.eth.get_transaction_count(anvil_session.tx.address) == len(SUITE)
+    # one transaction per contract, and one making EquipmentLease MachineRegistry's key listener
+    assert anvil_session.chain.w3.eth.get_transaction_count(anvil_session.tx.address) == len(SUITE) + 1
 
 
 def test_resume_when_another_transaction_took_the_journaled_nonce(anvil_session: Session) -> None:
@@ -118,7 +119,8 @@ def test_deploy_killed_with_sigkill_while_waiting_resumes_without_redeploying(
         actions = [c["action"] for c in json.loads(rerun.stdout)["contracts"]]
         assert actions == ["recovered"] + ["deployed"] * (len(SUITE) - 1)
         deployer = connect("anvil", rpc_url=node.url).account(0).address
-        assert w3.eth.get_transaction_count(deployer) == len(SUITE)  # one transaction per contract, no duplicate
+        # one transaction per contract, no duplicate, and the key-listener subscription
+        assert w3.eth.get_transaction_count(deployer) == len(SUITE) + 1
     finally:
         node.stop()
 
