@@ -6,13 +6,15 @@ shows them in hex and decodes them with :func:`decode_lease_id`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import IntEnum
-from typing import Any
+from typing import Any, cast
 
+from eth_abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import to_checksum_address
+from eth_utils import function_abi_to_4byte_selector, to_checksum_address
+from eth_utils.abi import collapse_if_tuple
 from pydantic import BaseModel, ConfigDict, Field
 from web3.types import TxReceipt
 
@@ -150,6 +152,32 @@ def _lease_from_tuple(lease_id: int, raw: Sequence[Any]) -> Lease:
                  terms=LeaseTerms.from_tuple(terms), status=LeaseStatus(status), anchored=anchored,
                  close_consented=consented, last_counter=counter, last_runtime_seconds=runtime,
                  last_timestamp=timestamp, closed_at=closed_at, escrow=escrow, earnings=earnings, debt=debt)
+
+
+UsageReportTuple = tuple[tuple[int, bytes, int, int, int], bytes, bytes]
+"""The ABI shape of IEquipmentLease.SignedUsageReport: ((leaseId, machineId, counter, runtimeSeconds,
+timestamp), r, vs), as :meth:`SignedUsageReport.as_tuple` gives it."""
+
+
+class UsageBatchEncoder:
+    """``submitUsageBatch`` calldata in one ``eth_abi.encode`` call.
+
+    web3's ``encode_abi`` validates and normalises every argument against the ABI on each call, which costs
+    over ten times the encoding itself (measured: most of a second for a 400-report batch, on the process
+    that also signs the readings). The selector and the argument type are read from the contract's ABI once
+    here, so a change of the function's signature comes with the ABI and only the tuple shape
+    (:data:`UsageReportTuple`) is written down, in one place. A test proves the bytes equal web3's.
+    """
+
+    FUNCTION = "submitUsageBatch"
+
+    def __init__(self, abi: Sequence[Mapping[str, Any]]) -> None:
+        [fn] = [item for item in abi if item.get("type") == "function" and item.get("name") == self.FUNCTION]
+        self._selector = bytes(function_abi_to_4byte_selector(cast(Any, fn)))
+        self._types = [collapse_if_tuple(cast(Any, item)) for item in fn["inputs"]]
+
+    def calldata(self, reports: Sequence[UsageReportTuple]) -> str:
+        return "0x" + (self._selector + encode(self._types, [list(reports)])).hex()
 
 
 class LeaseClient:

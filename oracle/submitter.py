@@ -20,8 +20,8 @@ from hexbytes import HexBytes
 from web3.contract import Contract
 
 from millchain.chain import Chain
-from millchain.events import decode_events
-from millchain.leasing import SkipReason
+from millchain.events import LogDecoder
+from millchain.leasing import SkipReason, UsageBatchEncoder
 from millchain.reverts import RevertDecoder
 from millchain.tx import DEFAULT_TIP_WEI, Transactor
 from oracle.metrics import Metrics
@@ -45,6 +45,8 @@ class Submitter:
         self.w3 = chain.w3
         self.tx = Transactor(chain, relayer, decoder)
         self.lease = lease
+        self.encoder = UsageBatchEncoder(lease.abi)
+        self.events = LogDecoder(lease)
         self.outbox = outbox
         self.metrics = metrics
         self.max_batch = max_batch
@@ -85,17 +87,16 @@ class Submitter:
     # ------------------------------------------------------------------ sending
 
     def _calldata(self, readings: list[PendingReading]) -> str:
-        reports = [((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs) for r in readings]
-        data: str = self.lease.encode_abi("submitUsageBatch", args=[reports])
-        return data
+        return self.encoder.calldata([((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs)
+                                      for r in readings])
 
     def _next_nonce(self) -> int:
         chain_nonce = self.w3.eth.get_transaction_count(self.tx.account.address, "pending")
         ours = [b.nonce for b in self.outbox.inflight()]
         return max([chain_nonce, *(n + 1 for n in ours)])
 
-    def _fees(self, tip_floor: int = 0, max_floor: int = 0) -> tuple[int, int]:
-        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+    def _fees(self, tip_floor: int = 0, max_floor: int = 0, latest: Any = None) -> tuple[int, int]:
+        base = int((latest or self.w3.eth.get_block("latest")).get("baseFeePerGas") or 0)
         try:
             tip = int(self.w3.eth.max_priority_fee)
         except Exception:  # not every node implements eth_maxPriorityFeePerGas
@@ -115,9 +116,9 @@ class Submitter:
         # A computed limit instead of eth_estimateGas, which would execute the whole batch once more before it
         # is sent: a batch never reverts for a bad report (it skips it), and a revert for any other reason
         # (paused contract) comes back as a failed receipt, which puts the readings back and backs off.
-        block_limit = int(self.w3.eth.get_block("latest")["gasLimit"])
-        gas = min(BATCH_BASE_GAS + PER_REPORT_GAS * len(readings), block_limit * 9 // 10)
-        max_fee, tip = self._fees()
+        latest = self.w3.eth.get_block("latest")
+        gas = min(BATCH_BASE_GAS + PER_REPORT_GAS * len(readings), int(latest["gasLimit"]) * 9 // 10)
+        max_fee, tip = self._fees(latest=latest)
         nonce = self._next_nonce()
         attempt = self._sign(data, nonce, gas, max_fee, tip, 0, head)
         batch = self.outbox.open_batch(nonce, readings, attempt)  # durable before the bytes leave
@@ -212,23 +213,20 @@ class Submitter:
         readings = {(r.lease_id, r.counter): r for r in self.outbox.readings(batch.reading_ids)}
         outcomes: dict[int, tuple[str, str | None]] = {}
         now = time.time()
-        for event in decode_events(self.lease, receipt):
-            args = event["args"]
-            if event["event"] == "UsageSettled":
+        for event, args in self.events.decode(receipt):
+            if event == "UsageSettled":
                 reading = readings.get((args["leaseId"], args["counter"]))
                 if reading is not None:
                     outcomes[reading.id] = ("settled", None)
                     self.metrics.latency.observe(max(now - reading.received_at, 0))
-            elif event["event"] == "UsageReportSkipped":
+            elif event == "UsageReportSkipped":
                 reading = readings.get((args["leaseId"], args["counter"]))
                 if reading is not None:
                     skip = SkipReason(args["reason"])
                     delivered = skip in DELIVERED_SKIPS
                     outcomes[reading.id] = ("stale", None) if delivered else ("quarantined", skip.name.lower())
-            elif event["event"] == "UsageAnomalyDetected":
-                report = args["report"][0] if isinstance(args["report"], (list, tuple)) else args["report"]["report"]
-                lease_id, counter = (report[0], report[2]) if isinstance(report, (list, tuple)) else (
-                    report["leaseId"], report["counter"])
+            elif event == "UsageAnomalyDetected":
+                (lease_id, _, counter, _, _), _, _ = args["report"]  # IEquipmentLease.SignedUsageReport
                 reading = readings.get((lease_id, counter))
                 if reading is not None:
                     outcomes[reading.id] = ("quarantined", "anomaly: above the lease's plausible rate")
