@@ -153,6 +153,9 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._leases_with_readings: set[str] | None = None
+        """Leases with a reading the chain did not refuse (what :meth:`has_readings` answers), loaded once and
+        kept in step by every write that changes it: the outbox is the readings' only writer while it runs."""
 
     def close(self) -> None:
         # Under the lock: a worker thread still finishing a call (its task was cancelled at shutdown, the
@@ -223,13 +226,18 @@ class Outbox:
                     "ON CONFLICT(machine) DO UPDATE SET last_counter = excluded.last_counter, "
                     "last_runtime = excluded.last_runtime, last_timestamp = excluded.last_timestamp",
                     (item.machine, item.device_counter, item.device_runtime, item.timestamp))
+        if self._leases_with_readings is not None:  # only once committed
+            self._leases_with_readings.update(hex(item.lease_id) for item in readings)
         return ids
 
     @_serialised
     def has_readings(self, lease_id: int) -> bool:
-        """Whether any reading of this lease was ever accepted (other than ones the chain refused)."""
-        return self._db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1",
-                                (hex(lease_id),)).fetchone() is not None
+        """Whether any reading of this lease was ever accepted (other than ones the chain refused). The intake
+        asks for every reading of a lease not yet anchored on chain, so it is answered from memory."""
+        if self._leases_with_readings is None:
+            self._leases_with_readings = {row[0] for row in self._db.execute(
+                "SELECT DISTINCT lease_id FROM readings WHERE state != 'quarantined'")}
+        return hex(lease_id) in self._leases_with_readings
 
     @_serialised
     def pending(self, limit: int) -> list[PendingReading]:
@@ -298,6 +306,15 @@ class Outbox:
             db.executemany("UPDATE readings SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
                            [(state, reason, now, rid) for rid, (state, reason) in outcomes.items()])
             db.execute("UPDATE batches SET state = 'done' WHERE id = ?", (batch.id,))
+        refused = [rid for rid, (state, _) in outcomes.items() if state == "quarantined"]
+        if refused and self._leases_with_readings is not None:
+            # A lease whose only readings the chain refused has no anchor on its way: its next reading is one.
+            marks = ",".join("?" * len(refused))
+            for (lease,) in self._db.execute(f"SELECT DISTINCT lease_id FROM readings WHERE id IN ({marks})",
+                                             refused).fetchall():
+                if self._db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1",
+                                    (lease,)).fetchone() is None:
+                    self._leases_with_readings.discard(lease)
 
     @_serialised
     def drop_batch(self, batch: Batch, why: str) -> None:

@@ -68,3 +68,28 @@ def test_rebaseline_lifts_the_quarantine_and_continues_the_counters(tmp_path: Pa
     state = box.rebaseline("press-01")
     assert state.quarantined is None
     assert (state.counter_offset, state.last_counter) == (500, None)
+
+
+def test_a_lease_with_readings_is_known_after_a_reopen(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    assert not box.has_readings(7)
+    box.accept_many([reading(1)])
+    assert box.has_readings(7) and not box.has_readings(8)
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite")
+    assert again.has_readings(7) and not again.has_readings(8)
+    again.accept_many([reading(5, lease=8, machine="press-02")])
+    assert again.has_readings(8)
+
+
+def test_a_lease_whose_only_reading_the_chain_refused_anchors_again(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    assert not box.has_readings(7)
+    box.accept_many([reading(1), reading(9, lease=8, machine="press-02")])
+    box.accept_many([reading(10, lease=8, machine="press-02")])  # lease 8 has a newer reading, still pending
+    batch = box.open_batch(0, box.pending(10), attempt())
+    box.finish_batch(batch, {rid: ("quarantined", "invalid_signer") for rid in batch.reading_ids})
+    assert not box.has_readings(7)  # its next reading must anchor the lease
+    assert box.has_readings(8)
+    box.close()
+    assert not Outbox(tmp_path / "o.sqlite").has_readings(7)
