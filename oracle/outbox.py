@@ -338,11 +338,22 @@ class Outbox:
         return (row[0], row[1]) if row else (None, None)
 
     @_serialised
-    def set_lock_state(self, machine: str, state: str, lease_id: int) -> None:
+    def lock_states(self, machines: Sequence[str]) -> dict[str, str | None]:
+        """The command last delivered to each of ``machines`` (None: none yet)."""
+        states = dict.fromkeys(machines)
+        for machine, state in self._db.execute("SELECT machine, lock_state FROM machines").fetchall():
+            if machine in states:
+                states[machine] = state
+        return states
+
+    @_serialised
+    def set_lock_states(self, delivered: Sequence[tuple[str, str, int]]) -> None:
+        """Record commands delivered, (machine, command, lease id) each, in one transaction."""
         with self._tx() as db:
-            db.execute("INSERT INTO machines(machine, lock_state, lock_lease) VALUES (?, ?, ?) "
-                       "ON CONFLICT(machine) DO UPDATE SET lock_state = excluded.lock_state, "
-                       "lock_lease = excluded.lock_lease", (machine, state, hex(lease_id)))
+            db.executemany("INSERT INTO machines(machine, lock_state, lock_lease) VALUES (?, ?, ?) "
+                           "ON CONFLICT(machine) DO UPDATE SET lock_state = excluded.lock_state, "
+                           "lock_lease = excluded.lock_lease",
+                           [(machine, state, hex(lease_id)) for machine, state, lease_id in delivered])
 
     @_serialised
     def cursor(self, name: str) -> int | None:

@@ -268,10 +268,11 @@ class OracleService:
             self.metrics.last_loop = time.time()
             await asyncio.sleep(delay)
 
-    async def _watch_loop(self) -> None:
+    async def _watch_loop(self, touched: set[str] | None) -> None:
         while True:
             try:
-                await self.watcher.step()
+                await self.watcher.step(touched)
+                touched = None
             except Exception as exc:
                 self._throttle.log(logging.WARNING, "watch", "lease watcher could not poll the chain (%s)", exc)
             await asyncio.sleep(self.settings.chain.poll_interval_s)
@@ -289,11 +290,12 @@ class OracleService:
             server = MetricsServer(self.metrics, self.settings.metrics_host, self.settings.metrics_port).start()
             log.info("metrics on http://%s:%d/metrics", self.settings.metrics_host, server.port)
         self.metrics_port = server.port if server else None
-        # Know every machine's lease before the first reading arrives (one multicall per 200 machines).
-        await asyncio.to_thread(self.directory.refresh_all)
+        # Know every machine's lease before the first reading arrives (one multicall per 200 machines); the
+        # watcher's first step sends every machine its state from this same look.
+        touched = await asyncio.to_thread(self.watcher.poll_chain)
         intake = asyncio.create_task(self._intake(), name="intake")
         submit = asyncio.create_task(self._submit_loop(), name="submitter")
-        watch = asyncio.create_task(self._watch_loop(), name="watcher")
+        watch = asyncio.create_task(self._watch_loop(touched), name="watcher")
         sources = [asyncio.create_task(s.run(self.emit), name=f"source-{i}") for i, s in enumerate(self.sources)]
         log.info("oracle running: %d machines, relayer %s, lease contract %s", len(self.machines),
                  self.relayer.address, self.lease.address)

@@ -150,28 +150,37 @@ class LeaseWatcher:
         self.outbox.set_cursor("watcher", head)
         return touched
 
-    async def step(self) -> None:
-        touched = await asyncio.to_thread(self.poll_chain)
+    async def step(self, touched: set[str] | None = None) -> None:
+        """Poll the chain (unless ``touched`` comes from a poll the caller just made) and bring every touched
+        machine to its wanted state. The states delivered are recorded in one outbox transaction at the end:
+        a crash before it only repeats idempotent commands, which a restart sends again anyway."""
+        if touched is None:
+            touched = await asyncio.to_thread(self.poll_chain)
+        delivered = await asyncio.to_thread(self.outbox.lock_states, sorted(touched))
         force, self._force = self._force, False
+        sent: list[tuple[str, str, int]] = []
         for name in sorted(touched):
-            await self._apply(name, force=force)
+            outcome = await self._apply(name, delivered.get(name), force=force)
+            if outcome is not None:
+                sent.append(outcome)
+        if sent:
+            await asyncio.to_thread(self.outbox.set_lock_states, sent)
 
-    async def _apply(self, name: str, *, force: bool) -> None:
+    async def _apply(self, name: str, delivered: str | None, *, force: bool) -> tuple[str, str, int] | None:
         info = self.directory.current(name)
         command, reason = wanted_command(info)
         lease_id = info.lease_id if info else 0
-        delivered, _ = self.outbox.lock_state(name)
         if delivered == command and not force:
-            return
+            return None
         commander = self.commanders.get(name)
         if commander is None:
-            return
+            return None
         try:
             await commander.send(name, command, lease_id, reason)  # type: ignore[arg-type]
         except Exception as exc:
             log.warning("could not send %s to %s (%s); will retry", command, name, exc)
             self._force = True  # retry everything on the next step
-            return
-        self.outbox.set_lock_state(name, command, lease_id)
+            return None
         self.metrics.commands.labels(command).inc()
         log.info("%s %s: %s", command, name, reason)
+        return name, command, lease_id
