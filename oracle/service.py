@@ -123,6 +123,7 @@ class OracleService:
         machines are always read from the outbox, where `oracle rebaseline` lifts the quarantine."""
         self._stop = asyncio.Event()
         self._intake_open = True
+        self._ingesting: asyncio.Future[int] | None = None
 
     # ------------------------------------------------------------------ startup
 
@@ -248,7 +249,10 @@ class OracleService:
             group = [await self.queue.get()]
             while len(group) < INTAKE_GROUP and not self.queue.empty():
                 group.append(self.queue.get_nowait())
-            await asyncio.to_thread(self.ingest, group)
+            # Shielded: cancelling this loop at shutdown must not abandon a group half way through the worker
+            # thread; the shutdown waits for it before closing the outbox.
+            self._ingesting = asyncio.ensure_future(asyncio.to_thread(self.ingest, group))
+            await asyncio.shield(self._ingesting)
 
     # ------------------------------------------------------------------ loops
 
@@ -313,6 +317,8 @@ class OracleService:
         submit.cancel()
         watch.cancel()
         await asyncio.gather(intake, submit, watch, return_exceptions=True)
+        if self._ingesting is not None:
+            await asyncio.wait([self._ingesting], timeout=max(deadline - time.monotonic(), 0.1))
         while time.monotonic() < deadline and not self.submitter.idle():
             try:
                 await asyncio.to_thread(self.submitter.tick)
