@@ -247,6 +247,12 @@ class Outbox:
         return [_reading(row) for row in rows]
 
     @_serialised
+    def count_pending(self, limit: int) -> int:
+        """How many readings are pending, counting no further than ``limit``."""
+        return int(self._db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM readings WHERE state = 'pending' LIMIT ?)",
+                                    (limit,)).fetchone()[0])
+
+    @_serialised
     def depth(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM readings WHERE state IN ('pending', 'submitted')")
                    .fetchone()[0])

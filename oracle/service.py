@@ -54,6 +54,8 @@ INTAKE_QUEUE = 50_000
 """Readings buffered between the sources and the outbox; beyond it sources apply their own backpressure."""
 INTAKE_GROUP = 2_000
 """Readings committed to the outbox in one transaction (one fsync)."""
+SUBMIT_POLL_S = 0.02
+"""How often the submitter looks at the chain while batches form or are in flight: one eth_blockNumber."""
 RELAYER_PASSWORD_ENV = "ORACLE_RELAYER_PASSWORD"
 DEVICE_PASSWORD_ENV = "ORACLE_DEVICE_PASSWORD"
 
@@ -261,10 +263,13 @@ class OracleService:
         while True:
             delay = window
             try:
-                sent = await asyncio.to_thread(self.submitter.tick)
+                await asyncio.to_thread(self.submitter.tick, window)
                 self.metrics.chain_ok = True
-                if not sent and self.outbox.inflight():
-                    delay = min(window, 0.02)  # only receipts to wait for: look again soon
+                if not self.submitter.idle():
+                    # Batches forming or in flight: look again soon, so a receipt is seen as soon as it is mined
+                    # (the tick polls the head, not the receipts, until a block arrives) and a batch leaves as
+                    # soon as it is full or its window is over.
+                    delay = min(window, SUBMIT_POLL_S)
             except Exception as exc:  # node down: keep everything in the outbox and try again
                 self.metrics.chain_ok = False
                 self._throttle.log(logging.WARNING, "submit", "chain unreachable or refusing (%s); retrying", exc)

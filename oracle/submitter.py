@@ -33,6 +33,8 @@ BATCH_BASE_GAS = 100_000
 PER_REPORT_GAS = 60_000
 """Gas limit per report: three times the measured steady-state cost (19.3k), covering the first report of a
 lease and skipped reports that emit an anomaly with the whole report in it."""
+TRACK_EVERY_S = 1.0
+"""How often batches in flight are looked at while the chain's head stands still."""
 DELIVERED_SKIPS = {SkipReason.STALE_REPORT}
 """A stale-counter rejection means an equal or newer reading already settled: delivered."""
 
@@ -56,33 +58,52 @@ class Submitter:
         self.max_inflight = max_inflight
         self._backoff_until = 0.0
         self._tick_lock = threading.Lock()
+        self._tracked_head = -1
+        self._tracked_at = 0.0
+        self._waiting_since: float | None = None
 
     # ------------------------------------------------------------------ one step
 
-    def tick(self) -> int:
-        """Track every batch in flight, then send a new one if readings wait. Returns readings sent.
-        One tick at a time: at shutdown a cancelled loop's thread may still be in one when the flush starts."""
-        with self._tick_lock:
-            return self._tick()
+    def tick(self, gather_s: float = 0.0) -> int:
+        """Track the batches in flight, then send new ones if readings wait. Returns readings sent.
 
-    def _tick(self) -> int:
+        Readings not enough for a full batch wait up to ``gather_s`` from the tick that first saw them, so a
+        loop that ticks often (to see receipts soon) still sends full batches; 0 sends whatever waits. One tick
+        at a time: at shutdown a cancelled loop's thread may still be in one when the flush starts."""
+        with self._tick_lock:
+            return self._tick(gather_s)
+
+    def _tick(self, gather_s: float) -> int:
         head = self.w3.eth.block_number
-        for batch in self.outbox.inflight():
-            self._track(batch, head)
+        now = time.monotonic()
+        inflight = self.outbox.inflight()
+        # Receipts can only have changed with a new block; a look every TRACK_EVERY_S regardless catches what a
+        # head that stands still hides (a node that lost a transaction on a chain mining only on demand).
+        if inflight and (head != self._tracked_head or now - self._tracked_at >= TRACK_EVERY_S):
+            for batch in inflight:
+                self._track(batch, head)
+            self._tracked_head, self._tracked_at = head, now
+            inflight = self.outbox.inflight()
         sent = 0
         # Pipelined: up to max_inflight batches with consecutive nonces, each sent without waiting for the last.
-        while len(self.outbox.inflight()) < self.max_inflight and time.monotonic() >= self._backoff_until:
-            readings = self.outbox.pending(self.max_batch)
-            if not readings:
+        while len(inflight) < self.max_inflight and now >= self._backoff_until:
+            waiting = self.outbox.count_pending(self.max_batch)
+            if not waiting:
+                self._waiting_since = None
                 break
-            count = self._send_batch(readings, head)
+            if self._waiting_since is None:
+                self._waiting_since = now
+            if waiting < self.max_batch and now - self._waiting_since < gather_s:
+                break  # a batch is still forming
+            count = self._send_batch(self.outbox.pending(self.max_batch), head)
             if not count:
                 break
             sent += count
+            inflight = self.outbox.inflight()
         return sent
 
     def idle(self) -> bool:
-        return not self.outbox.inflight() and not self.outbox.pending(1)
+        return not self.outbox.inflight() and not self.outbox.count_pending(1)
 
     # ------------------------------------------------------------------ sending
 
