@@ -207,28 +207,35 @@ class Outbox:
     @_serialised
     def accept_many(self, readings: Sequence[AcceptedReading]) -> list[int]:
         """Store signed readings as pending, superseding older pending ones of the same lease, in one
-        transaction: a group commit, so thousands of readings a second cost one fsync each round."""
-        ids = []
+        transaction: a group commit, so thousands of readings a second cost one fsync each round.
+
+        The work is per group, not per reading: older pending readings are superseded once per lease, a
+        reading a newer one of the same group replaces is stored superseded, and each machine's last counters
+        are written once. An anchor is never superseded (it fixes the lease's starting counter)."""
+        if not readings:
+            return []
+        newest = {item.lease_id: i for i, item in enumerate(readings)}
+        last_of_machine = {item.machine: item for item in readings}
+        rows = [(item.machine, item.machine_id, hex(item.lease_id), item.counter, item.runtime, item.timestamp,
+                 item.r, item.vs, item.received_at, int(item.anchor),
+                 "pending" if item.anchor or newest[item.lease_id] == i else "superseded")
+                for i, item in enumerate(readings)]
         with self._tx() as db:
-            for item in readings:
-                lease = hex(item.lease_id)
-                db.execute("UPDATE readings SET state = 'superseded' WHERE lease_id = ? AND state = 'pending' "
-                           "AND anchor = 0", (lease,))
-                cursor = db.execute(
-                    "INSERT INTO readings(machine, machine_id, lease_id, counter, runtime, timestamp, r, vs, "
-                    "received_at, anchor, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                    (item.machine, item.machine_id, lease, item.counter, item.runtime, item.timestamp, item.r,
-                     item.vs, item.received_at, int(item.anchor)))
-                assert cursor.lastrowid is not None
-                ids.append(cursor.lastrowid)
-                db.execute(
-                    "INSERT INTO machines(machine, last_counter, last_runtime, last_timestamp) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(machine) DO UPDATE SET last_counter = excluded.last_counter, "
-                    "last_runtime = excluded.last_runtime, last_timestamp = excluded.last_timestamp",
-                    (item.machine, item.device_counter, item.device_runtime, item.timestamp))
+            db.executemany("UPDATE readings SET state = 'superseded' WHERE lease_id = ? AND state = 'pending' "
+                           "AND anchor = 0", [(hex(lease),) for lease in newest])
+            db.executemany(
+                "INSERT INTO readings(machine, machine_id, lease_id, counter, runtime, timestamp, r, vs, "
+                "received_at, anchor, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            # Rows inserted in one write transaction take consecutive ids after the largest one.
+            last = int(db.execute("SELECT MAX(id) FROM readings").fetchone()[0])
+            db.executemany(
+                "INSERT INTO machines(machine, last_counter, last_runtime, last_timestamp) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(machine) DO UPDATE SET last_counter = excluded.last_counter, "
+                "last_runtime = excluded.last_runtime, last_timestamp = excluded.last_timestamp",
+                [(m.machine, m.device_counter, m.device_runtime, m.timestamp) for m in last_of_machine.values()])
         if self._leases_with_readings is not None:  # only once committed
-            self._leases_with_readings.update(hex(item.lease_id) for item in readings)
-        return ids
+            self._leases_with_readings.update(hex(lease) for lease in newest)
+        return list(range(last - len(rows) + 1, last + 1))
 
     @_serialised
     def has_readings(self, lease_id: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from oracle.outbox import AcceptedReading, Attempt, Outbox
@@ -93,3 +94,17 @@ def test_a_lease_whose_only_reading_the_chain_refused_anchors_again(tmp_path: Pa
     assert box.has_readings(8)
     box.close()
     assert not Outbox(tmp_path / "o.sqlite").has_readings(7)
+
+
+def test_a_group_keeps_the_anchor_and_the_newest_reading_of_each_lease_pending(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([reading(1)])
+    anchor = dataclasses.replace(reading(20, lease=8, machine="press-02"), anchor=True)
+    ids = box.accept_many([reading(2), anchor, reading(3), reading(21, lease=8, machine="press-02"),
+                           reading(22, lease=8, machine="press-02"), reading(4)])
+    assert ids == list(range(ids[0], ids[0] + 6))
+    assert [r.id for r in box.readings(ids)] == ids
+    assert sorted((r.lease_id, r.counter) for r in box.pending(10)) == [(7, 4), (8, 20), (8, 22)]
+    assert box.machine_state("press-01").last_counter == 4
+    assert box.machine_state("press-02").last_counter == 22
+    assert box.depth() == 3
