@@ -20,7 +20,7 @@ from hexbytes import HexBytes
 from web3.contract import Contract
 
 from millchain.chain import Chain
-from millchain.events import LogDecoder
+from millchain.events import LogDecoder, Receipt, block_hash, fetch_receipt
 from millchain.leasing import SkipReason, UsageBatchEncoder
 from millchain.reverts import RevertDecoder
 from millchain.tx import DEFAULT_TIP_WEI, Transactor
@@ -161,18 +161,17 @@ class Submitter:
 
     # ------------------------------------------------------------------ tracking
 
-    def _receipt(self, tx_hash: str) -> Any:
+    def _receipt(self, tx_hash: str) -> Receipt | None:
         try:
-            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        except Exception:  # TransactionNotFound, or a node that is restarting
+            return fetch_receipt(self.w3, tx_hash)
+        except Exception:  # a node that is restarting
             return None
 
-    def _canonical(self, receipt: Any) -> bool:
+    def _canonical(self, receipt: Receipt) -> bool:
         try:
-            block = self.w3.eth.get_block(receipt["blockNumber"])
+            return block_hash(self.w3, receipt.block_number) == receipt.block_hash
         except Exception:
             return False
-        return bytes(block["hash"]) == bytes(receipt["blockHash"])
 
     def _track(self, batch: Batch, head: int) -> None:
         attempts = self.outbox.attempts(batch.id)
@@ -180,14 +179,14 @@ class Submitter:
             receipt = self._receipt(attempt.tx_hash)
             if receipt is None:
                 continue
-            if head - receipt["blockNumber"] + 1 < self.confirmations:
+            if head - receipt.block_number + 1 < self.confirmations:
                 return  # mined, not yet confirmed: wait
             if not self._canonical(receipt):
                 log.warning("receipt of %s left the canonical chain (reorg); sending again", attempt.tx_hash)
                 self.metrics.transactions.labels("reorged").inc()
                 self._broadcast(attempts[-1])
                 return
-            if receipt["status"] != 1:
+            if receipt.status != 1:
                 log.warning("batch %d reverted in %s; its readings go back to pending", batch.id, attempt.tx_hash)
                 self.metrics.transactions.labels("reverted").inc()
                 self.outbox.drop_batch(batch, "transaction reverted")
@@ -230,7 +229,7 @@ class Submitter:
         log.info("batch %d stuck for %d blocks: replaced %s by %s (tip %d -> %d wei)", batch.id,
                  head - last.sent_block, last.tx_hash, attempt.tx_hash, last.tip, tip)
 
-    def _finish(self, batch: Batch, receipt: Any) -> None:
+    def _finish(self, batch: Batch, receipt: Receipt) -> None:
         readings = {(r.lease_id, r.counter): r for r in self.outbox.readings(batch.reading_ids)}
         outcomes: dict[int, tuple[str, str | None]] = {}
         now = time.time()
