@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
-from typing import Any, cast
+from typing import Any
 
-from eth_abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import function_abi_to_4byte_selector, to_checksum_address
-from eth_utils.abi import collapse_if_tuple
+from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
 from web3.types import TxReceipt
 
+from millchain.calls import FunctionCall
 from millchain.errors import MillchainError
 from millchain.session import Session
 from millchain.typed_data import SignedUsageReport, UsageReportHasher, lease_domain, permit_typed_data
@@ -160,24 +159,14 @@ timestamp), r, vs), as :meth:`SignedUsageReport.as_tuple` gives it."""
 
 
 class UsageBatchEncoder:
-    """``submitUsageBatch`` calldata in one ``eth_abi.encode`` call.
-
-    web3's ``encode_abi`` validates and normalises every argument against the ABI on each call, which costs
-    over ten times the encoding itself (measured: most of a second for a 400-report batch, on the process
-    that also signs the readings). The selector and the argument type are read from the contract's ABI once
-    here, so a change of the function's signature comes with the ABI and only the tuple shape
-    (:data:`UsageReportTuple`) is written down, in one place. A test proves the bytes equal web3's.
-    """
-
-    FUNCTION = "submitUsageBatch"
+    """``submitUsageBatch`` calldata in one ``eth_abi.encode`` call (see :mod:`millchain.calls`): over ten
+    times cheaper than web3's ``encode_abi`` for a 400-report batch. A test proves the bytes equal web3's."""
 
     def __init__(self, abi: Sequence[Mapping[str, Any]]) -> None:
-        [fn] = [item for item in abi if item.get("type") == "function" and item.get("name") == self.FUNCTION]
-        self._selector = bytes(function_abi_to_4byte_selector(cast(Any, fn)))
-        self._types = [collapse_if_tuple(cast(Any, item)) for item in fn["inputs"]]
+        self._call = FunctionCall(abi, "submitUsageBatch")
 
     def calldata(self, reports: Sequence[UsageReportTuple]) -> str:
-        return "0x" + (self._selector + encode(self._types, [list(reports)])).hex()
+        return "0x" + self._call.encode(list(reports)).hex()
 
 
 class LeaseClient:
