@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+UNSIGNED = b""
+"""r and vs of a gateway-signed reading not sent yet: the submitter signs the readings it sends, and records the
+signature with the batch, before broadcast."""
+
 P = ParamSpec("P")
 R = TypeVar("R")
 DELIVERED = ("settled", "stale")
@@ -268,15 +272,16 @@ class Outbox:
 
     @_serialised
     def open_batch(self, nonce: int, readings: Sequence[PendingReading], attempt: Attempt) -> Batch:
-        """Record a batch and its first signed attempt, and mark its readings submitted, before broadcast."""
+        """Record a batch and its first signed attempt, and mark its readings submitted with the signatures they
+        are sent with, before broadcast."""
         ids = [r.id for r in readings]
         with self._tx() as db:
             cursor = db.execute("INSERT INTO batches(nonce, reading_ids, state, created_at) "
                                 "VALUES (?, ?, 'inflight', ?)", (nonce, json.dumps(ids), time.time()))
             batch_id = cursor.lastrowid
             assert batch_id is not None
-            db.executemany("UPDATE readings SET state = 'submitted', batch_id = ? WHERE id = ? AND state = 'pending'",
-                           [(batch_id, i) for i in ids])
+            db.executemany("UPDATE readings SET state = 'submitted', batch_id = ?, r = ?, vs = ? "
+                           "WHERE id = ? AND state = 'pending'", [(batch_id, r.r, r.vs, r.id) for r in readings])
             self._insert_attempt(db, Attempt(**{**attempt.__dict__, "batch_id": batch_id}))
         return Batch(batch_id, nonce, ids)
 
@@ -319,15 +324,26 @@ class Outbox:
             db.executemany("UPDATE readings SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
                            [(state, reason, now, rid) for rid, (state, reason) in outcomes.items()])
             db.execute("UPDATE batches SET state = 'done' WHERE id = ?", (batch.id,))
-        refused = [rid for rid, (state, _) in outcomes.items() if state == "quarantined"]
-        if refused and self._leases_with_readings is not None:
-            # A lease whose only readings the chain refused has no anchor on its way: its next reading is one.
-            marks = ",".join("?" * len(refused))
-            for (lease,) in self._db.execute(f"SELECT DISTINCT lease_id FROM readings WHERE id IN ({marks})",
-                                             refused).fetchall():
-                if self._db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1",
-                                    (lease,)).fetchone() is None:
-                    self._leases_with_readings.discard(lease)
+        self._forget_refused([rid for rid, (state, _) in outcomes.items() if state == "quarantined"])
+
+    @_serialised
+    def quarantine_pending(self, ids: Sequence[int], reason: str) -> None:
+        """Readings that cannot be sent (no key to sign them with any more) are quarantined with the reason."""
+        with self._tx() as db:
+            db.executemany("UPDATE readings SET state = 'quarantined', reason = ? WHERE id = ? AND state = 'pending'",
+                           [(reason, rid) for rid in ids])
+        self._forget_refused(ids)
+
+    def _forget_refused(self, refused: Sequence[int]) -> None:
+        if not refused or self._leases_with_readings is None:
+            return
+        # A lease whose only readings were refused has no anchor on its way: its next reading is one.
+        marks = ",".join("?" * len(refused))
+        for (lease,) in self._db.execute(f"SELECT DISTINCT lease_id FROM readings WHERE id IN ({marks})",
+                                         list(refused)).fetchall():
+            if self._db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1",
+                                (lease,)).fetchone() is None:
+                self._leases_with_readings.discard(lease)
 
     @_serialised
     def drop_batch(self, batch: Batch, why: str) -> None:

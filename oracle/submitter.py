@@ -9,10 +9,12 @@ that drops it sends the batch again. A batch whose nonce another transaction too
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -24,8 +26,9 @@ from millchain.events import LogDecoder, Receipt, block_hash, fetch_receipt
 from millchain.leasing import SkipReason, UsageBatchEncoder
 from millchain.reverts import RevertDecoder
 from millchain.tx import DEFAULT_TIP_WEI, Transactor
+from millchain.typed_data import DeviceSigner, UsageReport
 from oracle.metrics import Metrics
-from oracle.outbox import Attempt, Batch, Outbox, PendingReading
+from oracle.outbox import UNSIGNED, Attempt, Batch, Outbox, PendingReading
 
 log = logging.getLogger("oracle.submitter")
 
@@ -41,12 +44,13 @@ DELIVERED_SKIPS = {SkipReason.STALE_REPORT}
 
 class Submitter:
     def __init__(self, chain: Chain, relayer: LocalAccount, lease: Contract, outbox: Outbox, metrics: Metrics,
-                 decoder: RevertDecoder, *, max_batch: int, confirmations: int, stuck_blocks: int,
-                 fee_bump_percent: float, max_inflight: int = 4) -> None:
+                 decoder: RevertDecoder, signers: Mapping[str, DeviceSigner], *, max_batch: int, confirmations: int,
+                 stuck_blocks: int, fee_bump_percent: float, max_inflight: int = 4) -> None:
         self.chain = chain
         self.w3 = chain.w3
         self.tx = Transactor(chain, relayer, decoder)
         self.lease = lease
+        self.signers = signers
         self.encoder = UsageBatchEncoder(lease.abi)
         self.events = LogDecoder(lease)
         self.outbox = outbox
@@ -132,7 +136,34 @@ class Submitter:
         return Attempt(tx_hash=signed.tx_hash, batch_id=batch_id, raw=signed.raw, max_fee=max_fee, tip=tip,
                        gas=gas, sent_block=head)
 
+    def _signed(self, readings: list[PendingReading]) -> list[PendingReading]:
+        """Sign the gateway-signed readings about to be sent (the intake leaves them unsigned: most are
+        superseded before they are sent). A reading whose machine has no key any more is quarantined."""
+        signed, keyless = [], []
+        for reading in readings:
+            if reading.r != UNSIGNED:
+                signed.append(reading)
+                continue
+            signer = self.signers.get(reading.machine)
+            if signer is None:
+                keyless.append(reading.id)
+                continue
+            report = signer.sign(UsageReport(lease_id=reading.lease_id, machine_id=reading.machine_id,
+                                             counter=reading.counter, runtime_seconds=reading.runtime,
+                                             timestamp=reading.timestamp))
+            signed.append(dataclasses.replace(reading, r=report.r, vs=report.vs))
+        if keyless:
+            log.warning("%d readings have no device key to be signed with (machine removed from the config or "
+                        "switched to device signing); quarantined", len(keyless))
+            self.outbox.quarantine_pending(keyless, "no device key to sign with")
+            self.metrics.rejected.labels("no_device_key").inc(len(keyless))
+        self.metrics.signed.inc(len(signed) - sum(1 for r in readings if r.r != UNSIGNED))
+        return signed
+
     def _send_batch(self, readings: list[PendingReading], head: int) -> int:
+        readings = self._signed(readings)
+        if not readings:
+            return 0
         data = self._calldata(readings)
         # A computed limit instead of eth_estimateGas, which would execute the whole batch once more before it
         # is sent: a batch never reverts for a bad report (it skips it), and a revert for any other reason

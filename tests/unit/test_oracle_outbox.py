@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from oracle.outbox import AcceptedReading, Attempt, Outbox
+from oracle.outbox import UNSIGNED, AcceptedReading, Attempt, Outbox
 
 MID = b"press-01".ljust(32, b"\0")
 
@@ -108,3 +108,23 @@ def test_a_group_keeps_the_anchor_and_the_newest_reading_of_each_lease_pending(t
     assert box.machine_state("press-01").last_counter == 4
     assert box.machine_state("press-02").last_counter == 22
     assert box.depth() == 3
+
+
+def test_a_batch_records_the_signatures_its_readings_are_sent_with(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([dataclasses.replace(reading(1), r=UNSIGNED, vs=UNSIGNED)])
+    [pending] = box.pending(10)
+    assert (pending.r, pending.vs) == (UNSIGNED, UNSIGNED)
+    batch = box.open_batch(0, [dataclasses.replace(pending, r=b"\7" * 32, vs=b"\x08" * 32)], attempt())
+    box.drop_batch(batch, "nonce used by another transaction")  # sent again later: with the same signature
+    [again] = box.pending(10)
+    assert (again.r, again.vs) == (b"\7" * 32, b"\x08" * 32)
+
+
+def test_readings_that_cannot_be_signed_are_quarantined_with_the_reason(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([dataclasses.replace(reading(1), r=UNSIGNED, vs=UNSIGNED)])
+    assert box.has_readings(7)
+    box.quarantine_pending([r.id for r in box.pending(10)], "no device key to sign with")
+    assert box.pending(10) == [] and not box.has_readings(7)
+    assert box.status()[0]["quarantine_reasons"] == ["no device key to sign with"]
