@@ -26,7 +26,12 @@ def test_a_batch_receipt_with_every_outcome_decodes_as_web3_decodes_it(h: LeaseH
     stale = h.report(lease, 1_000, 0, t)  # UsageReportSkipped
     receipt = h.batch([anchor, settles, too_fast, stale], at=t + 30)
     expected = h.events(receipt)
-    assert [name for name, _ in expected] == ["UsageSettled", "UsageSettled", "UsageAnomalyDetected",
-                                              "UsageReportSkipped"]
+    assert [name for name, _ in expected] == [
+        "UsageSettled",
+        "UsageSettled",
+        "UsageAnomalyDetected",
+        "UsageReportSkipped",
+    ]
     assert LogDecoder(h.lease).decode(receipt) == [
-        (name, {arg: as_tuples(value) for arg, value in args.items()}) for name, args in expected]
+        (name, {arg: as_tuples(value) for arg, value in args.items()}) for name, args in expected
+    ]
