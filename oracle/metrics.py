@@ -15,7 +15,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.received = Counter("oracle_readings_received", "Telemetry messages received", ["machine"], registry=r)
-        self.signed = Counter("oracle_readings_signed", "Readings accepted and signed (or verified)", registry=r)
+        self.signed = Counter("oracle_readings_signed", "Reports signed when sent (gateway signing) or verified on "
+                              "receipt (device signing)", registry=r)
         self.submitted = Counter("oracle_readings_submitted", "Readings sent on chain in a batch", registry=r)
         self.confirmed = Counter("oracle_readings_confirmed", "Readings settled or stale on chain", ["outcome"],
                                  registry=r)

@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+UNSIGNED = b""
+"""r and vs of a gateway-signed reading not sent yet: the submitter signs the readings it sends, and records the
+signature with the batch, before broadcast."""
+
 P = ParamSpec("P")
 R = TypeVar("R")
 DELIVERED = ("settled", "stale")
@@ -153,6 +157,9 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._leases_with_readings: set[str] | None = None
+        """Leases with a reading the chain did not refuse (what :meth:`has_readings` answers), loaded once and
+        kept in step by every write that changes it: the outbox is the readings' only writer while it runs."""
 
     def close(self) -> None:
         # Under the lock: a worker thread still finishing a call (its task was cancelled at shutdown, the
@@ -204,32 +211,44 @@ class Outbox:
     @_serialised
     def accept_many(self, readings: Sequence[AcceptedReading]) -> list[int]:
         """Store signed readings as pending, superseding older pending ones of the same lease, in one
-        transaction: a group commit, so thousands of readings a second cost one fsync each round."""
-        ids = []
+        transaction: a group commit, so thousands of readings a second cost one fsync each round.
+
+        The work is per group, not per reading: older pending readings are superseded once per lease, a
+        reading a newer one of the same group replaces is stored superseded, and each machine's last counters
+        are written once. An anchor is never superseded (it fixes the lease's starting counter)."""
+        if not readings:
+            return []
+        newest = {item.lease_id: i for i, item in enumerate(readings)}
+        last_of_machine = {item.machine: item for item in readings}
+        rows = [(item.machine, item.machine_id, hex(item.lease_id), item.counter, item.runtime, item.timestamp,
+                 item.r, item.vs, item.received_at, int(item.anchor),
+                 "pending" if item.anchor or newest[item.lease_id] == i else "superseded")
+                for i, item in enumerate(readings)]
         with self._tx() as db:
-            for item in readings:
-                lease = hex(item.lease_id)
-                db.execute("UPDATE readings SET state = 'superseded' WHERE lease_id = ? AND state = 'pending' "
-                           "AND anchor = 0", (lease,))
-                cursor = db.execute(
-                    "INSERT INTO readings(machine, machine_id, lease_id, counter, runtime, timestamp, r, vs, "
-                    "received_at, anchor, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-                    (item.machine, item.machine_id, lease, item.counter, item.runtime, item.timestamp, item.r,
-                     item.vs, item.received_at, int(item.anchor)))
-                assert cursor.lastrowid is not None
-                ids.append(cursor.lastrowid)
-                db.execute(
-                    "INSERT INTO machines(machine, last_counter, last_runtime, last_timestamp) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(machine) DO UPDATE SET last_counter = excluded.last_counter, "
-                    "last_runtime = excluded.last_runtime, last_timestamp = excluded.last_timestamp",
-                    (item.machine, item.device_counter, item.device_runtime, item.timestamp))
-        return ids
+            db.executemany("UPDATE readings SET state = 'superseded' WHERE lease_id = ? AND state = 'pending' "
+                           "AND anchor = 0", [(hex(lease),) for lease in newest])
+            db.executemany(
+                "INSERT INTO readings(machine, machine_id, lease_id, counter, runtime, timestamp, r, vs, "
+                "received_at, anchor, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            # Rows inserted in one write transaction take consecutive ids after the largest one.
+            last = int(db.execute("SELECT MAX(id) FROM readings").fetchone()[0])
+            db.executemany(
+                "INSERT INTO machines(machine, last_counter, last_runtime, last_timestamp) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(machine) DO UPDATE SET last_counter = excluded.last_counter, "
+                "last_runtime = excluded.last_runtime, last_timestamp = excluded.last_timestamp",
+                [(m.machine, m.device_counter, m.device_runtime, m.timestamp) for m in last_of_machine.values()])
+        if self._leases_with_readings is not None:  # only once committed
+            self._leases_with_readings.update(hex(lease) for lease in newest)
+        return list(range(last - len(rows) + 1, last + 1))
 
     @_serialised
     def has_readings(self, lease_id: int) -> bool:
-        """Whether any reading of this lease was ever accepted (other than ones the chain refused)."""
-        return self._db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1",
-                                (hex(lease_id),)).fetchone() is not None
+        """Whether any reading of this lease was ever accepted (other than ones the chain refused). The intake
+        asks for every reading of a lease not yet anchored on chain, so it is answered from memory."""
+        if self._leases_with_readings is None:
+            self._leases_with_readings = {row[0] for row in self._db.execute(
+                "SELECT DISTINCT lease_id FROM readings WHERE state != 'quarantined'")}
+        return hex(lease_id) in self._leases_with_readings
 
     @_serialised
     def pending(self, limit: int) -> list[PendingReading]:
@@ -237,6 +256,12 @@ class Outbox:
             f"SELECT {_READING_COLUMNS} FROM readings WHERE state = 'pending' ORDER BY id LIMIT ?",
             (limit,)).fetchall()
         return [_reading(row) for row in rows]
+
+    @_serialised
+    def count_pending(self, limit: int) -> int:
+        """How many readings are pending, counting no further than ``limit``."""
+        return int(self._db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM readings WHERE state = 'pending' LIMIT ?)",
+                                    (limit,)).fetchone()[0])
 
     @_serialised
     def depth(self) -> int:
@@ -247,15 +272,16 @@ class Outbox:
 
     @_serialised
     def open_batch(self, nonce: int, readings: Sequence[PendingReading], attempt: Attempt) -> Batch:
-        """Record a batch and its first signed attempt, and mark its readings submitted, before broadcast."""
+        """Record a batch and its first signed attempt, and mark its readings submitted with the signatures they
+        are sent with, before broadcast."""
         ids = [r.id for r in readings]
         with self._tx() as db:
             cursor = db.execute("INSERT INTO batches(nonce, reading_ids, state, created_at) "
                                 "VALUES (?, ?, 'inflight', ?)", (nonce, json.dumps(ids), time.time()))
             batch_id = cursor.lastrowid
             assert batch_id is not None
-            db.executemany("UPDATE readings SET state = 'submitted', batch_id = ? WHERE id = ? AND state = 'pending'",
-                           [(batch_id, i) for i in ids])
+            db.executemany("UPDATE readings SET state = 'submitted', batch_id = ?, r = ?, vs = ? "
+                           "WHERE id = ? AND state = 'pending'", [(batch_id, r.r, r.vs, r.id) for r in readings])
             self._insert_attempt(db, Attempt(**{**attempt.__dict__, "batch_id": batch_id}))
         return Batch(batch_id, nonce, ids)
 
@@ -298,6 +324,26 @@ class Outbox:
             db.executemany("UPDATE readings SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
                            [(state, reason, now, rid) for rid, (state, reason) in outcomes.items()])
             db.execute("UPDATE batches SET state = 'done' WHERE id = ?", (batch.id,))
+        self._forget_refused([rid for rid, (state, _) in outcomes.items() if state == "quarantined"])
+
+    @_serialised
+    def quarantine_pending(self, ids: Sequence[int], reason: str) -> None:
+        """Readings that cannot be sent (no key to sign them with any more) are quarantined with the reason."""
+        with self._tx() as db:
+            db.executemany("UPDATE readings SET state = 'quarantined', reason = ? WHERE id = ? AND state = 'pending'",
+                           [(reason, rid) for rid in ids])
+        self._forget_refused(ids)
+
+    def _forget_refused(self, refused: Sequence[int]) -> None:
+        if not refused or self._leases_with_readings is None:
+            return
+        # A lease whose only readings were refused has no anchor on its way: its next reading is one.
+        marks = ",".join("?" * len(refused))
+        for (lease,) in self._db.execute(f"SELECT DISTINCT lease_id FROM readings WHERE id IN ({marks})",
+                                         list(refused)).fetchall():
+            if self._db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1",
+                                (lease,)).fetchone() is None:
+                self._leases_with_readings.discard(lease)
 
     @_serialised
     def drop_batch(self, batch: Batch, why: str) -> None:
@@ -321,11 +367,22 @@ class Outbox:
         return (row[0], row[1]) if row else (None, None)
 
     @_serialised
-    def set_lock_state(self, machine: str, state: str, lease_id: int) -> None:
+    def lock_states(self, machines: Sequence[str]) -> dict[str, str | None]:
+        """The command last delivered to each of ``machines`` (None: none yet)."""
+        states = dict.fromkeys(machines)
+        for machine, state in self._db.execute("SELECT machine, lock_state FROM machines").fetchall():
+            if machine in states:
+                states[machine] = state
+        return states
+
+    @_serialised
+    def set_lock_states(self, delivered: Sequence[tuple[str, str, int]]) -> None:
+        """Record commands delivered, (machine, command, lease id) each, in one transaction."""
         with self._tx() as db:
-            db.execute("INSERT INTO machines(machine, lock_state, lock_lease) VALUES (?, ?, ?) "
-                       "ON CONFLICT(machine) DO UPDATE SET lock_state = excluded.lock_state, "
-                       "lock_lease = excluded.lock_lease", (machine, state, hex(lease_id)))
+            db.executemany("INSERT INTO machines(machine, lock_state, lock_lease) VALUES (?, ?, ?) "
+                           "ON CONFLICT(machine) DO UPDATE SET lock_state = excluded.lock_state, "
+                           "lock_lease = excluded.lock_lease",
+                           [(machine, state, hex(lease_id)) for machine, state, lease_id in delivered])
 
     @_serialised
     def cursor(self, name: str) -> int | None:

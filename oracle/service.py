@@ -42,7 +42,7 @@ from millchain.typed_data import (
 )
 from oracle.config import MachineSettings, OracleSettings
 from oracle.metrics import Metrics, MetricsServer
-from oracle.outbox import AcceptedReading, Outbox
+from oracle.outbox import UNSIGNED, AcceptedReading, Outbox
 from oracle.sources import Commander, CommandRouter, LogThrottle, Source, Telemetry
 from oracle.submitter import Submitter
 from oracle.telemetry import InvalidTelemetry, MachineState, check_against_history, parse_payload
@@ -54,6 +54,8 @@ INTAKE_QUEUE = 50_000
 """Readings buffered between the sources and the outbox; beyond it sources apply their own backpressure."""
 INTAKE_GROUP = 2_000
 """Readings committed to the outbox in one transaction (one fsync)."""
+SUBMIT_POLL_S = 0.02
+"""How often the submitter looks at the chain while batches form or are in flight: one eth_blockNumber."""
 RELAYER_PASSWORD_ENV = "ORACLE_RELAYER_PASSWORD"
 DEVICE_PASSWORD_ENV = "ORACLE_DEVICE_PASSWORD"
 
@@ -109,7 +111,7 @@ class OracleService:
         self.signers = self._device_signers(embedding.device_password if embedding else
                                             os.environ.get(DEVICE_PASSWORD_ENV))
         self.submitter = Submitter(
-            self.chain, self.relayer, self.lease, self.outbox, self.metrics, self.decoder,
+            self.chain, self.relayer, self.lease, self.outbox, self.metrics, self.decoder, self.signers,
             max_batch=settings.max_batch, confirmations=settings.chain.confirmations,
             stuck_blocks=settings.chain.stuck_blocks, fee_bump_percent=settings.chain.fee_bump_percent)
         self.sources = sources if sources is not None else []
@@ -123,6 +125,7 @@ class OracleService:
         machines are always read from the outbox, where `oracle rebaseline` lifts the quarantine."""
         self._stop = asyncio.Event()
         self._intake_open = True
+        self._ingesting: asyncio.Future[int] | None = None
 
     # ------------------------------------------------------------------ startup
 
@@ -189,7 +192,8 @@ class OracleService:
         report = UsageReport(lease_id=lease.lease_id, machine_id=machine.machine_bytes, counter=counter,
                              runtime_seconds=runtime, timestamp=raw.timestamp)
         if machine.signing == "gateway":
-            signed = self.signers[machine.name].sign(report)
+            # Signed by the submitter when it sends the reading: a newer reading supersedes most of them first.
+            signed = SignedUsageReport(report=report, r=UNSIGNED, vs=UNSIGNED)
         else:
             if raw.signature is None:
                 raise InvalidTelemetry("bad_signature", "device-signed machine sent no signature")
@@ -240,7 +244,7 @@ class OracleService:
             accepted.append(reading)
         if accepted:
             self.outbox.accept_many(accepted)
-            self.metrics.signed.inc(len(accepted))
+            self.metrics.signed.inc(sum(1 for reading in accepted if reading.r != UNSIGNED))  # verified
         return len(accepted)
 
     async def _intake(self) -> None:
@@ -248,7 +252,10 @@ class OracleService:
             group = [await self.queue.get()]
             while len(group) < INTAKE_GROUP and not self.queue.empty():
                 group.append(self.queue.get_nowait())
-            await asyncio.to_thread(self.ingest, group)
+            # Shielded: cancelling this loop at shutdown must not abandon a group half way through the worker
+            # thread; the shutdown waits for it before closing the outbox.
+            self._ingesting = asyncio.ensure_future(asyncio.to_thread(self.ingest, group))
+            await asyncio.shield(self._ingesting)
 
     # ------------------------------------------------------------------ loops
 
@@ -257,10 +264,13 @@ class OracleService:
         while True:
             delay = window
             try:
-                sent = await asyncio.to_thread(self.submitter.tick)
+                await asyncio.to_thread(self.submitter.tick, window)
                 self.metrics.chain_ok = True
-                if not sent and self.outbox.inflight():
-                    delay = min(window, 0.02)  # only receipts to wait for: look again soon
+                if not self.submitter.idle():
+                    # Batches forming or in flight: look again soon, so a receipt is seen as soon as it is mined
+                    # (the tick polls the head, not the receipts, until a block arrives) and a batch leaves as
+                    # soon as it is full or its window is over.
+                    delay = min(window, SUBMIT_POLL_S)
             except Exception as exc:  # node down: keep everything in the outbox and try again
                 self.metrics.chain_ok = False
                 self._throttle.log(logging.WARNING, "submit", "chain unreachable or refusing (%s); retrying", exc)
@@ -268,10 +278,11 @@ class OracleService:
             self.metrics.last_loop = time.time()
             await asyncio.sleep(delay)
 
-    async def _watch_loop(self) -> None:
+    async def _watch_loop(self, touched: set[str] | None) -> None:
         while True:
             try:
-                await self.watcher.step()
+                await self.watcher.step(touched)
+                touched = None
             except Exception as exc:
                 self._throttle.log(logging.WARNING, "watch", "lease watcher could not poll the chain (%s)", exc)
             await asyncio.sleep(self.settings.chain.poll_interval_s)
@@ -289,11 +300,12 @@ class OracleService:
             server = MetricsServer(self.metrics, self.settings.metrics_host, self.settings.metrics_port).start()
             log.info("metrics on http://%s:%d/metrics", self.settings.metrics_host, server.port)
         self.metrics_port = server.port if server else None
-        # Know every machine's lease before the first reading arrives (one multicall per 200 machines).
-        await asyncio.to_thread(self.directory.refresh_all)
+        # Know every machine's lease before the first reading arrives (one multicall per 200 machines); the
+        # watcher's first step sends every machine its state from this same look.
+        touched = await asyncio.to_thread(self.watcher.poll_chain)
         intake = asyncio.create_task(self._intake(), name="intake")
         submit = asyncio.create_task(self._submit_loop(), name="submitter")
-        watch = asyncio.create_task(self._watch_loop(), name="watcher")
+        watch = asyncio.create_task(self._watch_loop(touched), name="watcher")
         sources = [asyncio.create_task(s.run(self.emit), name=f"source-{i}") for i, s in enumerate(self.sources)]
         log.info("oracle running: %d machines, relayer %s, lease contract %s", len(self.machines),
                  self.relayer.address, self.lease.address)
@@ -311,6 +323,8 @@ class OracleService:
         submit.cancel()
         watch.cancel()
         await asyncio.gather(intake, submit, watch, return_exceptions=True)
+        if self._ingesting is not None:
+            await asyncio.wait([self._ingesting], timeout=max(deadline - time.monotonic(), 0.1))
         while time.monotonic() < deadline and not self.submitter.idle():
             try:
                 await asyncio.to_thread(self.submitter.tick)

@@ -9,10 +9,12 @@ that drops it sends the batch again. A batch whose nonce another transaction too
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -20,12 +22,13 @@ from hexbytes import HexBytes
 from web3.contract import Contract
 
 from millchain.chain import Chain
-from millchain.events import decode_events
-from millchain.leasing import SkipReason
+from millchain.events import LogDecoder, Receipt, block_hash, fetch_receipt
+from millchain.leasing import SkipReason, UsageBatchEncoder
 from millchain.reverts import RevertDecoder
 from millchain.tx import DEFAULT_TIP_WEI, Transactor
+from millchain.typed_data import DeviceSigner, UsageReport
 from oracle.metrics import Metrics
-from oracle.outbox import Attempt, Batch, Outbox, PendingReading
+from oracle.outbox import UNSIGNED, Attempt, Batch, Outbox, PendingReading
 
 log = logging.getLogger("oracle.submitter")
 
@@ -33,18 +36,23 @@ BATCH_BASE_GAS = 100_000
 PER_REPORT_GAS = 60_000
 """Gas limit per report: three times the measured steady-state cost (19.3k), covering the first report of a
 lease and skipped reports that emit an anomaly with the whole report in it."""
+TRACK_EVERY_S = 1.0
+"""How often batches in flight are looked at while the chain's head stands still."""
 DELIVERED_SKIPS = {SkipReason.STALE_REPORT}
 """A stale-counter rejection means an equal or newer reading already settled: delivered."""
 
 
 class Submitter:
     def __init__(self, chain: Chain, relayer: LocalAccount, lease: Contract, outbox: Outbox, metrics: Metrics,
-                 decoder: RevertDecoder, *, max_batch: int, confirmations: int, stuck_blocks: int,
-                 fee_bump_percent: float, max_inflight: int = 4) -> None:
+                 decoder: RevertDecoder, signers: Mapping[str, DeviceSigner], *, max_batch: int, confirmations: int,
+                 stuck_blocks: int, fee_bump_percent: float, max_inflight: int = 4) -> None:
         self.chain = chain
         self.w3 = chain.w3
         self.tx = Transactor(chain, relayer, decoder)
         self.lease = lease
+        self.signers = signers
+        self.encoder = UsageBatchEncoder(lease.abi)
+        self.events = LogDecoder(lease)
         self.outbox = outbox
         self.metrics = metrics
         self.max_batch = max_batch
@@ -54,48 +62,66 @@ class Submitter:
         self.max_inflight = max_inflight
         self._backoff_until = 0.0
         self._tick_lock = threading.Lock()
+        self._tracked_head = -1
+        self._tracked_at = 0.0
+        self._waiting_since: float | None = None
 
     # ------------------------------------------------------------------ one step
 
-    def tick(self) -> int:
-        """Track every batch in flight, then send a new one if readings wait. Returns readings sent.
-        One tick at a time: at shutdown a cancelled loop's thread may still be in one when the flush starts."""
-        with self._tick_lock:
-            return self._tick()
+    def tick(self, gather_s: float = 0.0) -> int:
+        """Track the batches in flight, then send new ones if readings wait. Returns readings sent.
 
-    def _tick(self) -> int:
+        Readings not enough for a full batch wait up to ``gather_s`` from the tick that first saw them, so a
+        loop that ticks often (to see receipts soon) still sends full batches; 0 sends whatever waits. One tick
+        at a time: at shutdown a cancelled loop's thread may still be in one when the flush starts."""
+        with self._tick_lock:
+            return self._tick(gather_s)
+
+    def _tick(self, gather_s: float) -> int:
         head = self.w3.eth.block_number
-        for batch in self.outbox.inflight():
-            self._track(batch, head)
+        now = time.monotonic()
+        inflight = self.outbox.inflight()
+        # Receipts can only have changed with a new block; a look every TRACK_EVERY_S regardless catches what a
+        # head that stands still hides (a node that lost a transaction on a chain mining only on demand).
+        if inflight and (head != self._tracked_head or now - self._tracked_at >= TRACK_EVERY_S):
+            for batch in inflight:
+                self._track(batch, head)
+            self._tracked_head, self._tracked_at = head, now
+            inflight = self.outbox.inflight()
         sent = 0
         # Pipelined: up to max_inflight batches with consecutive nonces, each sent without waiting for the last.
-        while len(self.outbox.inflight()) < self.max_inflight and time.monotonic() >= self._backoff_until:
-            readings = self.outbox.pending(self.max_batch)
-            if not readings:
+        while len(inflight) < self.max_inflight and now >= self._backoff_until:
+            waiting = self.outbox.count_pending(self.max_batch)
+            if not waiting:
+                self._waiting_since = None
                 break
-            count = self._send_batch(readings, head)
+            if self._waiting_since is None:
+                self._waiting_since = now
+            if waiting < self.max_batch and now - self._waiting_since < gather_s:
+                break  # a batch is still forming
+            count = self._send_batch(self.outbox.pending(self.max_batch), head)
             if not count:
                 break
             sent += count
+            inflight = self.outbox.inflight()
         return sent
 
     def idle(self) -> bool:
-        return not self.outbox.inflight() and not self.outbox.pending(1)
+        return not self.outbox.inflight() and not self.outbox.count_pending(1)
 
     # ------------------------------------------------------------------ sending
 
     def _calldata(self, readings: list[PendingReading]) -> str:
-        reports = [((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs) for r in readings]
-        data: str = self.lease.encode_abi("submitUsageBatch", args=[reports])
-        return data
+        return self.encoder.calldata([((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs)
+                                      for r in readings])
 
     def _next_nonce(self) -> int:
         chain_nonce = self.w3.eth.get_transaction_count(self.tx.account.address, "pending")
         ours = [b.nonce for b in self.outbox.inflight()]
         return max([chain_nonce, *(n + 1 for n in ours)])
 
-    def _fees(self, tip_floor: int = 0, max_floor: int = 0) -> tuple[int, int]:
-        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+    def _fees(self, tip_floor: int = 0, max_floor: int = 0, latest: Any = None) -> tuple[int, int]:
+        base = int((latest or self.w3.eth.get_block("latest")).get("baseFeePerGas") or 0)
         try:
             tip = int(self.w3.eth.max_priority_fee)
         except Exception:  # not every node implements eth_maxPriorityFeePerGas
@@ -110,14 +136,41 @@ class Submitter:
         return Attempt(tx_hash=signed.tx_hash, batch_id=batch_id, raw=signed.raw, max_fee=max_fee, tip=tip,
                        gas=gas, sent_block=head)
 
+    def _signed(self, readings: list[PendingReading]) -> list[PendingReading]:
+        """Sign the gateway-signed readings about to be sent (the intake leaves them unsigned: most are
+        superseded before they are sent). A reading whose machine has no key any more is quarantined."""
+        signed, keyless = [], []
+        for reading in readings:
+            if reading.r != UNSIGNED:
+                signed.append(reading)
+                continue
+            signer = self.signers.get(reading.machine)
+            if signer is None:
+                keyless.append(reading.id)
+                continue
+            report = signer.sign(UsageReport(lease_id=reading.lease_id, machine_id=reading.machine_id,
+                                             counter=reading.counter, runtime_seconds=reading.runtime,
+                                             timestamp=reading.timestamp))
+            signed.append(dataclasses.replace(reading, r=report.r, vs=report.vs))
+        if keyless:
+            log.warning("%d readings have no device key to be signed with (machine removed from the config or "
+                        "switched to device signing); quarantined", len(keyless))
+            self.outbox.quarantine_pending(keyless, "no device key to sign with")
+            self.metrics.rejected.labels("no_device_key").inc(len(keyless))
+        self.metrics.signed.inc(len(signed) - sum(1 for r in readings if r.r != UNSIGNED))
+        return signed
+
     def _send_batch(self, readings: list[PendingReading], head: int) -> int:
+        readings = self._signed(readings)
+        if not readings:
+            return 0
         data = self._calldata(readings)
         # A computed limit instead of eth_estimateGas, which would execute the whole batch once more before it
         # is sent: a batch never reverts for a bad report (it skips it), and a revert for any other reason
         # (paused contract) comes back as a failed receipt, which puts the readings back and backs off.
-        block_limit = int(self.w3.eth.get_block("latest")["gasLimit"])
-        gas = min(BATCH_BASE_GAS + PER_REPORT_GAS * len(readings), block_limit * 9 // 10)
-        max_fee, tip = self._fees()
+        latest = self.w3.eth.get_block("latest")
+        gas = min(BATCH_BASE_GAS + PER_REPORT_GAS * len(readings), int(latest["gasLimit"]) * 9 // 10)
+        max_fee, tip = self._fees(latest=latest)
         nonce = self._next_nonce()
         attempt = self._sign(data, nonce, gas, max_fee, tip, 0, head)
         batch = self.outbox.open_batch(nonce, readings, attempt)  # durable before the bytes leave
@@ -139,18 +192,17 @@ class Submitter:
 
     # ------------------------------------------------------------------ tracking
 
-    def _receipt(self, tx_hash: str) -> Any:
+    def _receipt(self, tx_hash: str) -> Receipt | None:
         try:
-            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        except Exception:  # TransactionNotFound, or a node that is restarting
+            return fetch_receipt(self.w3, tx_hash)
+        except Exception:  # a node that is restarting
             return None
 
-    def _canonical(self, receipt: Any) -> bool:
+    def _canonical(self, receipt: Receipt) -> bool:
         try:
-            block = self.w3.eth.get_block(receipt["blockNumber"])
+            return block_hash(self.w3, receipt.block_number) == receipt.block_hash
         except Exception:
             return False
-        return bytes(block["hash"]) == bytes(receipt["blockHash"])
 
     def _track(self, batch: Batch, head: int) -> None:
         attempts = self.outbox.attempts(batch.id)
@@ -158,14 +210,14 @@ class Submitter:
             receipt = self._receipt(attempt.tx_hash)
             if receipt is None:
                 continue
-            if head - receipt["blockNumber"] + 1 < self.confirmations:
+            if head - receipt.block_number + 1 < self.confirmations:
                 return  # mined, not yet confirmed: wait
             if not self._canonical(receipt):
                 log.warning("receipt of %s left the canonical chain (reorg); sending again", attempt.tx_hash)
                 self.metrics.transactions.labels("reorged").inc()
                 self._broadcast(attempts[-1])
                 return
-            if receipt["status"] != 1:
+            if receipt.status != 1:
                 log.warning("batch %d reverted in %s; its readings go back to pending", batch.id, attempt.tx_hash)
                 self.metrics.transactions.labels("reverted").inc()
                 self.outbox.drop_batch(batch, "transaction reverted")
@@ -208,27 +260,24 @@ class Submitter:
         log.info("batch %d stuck for %d blocks: replaced %s by %s (tip %d -> %d wei)", batch.id,
                  head - last.sent_block, last.tx_hash, attempt.tx_hash, last.tip, tip)
 
-    def _finish(self, batch: Batch, receipt: Any) -> None:
+    def _finish(self, batch: Batch, receipt: Receipt) -> None:
         readings = {(r.lease_id, r.counter): r for r in self.outbox.readings(batch.reading_ids)}
         outcomes: dict[int, tuple[str, str | None]] = {}
         now = time.time()
-        for event in decode_events(self.lease, receipt):
-            args = event["args"]
-            if event["event"] == "UsageSettled":
+        for event, args in self.events.decode(receipt):
+            if event == "UsageSettled":
                 reading = readings.get((args["leaseId"], args["counter"]))
                 if reading is not None:
                     outcomes[reading.id] = ("settled", None)
                     self.metrics.latency.observe(max(now - reading.received_at, 0))
-            elif event["event"] == "UsageReportSkipped":
+            elif event == "UsageReportSkipped":
                 reading = readings.get((args["leaseId"], args["counter"]))
                 if reading is not None:
                     skip = SkipReason(args["reason"])
                     delivered = skip in DELIVERED_SKIPS
                     outcomes[reading.id] = ("stale", None) if delivered else ("quarantined", skip.name.lower())
-            elif event["event"] == "UsageAnomalyDetected":
-                report = args["report"][0] if isinstance(args["report"], (list, tuple)) else args["report"]["report"]
-                lease_id, counter = (report[0], report[2]) if isinstance(report, (list, tuple)) else (
-                    report["leaseId"], report["counter"])
+            elif event == "UsageAnomalyDetected":
+                (lease_id, _, counter, _, _), _, _ = args["report"]  # IEquipmentLease.SignedUsageReport
                 reading = readings.get((lease_id, counter))
                 if reading is not None:
                     outcomes[reading.id] = ("quarantined", "anomaly: above the lease's plausible rate")

@@ -15,8 +15,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hexbytes import HexBytes
 from web3.contract import Contract
 
+from millchain.calls import FunctionCall
 from millchain.leasing import LeaseStatus, decode_lease_id
 from oracle.config import MachineSettings
 from oracle.metrics import Metrics
@@ -26,9 +28,6 @@ from oracle.sources import Commander
 log = logging.getLogger("oracle.watcher")
 
 WATCHED_EVENTS = ("LeaseOpened", "LeaseSuspended", "LeaseResumed", "LeaseClosed")
-_LEASE_TYPE = ("(bytes32,address,address,(address,uint96,uint96,uint96,uint32,uint40,uint24,uint24),"
-               "uint8,bool,bool,uint64,uint32,uint40,uint40,uint96,uint96,uint256)")
-"""IEquipmentLease.Lease as getLease returns it (decoded here from multicall results)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,10 @@ class LeaseDirectory:
         self.machines = {m.name: m for m in machines}
         self.by_machine_id = {m.machine_bytes: m.name for m in machines}
         self._current: dict[str, LeaseInfo | None] = {}
+        # Encoded directly: through web3 a thousand calls cost seconds of a core at start (measured).
+        self._active_lease_of = FunctionCall(lease.abi, "activeLeaseOf")
+        self._get_lease = FunctionCall(lease.abi, "getLease")
+        self._multicall_fn = FunctionCall(lease.abi, "multicall")
 
     def refresh(self, name: str) -> LeaseInfo | None:
         settings = self.machines[name]
@@ -68,25 +71,29 @@ class LeaseDirectory:
         names = list(self.machines)
         for start in range(0, len(names), chunk):
             part = names[start:start + chunk]
-            fn = self.lease.functions
             ids = []
             for name in part:
                 pinned = self.machines[name].lease_id
                 ids.append(int(pinned, 16) if pinned is not None else None)
-            lookups = [fn.activeLeaseOf(self.machines[n].machine_bytes)._encode_transaction_data()
+            lookups = [self._active_lease_of.encode(self.machines[n].machine_bytes)
                        for n, pinned in zip(part, ids, strict=True) if pinned is None]
-            answers = iter(fn.multicall(lookups).call()) if lookups else iter(())
+            answers = iter(self._multicall(lookups))
             ids = [pinned if pinned is not None else int.from_bytes(next(answers), "big") for pinned in ids]
             leased = [lease_id for lease_id in ids if lease_id]
-            records = iter(fn.multicall([fn.getLease(i)._encode_transaction_data() for i in leased]).call()
-                           if leased else ())
+            records = iter(self._multicall([self._get_lease.encode(i) for i in leased]))
             for name, lease_id in zip(part, ids, strict=True):
                 if not lease_id:
                     self._current[name] = None
                     continue
-                raw = self.lease.w3.codec.decode([_LEASE_TYPE], next(records))[0]
+                raw = self._get_lease.decode_output(next(records))[0]
                 self._current[name] = LeaseInfo(lease_id, LeaseStatus(raw[4]),
                                                 decode_lease_id(lease_id)["max_rate_per_hour"], anchored=bool(raw[5]))
+
+    def _multicall(self, calls: list[bytes]) -> list[bytes]:
+        if not calls:
+            return []
+        answer = self.lease.w3.eth.call({"to": self.lease.address, "data": HexBytes(self._multicall_fn.encode(calls))})
+        return list(self._multicall_fn.decode_output(bytes(answer))[0])
 
     def current(self, name: str) -> LeaseInfo | None:
         if name not in self._current:
@@ -150,28 +157,37 @@ class LeaseWatcher:
         self.outbox.set_cursor("watcher", head)
         return touched
 
-    async def step(self) -> None:
-        touched = await asyncio.to_thread(self.poll_chain)
+    async def step(self, touched: set[str] | None = None) -> None:
+        """Poll the chain (unless ``touched`` comes from a poll the caller just made) and bring every touched
+        machine to its wanted state. The states delivered are recorded in one outbox transaction at the end:
+        a crash before it only repeats idempotent commands, which a restart sends again anyway."""
+        if touched is None:
+            touched = await asyncio.to_thread(self.poll_chain)
+        delivered = await asyncio.to_thread(self.outbox.lock_states, sorted(touched))
         force, self._force = self._force, False
+        sent: list[tuple[str, str, int]] = []
         for name in sorted(touched):
-            await self._apply(name, force=force)
+            outcome = await self._apply(name, delivered.get(name), force=force)
+            if outcome is not None:
+                sent.append(outcome)
+        if sent:
+            await asyncio.to_thread(self.outbox.set_lock_states, sent)
 
-    async def _apply(self, name: str, *, force: bool) -> None:
+    async def _apply(self, name: str, delivered: str | None, *, force: bool) -> tuple[str, str, int] | None:
         info = self.directory.current(name)
         command, reason = wanted_command(info)
         lease_id = info.lease_id if info else 0
-        delivered, _ = self.outbox.lock_state(name)
         if delivered == command and not force:
-            return
+            return None
         commander = self.commanders.get(name)
         if commander is None:
-            return
+            return None
         try:
             await commander.send(name, command, lease_id, reason)  # type: ignore[arg-type]
         except Exception as exc:
             log.warning("could not send %s to %s (%s); will retry", command, name, exc)
             self._force = True  # retry everything on the next step
-            return
-        self.outbox.set_lock_state(name, command, lease_id)
+            return None
         self.metrics.commands.labels(command).inc()
         log.info("%s %s: %s", command, name, reason)
+        return name, command, lease_id

@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="keep configs, outboxes and logs here")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     results: dict[str, float] = {"signatures_per_s": bench_signing()}
     print(f"signing: {results['signatures_per_s']:,.0f} reports/s on one core", flush=True)
     project = find_project()
@@ -176,7 +177,11 @@ def main() -> None:
         print(f"latency: {args.machines // 2} machines at 1 Hz: p95 {latency['p95_latency_s']:.2f} s, "
               f"median {latency['median_latency_s']:.2f} s", flush=True)
     results.update({"settled_updates_per_s": fleet["settled_updates_per_s"], "peak_rss_mb": fleet["peak_rss_mb"],
-                    "p95_latency_s": latency["p95_latency_s"], "machines": args.machines, "seconds": args.seconds})
+                    "p95_latency_s": latency["p95_latency_s"], "machines": args.machines, "seconds": args.seconds,
+                    # Speed figures depend on what else runs on the machine (the benchmark's own anvil and
+                    # oracle included at the end): recorded with them, not compared.
+                    "load_average_1m_start": round(load_before, 2), "load_average_1m_end": round(os.getloadavg()[0], 2),
+                    "cpus": os.cpu_count() or 0})
     snapshot = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.is_file() else {}
     problems = compare(results, snapshot)
     print(json.dumps(results, indent=2))

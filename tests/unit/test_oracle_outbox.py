@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from oracle.outbox import AcceptedReading, Attempt, Outbox
+from oracle.outbox import UNSIGNED, AcceptedReading, Attempt, Outbox
 
 MID = b"press-01".ljust(32, b"\0")
 
@@ -68,3 +69,62 @@ def test_rebaseline_lifts_the_quarantine_and_continues_the_counters(tmp_path: Pa
     state = box.rebaseline("press-01")
     assert state.quarantined is None
     assert (state.counter_offset, state.last_counter) == (500, None)
+
+
+def test_a_lease_with_readings_is_known_after_a_reopen(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    assert not box.has_readings(7)
+    box.accept_many([reading(1)])
+    assert box.has_readings(7) and not box.has_readings(8)
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite")
+    assert again.has_readings(7) and not again.has_readings(8)
+    again.accept_many([reading(5, lease=8, machine="press-02")])
+    assert again.has_readings(8)
+
+
+def test_a_lease_whose_only_reading_the_chain_refused_anchors_again(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    assert not box.has_readings(7)
+    box.accept_many([reading(1), reading(9, lease=8, machine="press-02")])
+    box.accept_many([reading(10, lease=8, machine="press-02")])  # lease 8 has a newer reading, still pending
+    batch = box.open_batch(0, box.pending(10), attempt())
+    box.finish_batch(batch, {rid: ("quarantined", "invalid_signer") for rid in batch.reading_ids})
+    assert not box.has_readings(7)  # its next reading must anchor the lease
+    assert box.has_readings(8)
+    box.close()
+    assert not Outbox(tmp_path / "o.sqlite").has_readings(7)
+
+
+def test_a_group_keeps_the_anchor_and_the_newest_reading_of_each_lease_pending(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([reading(1)])
+    anchor = dataclasses.replace(reading(20, lease=8, machine="press-02"), anchor=True)
+    ids = box.accept_many([reading(2), anchor, reading(3), reading(21, lease=8, machine="press-02"),
+                           reading(22, lease=8, machine="press-02"), reading(4)])
+    assert ids == list(range(ids[0], ids[0] + 6))
+    assert [r.id for r in box.readings(ids)] == ids
+    assert sorted((r.lease_id, r.counter) for r in box.pending(10)) == [(7, 4), (8, 20), (8, 22)]
+    assert box.machine_state("press-01").last_counter == 4
+    assert box.machine_state("press-02").last_counter == 22
+    assert box.depth() == 3
+
+
+def test_a_batch_records_the_signatures_its_readings_are_sent_with(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([dataclasses.replace(reading(1), r=UNSIGNED, vs=UNSIGNED)])
+    [pending] = box.pending(10)
+    assert (pending.r, pending.vs) == (UNSIGNED, UNSIGNED)
+    batch = box.open_batch(0, [dataclasses.replace(pending, r=b"\7" * 32, vs=b"\x08" * 32)], attempt())
+    box.drop_batch(batch, "nonce used by another transaction")  # sent again later: with the same signature
+    [again] = box.pending(10)
+    assert (again.r, again.vs) == (b"\7" * 32, b"\x08" * 32)
+
+
+def test_readings_that_cannot_be_signed_are_quarantined_with_the_reason(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([dataclasses.replace(reading(1), r=UNSIGNED, vs=UNSIGNED)])
+    assert box.has_readings(7)
+    box.quarantine_pending([r.id for r in box.pending(10)], "no device key to sign with")
+    assert box.pending(10) == [] and not box.has_readings(7)
+    assert box.status()[0]["quarantine_reasons"] == ["no device key to sign with"]
