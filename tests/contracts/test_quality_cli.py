@@ -5,7 +5,6 @@ console script on a fresh embedded chain. Every bad input must exit 1 with one l
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -14,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from millchain.cli.main import main
 from millchain.project import Project
-from millchain.session import Session
+from tests.cli_runner import run_cli, run_cli_on
 from tests.contracts.test_quality_scenario import (
     CONSORTIUM,
     INSPECTOR,
@@ -39,34 +37,14 @@ def q(compiled: Project) -> Iterator[World]:
         yield world
 
 
-def _invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
-            ) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["millchain", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def run(q: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
     """``run(*args, account=N)``: the console script on the shared quality chain, signing as account N."""
 
-    def open_on_world(network: str = "local", *, rpc_url: str | None = None, keystore: Path | None = None,
-                      account_index: int = 0, project: Project | None = None) -> Session:
-        session = Session(q.session.chain, project=q.session.project, account_index=account_index)
-        session.compiled = q.session.compiled
-        session.__dict__["store"] = q.session.store
-        session.__dict__["decoder"] = q.session.decoder
-        return session
-
-    monkeypatch.setattr(Session, "open", staticmethod(open_on_world))
+    run_on_chain = run_cli_on(q.session, capsys, monkeypatch)
 
     def invoke(*args: str, account: int = CONSORTIUM) -> tuple[int, str, str]:
-        return _invoke(capsys, monkeypatch, ("qc", *args, "--account", str(account)))
+        return run_on_chain("qc", *args, "--account", str(account))
 
     return invoke
 
@@ -258,9 +236,8 @@ def test_reverts_print_the_decoded_error(run: Run, q: World) -> None:
 
 def test_qc_on_a_fresh_embedded_chain_without_any_setup(compiled: Project, capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, err = _invoke(capsys, monkeypatch, ("qc", "org", "register", "solo", "--admin",
-                                                   "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--regulator",
-                                                   "--json"))
+    code, out, err = run_cli(capsys, monkeypatch, "qc", "org", "register", "solo", "--admin",
+                             "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--regulator", "--json")
     assert code == 0, err
     assert json.loads(out) == {"org_id": "solo", "admin": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
                                "index": 1, "regulator": True}

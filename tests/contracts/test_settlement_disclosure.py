@@ -7,7 +7,6 @@ incomplete invoice list. Then the same through ``millchain verify-disclosure --o
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,10 @@ from typing import Any
 import pytest
 from hexbytes import HexBytes
 
-from millchain.cli.main import main
 from millchain.disclosure import Disclosure, SaltedDocument
 from millchain.project import Project
-from millchain.session import Session
 from millchain.settlement import InvoiceLink, Order, SettlementError, documents_head, shipment_number
+from tests.cli_runner import run_cli_on
 from tests.contracts.test_settlement_scenario import (
     CARRIER,
     CONSORTIUM,
@@ -140,36 +138,8 @@ def test_an_invoice_field_counts_only_for_its_shipment(w: World) -> None:
 
 @pytest.fixture
 def cli(w: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``cli(*args)``: the console script on the shared settlement chain (a real ``--network local`` invocation
-    starts a fresh chain)."""
-
-    def open_on_world(
-        network: str = "local",
-        *,
-        rpc_url: str | None = None,
-        keystore: Path | None = None,
-        account_index: int = 0,
-        project: Project | None = None,
-    ) -> Session:
-        session = Session(w.session.chain, project=w.session.project, account_index=account_index)
-        session.compiled = w.session.compiled
-        session.__dict__["store"] = w.session.store
-        session.__dict__["decoder"] = w.session.decoder
-        return session
-
-    monkeypatch.setattr(Session, "open", staticmethod(open_on_world))
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["millchain", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
+    """``cli(*args)``: the console script on the shared settlement chain."""
+    return run_cli_on(w.session, capsys, monkeypatch)
 
 
 def test_verify_disclosure_checks_order_documents_on_chain(w: World, cli: Any, tmp_path: Path) -> None:
