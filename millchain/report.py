@@ -164,8 +164,8 @@ def settlement_section(part: Mapping[str, Any]) -> str:
                                         ("paid to the supplier", mUSD(part["paid"])),
                                         ("retained for the warranty", mUSD(part["retained"])),
                                         ("still in escrow", mUSD(part["escrow_left"]))])
-    return (f"<h2>Supply-chain settlement (四流合一)</h2><p>Payment left escrow only when the signed order, the "
-            f"carrier's delivery, the receipt and the verified invoice agreed — in the transaction that completed "
+    return (f"<h2>Supply-chain settlement: four flows in one</h2><p>Payment left escrow only when the signed order, "
+            f"the carrier's delivery, the receipt and the verified invoice agreed — in the transaction that completed "
             f"the last of them. A mismatch moved nothing.</p><div class=\"flow\">{flows}</div>{funds}")
 
 

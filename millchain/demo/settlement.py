@@ -19,7 +19,7 @@ from hexbytes import HexBytes
 
 from millchain.disclosure import SaltedDocument
 from millchain.session import Session
-from millchain.settlement import Order, SettlementClient, lot_id, order_id
+from millchain.settlement import Flow, Mismatch, Order, SettlementClient, lot_id, order_id
 from millchain.units import format_amount
 
 PLATFORM, BUYER, SUPPLIER, CARRIER = 0, 4, 5, 6
@@ -49,6 +49,12 @@ class SettlementStory:
 
 def usd(amount: int) -> str:
     return format_amount(amount, DECIMALS) + " mUSD"
+
+
+def described(mismatch: Mismatch) -> str:
+    """A mismatch in the flow's own unit: money for the invoice and the funds, goods for the logistics."""
+    show = usd if mismatch.flow in (Flow.INVOICE, Flow.FUNDS) else str
+    return f"{mismatch.flow.name.lower()} flow: expected {show(mismatch.expected)}, got {show(mismatch.actual)}"
 
 
 def play_settlement_story(session: Session, say: Callable[..., Any] = print) -> SettlementStory:
@@ -90,9 +96,8 @@ def play_settlement_story(session: Session, say: Callable[..., Any] = print) -> 
         outcome = platform.verify_invoice(key, shipment)
         story.events.extend(outcome.events)
         for _, mismatch in outcome.mismatches:
-            story.mismatches.append(str(mismatch))
-            say(f"  invoice   {usd(amount)} verified, but the {mismatch.flow.name.lower()} flow disagrees: "
-                f"expected {usd(mismatch.expected)}, got {usd(mismatch.actual)} -> nothing moved")
+            story.mismatches.append(described(mismatch))
+            say(f"  invoice   {usd(amount)} verified, but the flows disagree ({described(mismatch)}) -> nothing moved")
         for settled in outcome.settled:
             story.settled_quantity, story.paid, story.retained = (settled["quantity"], settled["paid"],
                                                                   settled["retained"])
