@@ -5,7 +5,6 @@ the demo story (deterministic, fast)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -186,12 +185,11 @@ def test_orders_are_found_by_key_file_or_id_and_their_funds_balance(w: World, tm
     assert report.order.order_id == order.order_id.rstrip(b"\0").decode()
 
 
-def test_the_demo_story_is_deterministic_and_fast(w: World) -> None:
-    started = time.monotonic()
+def test_the_demo_story_is_deterministic(w: World) -> None:
     story = play_settlement_story(w.session, lambda *_: None)
-    assert time.monotonic() - started < 5
     assert (story.shipped, story.received, story.settled_quantity) == (240, 239, 239)
-    assert story.mismatches == [f"invoice: expected {239 * 52_500_000}, got {240 * 52_500_000}"]
+    # 239 received at 52.5 mUSD against an invoice for the 240 shipped
+    assert story.mismatches == ["invoice flow: expected 12,547.5 mUSD, got 12,600 mUSD"]
     assert (story.paid, story.retained, story.escrow_left) == (
         239 * 52_500_000 * 95 // 100, 239 * 52_500_000 * 5 // 100, 161 * 52_500_000)
     assert story.events == ["InvoiceVerified", "SettlementMismatched", "InvoiceVerified", "ShipmentSettled"]
