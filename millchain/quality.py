@@ -18,7 +18,6 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Context, Decimal, InvalidOperation
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NewType, Protocol
@@ -124,24 +123,12 @@ def parse_amount(text: str | int) -> TokenUnits:
     raw = text.strip().replace("_", "")
     if raw.endswith("u") and raw[:-1].isdigit():
         return TokenUnits(int(raw[:-1]))
-    try:
-        value = Decimal(raw)
-    except InvalidOperation as exc:
-        raise ConfigError(f"amount {text!r} is not a number (e.g. 250 or 12.5 {TOKEN_SYMBOL})") from exc
-    if not value.is_finite() or value < 0:
-        raise ConfigError(f"amount {text!r} must be a non-negative number")
-    units = value.scaleb(TOKEN_DECIMALS, context=Context(prec=100))
-    if units != units.to_integral_value():
-        raise ConfigError(f"amount {text!r} has more than {TOKEN_DECIMALS} decimals")
-    return TokenUnits(int(units))
+    return units.parse_amount(raw, TOKEN_DECIMALS)
 
 
-def format_amount(units: int) -> str:
+def format_amount(base_units: int) -> str:
     """Base units -> "12.5 mUSD" (exact; never through a float)."""
-    whole, fraction = divmod(abs(units), 10**TOKEN_DECIMALS)
-    sign = "-" if units < 0 else ""
-    digits = f"{fraction:0{TOKEN_DECIMALS}d}".rstrip("0")
-    return f"{sign}{whole}{'.' + digits if digits else ''} {TOKEN_SYMBOL}"
+    return f"{units.format_amount(base_units, TOKEN_DECIMALS)} {TOKEN_SYMBOL}"
 
 
 def parse_duration(text: str | int) -> int:
@@ -1274,7 +1261,7 @@ def play_quality_story(session: Session, say: Callable[..., Any] = print) -> dic
     deposit = parse_amount("10000")
     consortium.mint(address["supplier"], deposit)
     actor["supplier"].deposit(supplier, bearing, deposit)
-    say(f"axle-supply bonds {format_amount(deposit)} for bearing-6204: 25 mUSD per defective unit, cap 2000 mUSD")
+    say(f"axle-supply bonds {format_amount(deposit)} for bearing-6204: 25 mUSD per defective unit, cap 2,000 mUSD")
 
     run = session.chain.w3.eth.block_number
     lots = {name: lot_id(f"{name}-{run}") for name in ("bearings", "housings", "gearboxes", "tractors")}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 from millchain.errors import ConfigError
 from millchain.types import TokenUnits
@@ -16,7 +16,9 @@ def parse_amount(text: str, decimals: int, *, what: str = "amount") -> TokenUnit
         raise ConfigError(f"{what} {text!r} is not a number") from exc
     if not value.is_finite() or value < 0:
         raise ConfigError(f"{what} {text!r} must be a non-negative number")
-    scaled = value.scaleb(decimals)
+    # scaleb rounds the coefficient to the context's precision (28 digits by default), which would silently drop
+    # the last digits of a large amount; a precision as long as the coefficient keeps every digit.
+    scaled = value.scaleb(decimals, context=Context(prec=max(28, len(value.as_tuple().digits))))
     if scaled != scaled.to_integral_value():
         raise ConfigError(f"{what} {text!r} has more than {decimals} decimal places")
     return TokenUnits(int(scaled))

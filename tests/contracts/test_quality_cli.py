@@ -203,7 +203,7 @@ def test_watch_forwards_notices_to_a_webhook(run: Run, q: World) -> None:
     (("attest", "lot-1", "--outcome", "pass", "--commitment", "0x12"), ("must be 0x + 64 hex digits",)),
     (("ack", "lot-1"), ("is not LOT#SEQ",)),
     (("bond", "deposit", "axle-supply", "bearing-6204", "lots"), ("amount 'lots' is not a number",)),
-    (("bond", "deposit", "axle-supply", "bearing-6204", "1.0000001"), ("more than 6 decimals",)),
+    (("bond", "deposit", "axle-supply", "bearing-6204", "1.0000001"), ("more than 6 decimal places",)),
     (("bond", "terms", "axle-supply", "b", "--penalty", "1", "--cap", "1", "--window", "3 days"), ("duration",)),
     (("rule", "1", "--award", "-5"), ("non-negative",)),
     (("watch", "--org", "nobody"), ("QualityLedgerUnknownOrganisation(",)),

@@ -340,7 +340,7 @@ def test_amounts_parse_exactly(text: str | int, units: int) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [("ten", "not a number"), ("-1", "non-negative"),
-                                               ("0.0000001", "more than 6 decimals"), ("inf", "non-negative"),
+                                               ("0.0000001", "more than 6 decimal places"), ("inf", "non-negative"),
                                                (-3, "negative")])
 def test_bad_amounts_name_the_problem(text: str | int, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -349,7 +349,7 @@ def test_bad_amounts_name_the_problem(text: str | int, message: str) -> None:
 
 def test_amount_formatting_never_goes_through_floats() -> None:
     assert format_amount(12_500_000) == "12.5 mUSD"
-    assert format_amount(10**30 + 1) == "1000000000000000000000000.000001 mUSD"
+    assert format_amount(10**30 + 1) == "1,000,000,000,000,000,000,000,000.000001 mUSD"
     assert format_amount(0) == "0 mUSD"
     assert parse_amount("1000000000000000000000000.000001") == 10**30 + 1
 

@@ -8,13 +8,16 @@ from millchain.units import format_amount, parse_amount, parse_duration
 
 
 @pytest.mark.parametrize(("text", "base"), [("12.5", 12_500_000), ("0", 0), ("1_000", 1_000_000_000),
-                                            ("0.000001", 1)])
+                                            ("0.000001", 1),
+                                            # 31 digits: more than Decimal's default precision keeps
+                                            ("1000000000000000000000000.000001", 10**30 + 1)])
 def test_amounts_parse_to_exact_base_units(text: str, base: int) -> None:
     assert parse_amount(text, 6) == base
 
 
 @pytest.mark.parametrize(("text", "reason"), [("-1", "non-negative"), ("abc", "not a number"),
-                                              ("0.0000001", "more than 6 decimal places"), ("inf", "non-negative")])
+                                              ("0.0000001", "more than 6 decimal places"), ("inf", "non-negative"),
+                                              ("1000000000000000000000000.0000001", "more than 6 decimal places")])
 def test_bad_amounts_are_refused_with_the_reason(text: str, reason: str) -> None:
     with pytest.raises(ConfigError, match=reason):
         parse_amount(text, 6, what="--deposit")
