@@ -64,14 +64,21 @@ class Transactor:
 
     # ------------------------------------------------------------------ building
 
-    def fees(self) -> dict[str, int]:
+    def fee_caps(self, latest: Any = None, *, tip_floor: int = 0, max_floor: int = 0) -> tuple[int, int]:
+        """(maxFeePerGas, maxPriorityFeePerGas): twice the base fee of `latest` (fetched unless given) plus the
+        node's suggested tip, raised to the floors a replacement transaction must outbid."""
         w3 = self.chain.w3
-        base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+        base = int((latest or w3.eth.get_block("latest")).get("baseFeePerGas") or 0)
         try:
             tip = int(w3.eth.max_priority_fee)
         except Exception:  # not every node implements eth_maxPriorityFeePerGas
             tip = DEFAULT_TIP_WEI
-        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+        tip = max(tip, tip_floor)
+        return max(2 * base + tip, max_floor), tip
+
+    def fees(self) -> dict[str, int]:
+        max_fee, tip = self.fee_caps()
+        return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
 
     def build(self, tx: dict[str, Any], *, nonce: int | None = None, gas: int | None = None) -> dict[str, Any]:
         """Fill chainId, nonce (from the chain's pending count unless given), fees and gas."""

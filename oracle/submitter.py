@@ -15,7 +15,6 @@ import math
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -25,7 +24,7 @@ from millchain.chain import Chain
 from millchain.events import LogDecoder, Receipt, block_hash, fetch_receipt
 from millchain.leasing import SkipReason, UsageBatchEncoder
 from millchain.reverts import RevertDecoder
-from millchain.tx import DEFAULT_TIP_WEI, Transactor
+from millchain.tx import Transactor
 from millchain.typed_data import DeviceSigner, UsageReport
 from oracle.metrics import Metrics
 from oracle.outbox import UNSIGNED, Attempt, Batch, Outbox, PendingReading
@@ -120,15 +119,6 @@ class Submitter:
         ours = [b.nonce for b in self.outbox.inflight()]
         return max([chain_nonce, *(n + 1 for n in ours)])
 
-    def _fees(self, tip_floor: int = 0, max_floor: int = 0, latest: Any = None) -> tuple[int, int]:
-        base = int((latest or self.w3.eth.get_block("latest")).get("baseFeePerGas") or 0)
-        try:
-            tip = int(self.w3.eth.max_priority_fee)
-        except Exception:  # not every node implements eth_maxPriorityFeePerGas
-            tip = DEFAULT_TIP_WEI
-        tip = max(tip, tip_floor)
-        return max(2 * base + tip, max_floor), tip
-
     def _sign(self, data: str, nonce: int, gas: int, max_fee: int, tip: int, batch_id: int, head: int) -> Attempt:
         signed = self.tx.sign({"to": self.lease.address, "data": data, "value": 0, "nonce": nonce, "gas": gas,
                                "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip,
@@ -170,7 +160,7 @@ class Submitter:
         # (paused contract) comes back as a failed receipt, which puts the readings back and backs off.
         latest = self.w3.eth.get_block("latest")
         gas = min(BATCH_BASE_GAS + PER_REPORT_GAS * len(readings), int(latest["gasLimit"]) * 9 // 10)
-        max_fee, tip = self._fees(latest=latest)
+        max_fee, tip = self.tx.fee_caps(latest)
         nonce = self._next_nonce()
         attempt = self._sign(data, nonce, gas, max_fee, tip, 0, head)
         batch = self.outbox.open_batch(nonce, readings, attempt)  # durable before the bytes leave
@@ -251,7 +241,7 @@ class Submitter:
     def _replace(self, batch: Batch, last: Attempt, head: int) -> None:
         tip_floor = math.ceil(last.tip * self.bump)
         max_floor = math.ceil(last.max_fee * self.bump)
-        max_fee, tip = self._fees(tip_floor, max_floor)
+        max_fee, tip = self.tx.fee_caps(tip_floor=tip_floor, max_floor=max_floor)
         data = self._calldata(self.outbox.readings(batch.reading_ids))
         attempt = self._sign(data, batch.nonce, last.gas, max_fee, tip, batch.id, head)
         self.outbox.add_attempt(attempt)

@@ -52,42 +52,35 @@ class LeaseDirectory:
         self._multicall_fn = FunctionCall(lease.abi, "multicall")
 
     def refresh(self, name: str) -> LeaseInfo | None:
-        settings = self.machines[name]
-        if settings.lease_id is not None:
-            lease_id = int(settings.lease_id, 16)
-        else:
-            lease_id = int(self.lease.functions.activeLeaseOf(settings.machine_bytes).call())
-        info = None
-        if lease_id:
-            record = self.lease.functions.getLease(lease_id).call()
-            info = LeaseInfo(lease_id, LeaseStatus(record[4]), decode_lease_id(lease_id)["max_rate_per_hour"],
-                             anchored=bool(record[5]))
-        self._current[name] = info
-        return info
+        self._refresh([name])
+        return self._current[name]
 
     def refresh_all(self, chunk: int = 200) -> None:
         """Every machine's lease in a few calls: EquipmentLease is an OpenZeppelin Multicall, so a thousand
         machines cost ten eth_calls instead of two thousand."""
         names = list(self.machines)
         for start in range(0, len(names), chunk):
-            part = names[start:start + chunk]
-            ids = []
-            for name in part:
-                pinned = self.machines[name].lease_id
-                ids.append(int(pinned, 16) if pinned is not None else None)
-            lookups = [self._active_lease_of.encode(self.machines[n].machine_bytes)
-                       for n, pinned in zip(part, ids, strict=True) if pinned is None]
-            answers = iter(self._multicall(lookups))
-            ids = [pinned if pinned is not None else int.from_bytes(next(answers), "big") for pinned in ids]
-            leased = [lease_id for lease_id in ids if lease_id]
-            records = iter(self._multicall([self._get_lease.encode(i) for i in leased]))
-            for name, lease_id in zip(part, ids, strict=True):
-                if not lease_id:
-                    self._current[name] = None
-                    continue
-                raw = self._get_lease.decode_output(next(records))[0]
-                self._current[name] = LeaseInfo(lease_id, LeaseStatus(raw[4]),
-                                                decode_lease_id(lease_id)["max_rate_per_hour"], anchored=bool(raw[5]))
+            self._refresh(names[start:start + chunk])
+
+    def _refresh(self, names: list[str]) -> None:
+        """The leases of `names` in two multicalls: active lease ids (where the config pins none), then records."""
+        ids = []
+        for name in names:
+            pinned = self.machines[name].lease_id
+            ids.append(int(pinned, 16) if pinned is not None else None)
+        lookups = [self._active_lease_of.encode(self.machines[n].machine_bytes)
+                   for n, pinned in zip(names, ids, strict=True) if pinned is None]
+        answers = iter(self._multicall(lookups))
+        ids = [pinned if pinned is not None else int.from_bytes(next(answers), "big") for pinned in ids]
+        leased = [lease_id for lease_id in ids if lease_id]
+        records = iter(self._multicall([self._get_lease.encode(i) for i in leased]))
+        for name, lease_id in zip(names, ids, strict=True):
+            if not lease_id:
+                self._current[name] = None
+                continue
+            raw = self._get_lease.decode_output(next(records))[0]
+            self._current[name] = LeaseInfo(lease_id, LeaseStatus(raw[4]),
+                                            decode_lease_id(lease_id)["max_rate_per_hour"], anchored=bool(raw[5]))
 
     def _multicall(self, calls: list[bytes]) -> list[bytes]:
         if not calls:
