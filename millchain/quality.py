@@ -32,10 +32,11 @@ from web3.logs import DISCARD
 from web3.types import EventData, TxReceipt
 
 from millchain import units
+from millchain.client import AccountClient
 from millchain.disclosure import Disclosure, SaltedDocument
 from millchain.errors import ConfigError, MillchainError
 from millchain.session import Session
-from millchain.typed_data import permit_typed_data
+from millchain.typed_data import EIP712_DOMAIN_TYPE, permit_typed_data
 from millchain.types import TokenUnits, label_of, to_bytes32
 
 log = logging.getLogger("millchain.quality")
@@ -400,15 +401,7 @@ def attestation_typed_data(
 ) -> dict[str, Any]:
     """The EIP-712 message an inspector signs for ``attestBySig`` (built apart from signing it)."""
     return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Attestation": ATTESTATION_TYPE,
-        },
+        "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, "Attestation": ATTESTATION_TYPE},
         "primaryType": "Attestation",
         "domain": {"name": "QualityLedger", "version": "1", "chainId": chain_id,
                    "verifyingContract": to_checksum_address(ledger)},
@@ -527,28 +520,16 @@ def _order(event: EventData) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------- the client
 
 
-class QualityClient:
+class QualityClient(AccountClient):
     """Every quality-control operation, for one signing account (``account_index``) of a session."""
 
+    DEPLOYED_AS = "QualityLedger"
+
     def __init__(self, session: Session, account_index: int | None = None, *, gas: int | None = None) -> None:
-        """``gas``: a fixed gas limit for every transaction instead of estimating each one. Estimation runs the
-        transaction a dozen times on the embedded chain (py-evm's binary search), so scripts that know their
-        transactions succeed there use a fixed limit; a revert is still decoded by replaying the call."""
-        self.session = session
-        self.account_index = session.account_index if account_index is None else account_index
-        self.gas = gas
+        super().__init__(session, account_index, gas=gas)
         self.ledger: Contract = session.contract("QualityLedger")
         self.bonds: Contract = session.contract("QualityBonds")
-        self.tx = session.transactor(self.account_index)
         self._token: Contract | None = None
-
-    def as_account(self, index: int) -> QualityClient:
-        """The same client signing with another account."""
-        return QualityClient(self.session, index, gas=self.gas)
-
-    @property
-    def address(self) -> str:
-        return self.tx.address
 
     @property
     def token(self) -> Contract:
@@ -559,11 +540,6 @@ class QualityClient:
 
     def _send(self, fn: Any) -> TxReceipt:
         return self.tx.transact(fn, gas=self.gas)
-
-    @property
-    def start_block(self) -> int:
-        record = self.session.store.get("QualityLedger")
-        return int(record.get("blockNumber") or 0) if record else 0
 
     # ------------------------------------------------------------------ organisations and inspectors
 

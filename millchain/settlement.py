@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from web3.contract import Contract
 from web3.types import EventData, TxReceipt
 
+from millchain.client import AccountClient
 from millchain.disclosure import Disclosure, FieldValue, SaltedDocument
 from millchain.errors import ConfigError, MillchainError
 from millchain.events import decode_events
@@ -746,35 +747,20 @@ def _outcome(contract: Contract, receipt: TxReceipt) -> Outcome:
 # ---------------------------------------------------------------------------------------------- the client
 
 
-class SettlementClient:
+class SettlementClient(AccountClient):
     """Every settlement operation for one signing account (buyer, supplier, carrier, tax platform, arbiter or
     a relayer) of a session."""
 
+    DEPLOYED_AS = "SupplyChainSettlement"
+
     def __init__(self, session: Session, account_index: int | None = None, *, gas: int | None = None) -> None:
-        """``gas``: a fixed gas limit instead of estimating each transaction (estimation runs a transaction a
-        dozen times on the embedded chain); a revert is still decoded by replaying the call."""
-        self.session = session
-        self.account_index = session.account_index if account_index is None else account_index
-        self.gas = gas
+        super().__init__(session, account_index, gas=gas)
         self.contract: Contract = session.contract("SupplyChainSettlement")
-        self.tx = session.transactor(self.account_index)
         self._tokens: dict[str, Contract] = {}
-
-    def as_account(self, index: int) -> SettlementClient:
-        return SettlementClient(self.session, index, gas=self.gas)
-
-    @property
-    def address(self) -> str:
-        return self.tx.address
 
     @property
     def domain(self) -> dict[str, Any]:
         return settlement_domain(self.session.chain.chain_id, self.contract.address)
-
-    @property
-    def start_block(self) -> int:
-        record = self.session.store.get("SupplyChainSettlement")
-        return int(record.get("blockNumber") or 0) if record else 0
 
     def token(self, address: str) -> Contract:
         key = parse_address(address, what="token")

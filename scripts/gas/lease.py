@@ -26,7 +26,7 @@ from millchain.deployments import ContractSpec
 from millchain.identity import MachineRegistryClient
 from millchain.session import Session
 from millchain.tx import Transactor
-from millchain.typed_data import DeviceSigner, UsageReport, UsageReportHasher, lease_domain
+from millchain.typed_data import DeviceSigner, UsageReport, UsageReportHasher, lease_domain, permit_typed_data
 from millchain.types import MachineId, machine_id
 
 TARGETS: dict[str, int] = {
@@ -161,20 +161,8 @@ def _open_with_permit(session: Session, lease: Contract, token: Contract, lease_
     holder = session.transactor(PERMIT_LESSEE)
     session.tx.transact(token.functions.mint(holder.address, DEPOSIT))
     deadline = int(session.chain.w3.eth.get_block("latest")["timestamp"]) + DAY
-    _, name, version, chain_id, verifying_contract, _, _ = token.functions.eip712Domain().call()
-    permit = {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                       {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                       {"name": "deadline", "type": "uint256"}],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying_contract},
-        "message": {"owner": holder.address, "spender": lease.address, "value": DEPOSIT,
-                    "nonce": token.functions.nonces(holder.address).call(), "deadline": deadline},
-    }
+    permit = permit_typed_data(token, holder.address, lease.address, DEPOSIT,
+                               token.functions.nonces(holder.address).call(), deadline)
     signed = Account.sign_message(encode_typed_data(full_message=permit), holder.account.key)
     return holder.transact(lease.functions.openWithPermit(
         lease_id, DEPOSIT, deadline, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")))

@@ -1,5 +1,6 @@
-"""Fixtures for the EquipmentLease tests: the lease is deployed once per session on top of the suite, a snapshot
-is taken, and each test runs inside the ``local`` fixture's snapshot so everything it does is rolled back."""
+"""Fixtures for the contract tests. EquipmentLease: the lease is deployed once per session on top of the suite, a
+snapshot is taken, and each test runs inside the ``local`` fixture's snapshot. Quality (``q``) and settlement
+(``w``): each cast is built once on a chain of its own and every test's changes are rolled back."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from millchain.project import Project
 from millchain.session import Session
 from tests.contracts.lease_helpers import DAY, LeaseHarness, LeaseSuite, deploy_lease_suite
+from tests.contracts.test_quality_scenario import World as QualityWorld
+from tests.contracts.test_quality_scenario import shared_world as quality_world
+from tests.contracts.test_settlement_scenario import World as SettlementWorld
+from tests.contracts.test_settlement_scenario import shared_world as settlement_world
+from tests.shared_chain import isolated
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +48,17 @@ def h(_lease_suite: LeaseSuite, local: Session) -> LeaseHarness:
     # Run ahead of the wall clock, so every block is its parent + 1 s and ``at=`` never lands in the past.
     harness.next_block_at(harness.now() + DAY)
     return harness
+
+
+@pytest.fixture
+def q(compiled: Project) -> Iterator[QualityWorld]:
+    """The quality cast (organisations, inspectors, a bond) on its shared chain, rolled back after the test."""
+    with isolated(quality_world(compiled)) as world:
+        yield world
+
+
+@pytest.fixture
+def w(compiled: Project) -> Iterator[SettlementWorld]:
+    """The settlement cast (buyer, supplier, carrier, tax platform) on its shared chain, rolled back after."""
+    with isolated(settlement_world(compiled)) as world:
+        yield world

@@ -27,8 +27,16 @@ from millchain.errors import ContractRevert
 from millchain.leasing import LeaseStatus, SkipReason
 from millchain.session import Session
 from millchain.tx import Transactor
-from millchain.typed_data import DeviceSigner, SignedUsageReport, UsageReport, UsageReportHasher, lease_domain
+from millchain.typed_data import (
+    DeviceSigner,
+    SignedUsageReport,
+    UsageReport,
+    UsageReportHasher,
+    lease_domain,
+    permit_typed_data,
+)
 from millchain.types import MachineId, machine_id
+from tests.abi import abi_type
 
 ADMIN, LESSOR, LESSEE, STRANGER, RELAYER, OTHER_LESSOR, OTHER_LESSEE, PERMIT_USER = range(8)
 """Dev account indices. ADMIN deployed everything and holds the lease's DEFAULT_ADMIN_ROLE and PAUSER_ROLE and the
@@ -171,7 +179,7 @@ def deploy_lease_suite(session: Session) -> LeaseSuite:
     lease = deploy(session, "EquipmentLease", admin.address, registry.address)
     session.subscribe_to_key_changes(registry.address, lease.address)
     token = deploy(session, "SettlementToken", admin.address)
-    reentrant = deploy(session, "ReentrantLeaseToken")
+    reentrant = deploy(session, "ReentrantToken")
     lessor = session.chain.account(LESSOR).address
     for machine, key in MACHINE_KEYS.items():
         admin.transact(registry.functions.register(machine, lessor, device_address(key), ZERO_BYTES32))
@@ -216,12 +224,6 @@ class EventDecoder:
             decoded = self.contract.events[name]().process_log(log)
             out.append((name, _plain(decoded["args"])))
         return out
-
-
-def abi_type(param: dict[str, Any]) -> str:
-    if param["type"].startswith("tuple"):
-        return "(" + ",".join(abi_type(c) for c in param["components"]) + ")" + param["type"][5:]
-    return str(param["type"])
 
 
 # ---------------------------------------------------------------------------------------------- harness
@@ -431,20 +433,8 @@ def sign_permit(h: LeaseHarness, owner: int, spender: str, value: int, deadline:
     """(v, r, s) of an ERC-2612 permit for the lease's token, signed with eth-account by ``owner`` (or ``key``)."""
     token = h.token
     account = h.session.chain.account(owner)
-    _, name, version, chain_id, verifying, _, _ = token.functions.eip712Domain().call()
-    typed = {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                       {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                       {"name": "deadline", "type": "uint256"}],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": name, "version": version, "chainId": chain_id, "verifyingContract": verifying},
-        "message": {"owner": account.address, "spender": spender, "value": value,
-                    "nonce": token.functions.nonces(account.address).call(), "deadline": deadline},
-    }
+    typed = permit_typed_data(token, account.address, spender, value,
+                              token.functions.nonces(account.address).call(), deadline)
     signed = Account.sign_typed_data(key or account.key, full_message=typed)
     return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 

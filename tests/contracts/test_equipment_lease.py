@@ -9,7 +9,6 @@ the invariants under random operations: test_equipment_lease_stateful.py. Blocks
 
 from __future__ import annotations
 
-from functools import reduce
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from web3.contract import Contract
 
 from millchain.typed_data import USAGE_REPORT_TYPEHASH, UsageReport
 from millchain.types import MachineId, machine_id
+from tests.abi import interface_id
 from tests.contracts.lease_helpers import (
     ADMIN,
     DAY,
@@ -43,7 +43,6 @@ from tests.contracts.lease_helpers import (
     Opened,
     Status,
     Terms,
-    abi_type,
     device_address,
     device_key,
     lease_scenario,
@@ -106,12 +105,8 @@ def test_eip712_domain_and_report_digest_match_the_sdk(h: LeaseHarness) -> None:
 
 
 def test_supports_lease_access_control_and_erc165_interfaces_only(h: LeaseHarness) -> None:
-    abi = h.session.artifact("IEquipmentLease")["abi"]
-    selectors = [function_signature_to_4byte_selector(f"{f['name']}({','.join(abi_type(p) for p in f['inputs'])})")
-                 for f in abi if f["type"] == "function"]
-    lease_id = reduce(lambda a, b: bytes(x ^ y for x, y in zip(a, b, strict=True)), selectors)
     supports = h.lease.functions.supportsInterface
-    assert supports(lease_id).call()
+    assert supports(interface_id(h.session.artifact("IEquipmentLease")["abi"])).call()
     assert supports(bytes.fromhex("7965db0b")).call()  # IAccessControl
     assert supports(bytes.fromhex("01ffc9a7")).call()  # IERC165
     assert not supports(bytes.fromhex("ffffffff")).call()

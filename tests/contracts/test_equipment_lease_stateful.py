@@ -30,6 +30,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from millchain.errors import ContractRevert
 from millchain.typed_data import SignedUsageReport, recover_signer
 from millchain.types import MachineId
+from tests.abi import abi_type
 from tests.contracts.lease_helpers import (
     ACCEPTANCE_WINDOW,
     DAY,
@@ -51,7 +52,6 @@ from tests.contracts.lease_helpers import (
     Skip,
     Status,
     Terms,
-    abi_type,
     device_address,
     device_key,
     with_s,

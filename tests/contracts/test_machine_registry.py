@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import reduce
 from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_utils import function_signature_to_4byte_selector, keccak
+from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3.contract import Contract
@@ -25,6 +24,7 @@ from millchain.errors import ContractRevert
 from millchain.identity import NO_EXPIRY, Machine, MachineRegistryClient, MachineStatus
 from millchain.session import Session
 from millchain.types import MachineId, machine_id
+from tests.abi import interface_id
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO_BYTES32 = b"\0" * 32
@@ -190,24 +190,11 @@ def test_deployer_holds_admin_and_registrar_roles_and_nobody_else_does(chain: Ha
 
 
 def test_supports_registry_access_control_and_erc165_interfaces_only(chain: Harness) -> None:
-    abi = chain.session.artifact("IMachineRegistry")["abi"]
-    selectors = [
-        function_signature_to_4byte_selector(f"{f['name']}({','.join(_abi_type(p) for p in f['inputs'])})")
-        for f in abi
-        if f["type"] == "function"
-    ]
-    registry_id = reduce(lambda a, b: bytes(x ^ y for x, y in zip(a, b, strict=True)), selectors)
     supports = chain.registry.functions.supportsInterface
-    assert supports(registry_id).call()
+    assert supports(interface_id(chain.session.artifact("IMachineRegistry")["abi"])).call()
     assert supports(bytes.fromhex("7965db0b")).call()  # IAccessControl
     assert supports(bytes.fromhex("01ffc9a7")).call()  # IERC165
     assert not supports(bytes.fromhex("ffffffff")).call()
-
-
-def _abi_type(param: dict[str, Any]) -> str:
-    if param["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + param["type"][5:]
-    return str(param["type"])
 
 
 # ---------------------------------------------------------------------------------------------- register

@@ -7,7 +7,6 @@ Spec: docs/contracts/quality.md."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from millchain.project import Project
 from millchain.quality import AlertRef, ClaimStatus, Outcome, QualityClient, Terms, lot_id, product_id
+from tests.abi import interface_id
 from tests.contracts.test_quality_scenario import (
     AXLE,
     BEARING,
@@ -41,22 +41,17 @@ from tests.contracts.test_quality_scenario import (
     World,
     build_lineage,
     fail,
-    isolated,
     passed,
     reverts,
     shared_world,
 )
+from tests.shared_chain import isolated
 
 ZERO = b"\0" * 32
 ZERO_ADDRESS = "0x" + "00" * 20
 ARBITER_ROLE = keccak(text="ARBITER_ROLE")
 OTHER = product_id("seal-kit")
 
-
-@pytest.fixture
-def q(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
 
 
 @dataclass(frozen=True)
@@ -533,7 +528,7 @@ def test_a_hostile_token_cannot_reenter_a_payout(q: World) -> None:
     guard on every paying function; nothing moves."""
     from tests.contracts.test_quality_ledger import deploy
 
-    token = deploy(q, "QualityReentrantToken")
+    token = deploy(q, "ReentrantToken")
     bonds = deploy(q, "QualityBonds", q.address(CONSORTIUM), q.ledger.address, token.address, DELAY)
 
     def client(index: int) -> QualityClient:
@@ -549,32 +544,24 @@ def test_a_hostile_token_cannot_reenter_a_payout(q: World) -> None:
     claim_id, _ = plant.file_claim(failed_lot(q, "hostile").ref)
 
     arm = q.session.transactor(STRANGER)
-    arm.transact(token.functions.arm(bonds.address, bonds.encode_abi("executeWithdrawal", [AXLE, BEARING])))
+    arm.transact(token.functions.arm(bonds.address, bonds.encode_abi("executeWithdrawal", [AXLE, BEARING]), True))
     with reverts("ReentrancyGuardReentrantCall"):
         supplier.accept_claim(claim_id)
-    arm.transact(token.functions.arm(bonds.address, bonds.encode_abi("acceptClaim", [claim_id])))
+    arm.transact(token.functions.arm(bonds.address, bonds.encode_abi("acceptClaim", [claim_id]), True))
     q.next_block_at(supplier.bond(AXLE, BEARING).unlock_at)
     with reverts("ReentrancyGuardReentrantCall"):
         supplier.execute_withdrawal(AXLE, BEARING)
     assert (supplier.bond(AXLE, BEARING).balance, int(token.functions.balanceOf(bonds.address).call())) == (
         DEPOSIT, DEPOSIT)
     # Disarmed, both go through.
-    arm.transact(token.functions.arm(ZERO_ADDRESS, b""))
+    arm.transact(token.functions.arm(ZERO_ADDRESS, b"", True))
     supplier.accept_claim(claim_id)
     supplier.execute_withdrawal(AXLE, BEARING)
     assert int(token.functions.balanceOf(bonds.address).call()) == DEPOSIT - 14 * PENALTY - 100 * MUSD
 
 
 def test_supports_bonds_access_control_and_erc165_interfaces(q: World) -> None:
-    from tests.contracts.test_quality_ledger import _abi_type
-
-    abi = q.session.artifact("IQualityBonds")["abi"]
-    selectors = [bytes(keccak(text=f"{f['name']}({','.join(_abi_type(p) for p in f['inputs'])})")[:4])
-                 for f in abi if f["type"] == "function"]
-    interface_id = bytes(4)
-    for selector in selectors:
-        interface_id = bytes(a ^ b for a, b in zip(interface_id, selector, strict=True))
-    assert q.bonds.functions.supportsInterface(interface_id).call()
+    assert q.bonds.functions.supportsInterface(interface_id(q.session.artifact("IQualityBonds")["abi"])).call()
     assert q.bonds.functions.supportsInterface(bytes.fromhex("7965db0b")).call()
     assert not q.bonds.functions.supportsInterface(bytes.fromhex("ffffffff")).call()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,17 +24,10 @@ from tests.contracts.test_quality_scenario import (
     STRANGER,
     SUPPLIER,
     World,
-    isolated,
-    shared_world,
 )
 
 Run = Callable[..., tuple[int, str, str]]
 
-
-@pytest.fixture
-def q(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
 
 
 @pytest.fixture

@@ -5,21 +5,18 @@ fields. Spec: docs/contracts/quality.md."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from functools import reduce
 from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_tester.exceptions import TransactionFailed
-from eth_utils import function_signature_to_4byte_selector, keccak
+from eth_utils import keccak
 from hexbytes import HexBytes
 from web3.logs import DISCARD
 
 from millchain.disclosure import SaltedDocument
 from millchain.errors import ConfigError, ContractRevert
-from millchain.project import Project
 from millchain.quality import (
     MAX_INPUTS,
     NO_EXPIRY,
@@ -39,6 +36,7 @@ from millchain.quality import (
     product_id,
 )
 from millchain.tx import Transactor
+from tests.abi import interface_id
 from tests.contracts.test_quality_scenario import (
     AXLE,
     BEARING,
@@ -60,10 +58,8 @@ from tests.contracts.test_quality_scenario import (
     World,
     build_lineage,
     fail,
-    isolated,
     passed,
     reverts,
-    shared_world,
 )
 
 ZERO = b"\0" * 32
@@ -71,11 +67,6 @@ ZERO_ADDRESS = "0x" + "00" * 20
 ACCREDITOR_ROLE = keccak(text="ACCREDITOR_ROLE")
 NEW = org_id("new-org")
 
-
-@pytest.fixture
-def q(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
 
 
 def deploy(world: World, name: str, *args: Any) -> Any:
@@ -100,21 +91,11 @@ def test_deployer_holds_admin_and_accreditor_roles_and_constants_are_published(q
 
 
 def test_supports_ledger_access_control_and_erc165_interfaces_only(q: World) -> None:
-    abi = q.session.artifact("IQualityLedger")["abi"]
-    selectors = [function_signature_to_4byte_selector(f"{f['name']}({','.join(_abi_type(p) for p in f['inputs'])})")
-                 for f in abi if f["type"] == "function"]
-    interface_id = reduce(lambda a, b: bytes(x ^ y for x, y in zip(a, b, strict=True)), selectors)
     supports = q.ledger.functions.supportsInterface
-    assert supports(interface_id).call()
+    assert supports(interface_id(q.session.artifact("IQualityLedger")["abi"])).call()
     assert supports(bytes.fromhex("7965db0b")).call()  # IAccessControl
     assert supports(bytes.fromhex("01ffc9a7")).call()  # IERC165
     assert not supports(bytes.fromhex("ffffffff")).call()
-
-
-def _abi_type(param: dict[str, Any]) -> str:
-    if param["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + param["type"][5:]
-    return str(param["type"])
 
 
 # ---------------------------------------------------------------------------------------------- organisations

@@ -37,6 +37,7 @@ from millchain.quality import (
     product_id,
 )
 from millchain.session import QUALITY_WITHDRAWAL_DELAY, Session
+from tests.shared_chain import built_once
 
 CONSORTIUM, SUPPLIER, PLANT, INSPECTOR, OEM, REGULATOR, LAB, SUPPLIER_QC, PLANT_MEMBER, STRANGER = range(10)
 
@@ -146,33 +147,9 @@ def build_world(session: Session) -> World:
     return world
 
 
-_SHARED: dict[str, tuple[World, Any]] = {}
-
-
 def shared_world(project: Project) -> tuple[World, Any]:
-    """The cast on its own embedded chain, built once per test session (every quality module shares it)."""
-    if "world" not in _SHARED:
-        session = Session(connect("local"), project=project)
-        session.deploy()
-        _SHARED["world"] = (build_world(session), session.chain.tester)
-    return _SHARED["world"]
-
-
-@contextmanager
-def isolated(shared: tuple[World, Any]) -> Iterator[World]:
-    """The shared cast; everything done inside is rolled back after (eth-tester snapshots)."""
-    world, tester = shared
-    snapshot = tester.take_snapshot()
-    try:
-        yield world
-    finally:
-        tester.revert_to_snapshot(snapshot)
-
-
-@pytest.fixture
-def q(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
+    """The cast on its own embedded chain, built once per test process (every quality module shares it)."""
+    return built_once("quality", project, build_world)
 
 
 # ---------------------------------------------------------------------------------------------- lots

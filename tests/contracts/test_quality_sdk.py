@@ -16,7 +16,6 @@ from hexbytes import HexBytes
 
 from millchain.disclosure import SaltedDocument
 from millchain.errors import ConfigError
-from millchain.project import Project
 from millchain.quality import (
     AlertRef,
     AlertWatcher,
@@ -48,16 +47,8 @@ from tests.contracts.test_quality_scenario import (
     World,
     build_lineage,
     fail,
-    isolated,
     passed,
-    shared_world,
 )
-
-
-@pytest.fixture
-def q(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
 
 
 def labels(lots: list[bytes]) -> list[str]:

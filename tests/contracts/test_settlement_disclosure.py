@@ -7,7 +7,6 @@ incomplete invoice list. Then the same through ``millchain verify-disclosure --o
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from hexbytes import HexBytes
 
 from millchain.disclosure import Disclosure, SaltedDocument
-from millchain.project import Project
 from millchain.settlement import InvoiceLink, Order, SettlementError, documents_head, shipment_number
 from tests.cli_runner import run_cli_on
 from tests.contracts.test_settlement_scenario import (
@@ -25,19 +23,12 @@ from tests.contracts.test_settlement_scenario import (
     STRANGER,
     SUPPLIER,
     World,
-    isolated,
     reverts,
-    shared_world,
 )
 
 LINES = {"item": "cement P.O 42.5, bagged", "delivery": "Plant 3, gate B", "incoterm": "DAP"}
 INVOICE = {"number": "44031900-0042", "seller-tax-id": "91340100MA2N", "amount": str(400 * PRICE)}
 
-
-@pytest.fixture
-def w(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
 
 
 def invoiced_order(w: World) -> tuple[bytes, Order, int, SaltedDocument, SaltedDocument]:

@@ -6,7 +6,6 @@ Spec: docs/contracts/supply-chain-settlement.md."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
 from millchain.errors import ContractRevert
-from millchain.project import Project
 from millchain.settlement import (
     ORDER_TYPE,
     Order,
@@ -41,11 +39,9 @@ from tests.contracts.test_settlement_scenario import (
     SUPPLIER,
     World,
     events,
-    isolated,
     multisig,
     multisig_signature,
     reverts,
-    shared_world,
     through,
 )
 
@@ -54,11 +50,6 @@ ZERO_ADDRESS = "0x" + "00" * 20
 TAX_VERIFIER_ROLE = keccak(text="TAX_VERIFIER_ROLE")
 ARBITER_ROLE = keccak(text="ARBITER_ROLE")
 
-
-@pytest.fixture
-def w(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
 
 
 def raw(world: World, **overrides: Any) -> Order:

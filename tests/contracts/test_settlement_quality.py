@@ -6,13 +6,10 @@ Spec: docs/contracts/supply-chain-settlement.md, docs/contracts/quality.md."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from eth_utils import keccak
 
-from millchain.project import Project
 from millchain.quality import AlertRef, ClaimStatus, Finding, Severity, Terms, org_id
 from millchain.quality import Outcome as Verdict
 from millchain.settlement import ClaimUse, Receipt, ShipmentStatus, lot_id
@@ -34,19 +31,12 @@ from tests.contracts.test_settlement_scenario import (
     World,
     deploy,
     events,
-    isolated,
     reverts,
-    shared_world,
 )
 
 ARBITER_ROLE = keccak(text="ARBITER_ROLE")
 OTHER = org_id("other-plant")
 
-
-@pytest.fixture
-def w(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
 
 
 def settled_order(w: World, name: str, quantity: int = 400, **terms: Any) -> tuple[bytes, int, list[bytes]]:

@@ -23,7 +23,6 @@ from eth_account import Account
 from hexbytes import HexBytes
 from web3.contract import Contract
 
-from millchain.chain import connect
 from millchain.disclosure import SaltedDocument
 from millchain.errors import ContractRevert
 from millchain.events import decode_events
@@ -32,6 +31,7 @@ from millchain.quality import AlertRef, Finding, Outcome, QualityClient, Severit
 from millchain.session import Session
 from millchain.settlement import Order, OrderStatus, SettlementClient, lot_id, order_id
 from millchain.settlement import Outcome as SettleOutcome
+from tests.shared_chain import built_once
 
 CONSORTIUM, SUPPLIER, BUYER, CARRIER, INSPECTOR, LAB, STRANGER, OWNER_A, OWNER_B, OWNER_C = range(10)
 AXLE, MILL, TUV = org_id("axle-supply"), org_id("mill-plant"), org_id("tuv-lab")
@@ -243,33 +243,9 @@ def build_world(session: Session) -> World:
     return world
 
 
-_SHARED: dict[str, tuple[World, Any]] = {}
-
-
 def shared_world(project: Project) -> tuple[World, Any]:
-    """The cast on its own embedded chain, built once per test session (every settlement module shares it)."""
-    if "world" not in _SHARED:
-        session = Session(connect("local"), project=project)
-        session.deploy()
-        _SHARED["world"] = (build_world(session), session.chain.tester)
-    return _SHARED["world"]
-
-
-@contextmanager
-def isolated(shared: tuple[World, Any]) -> Iterator[World]:
-    """The shared cast; everything done inside is rolled back after (eth-tester snapshots)."""
-    world, tester = shared
-    snapshot = tester.take_snapshot()
-    try:
-        yield world
-    finally:
-        tester.revert_to_snapshot(snapshot)
-
-
-@pytest.fixture
-def w(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
+    """The cast on its own embedded chain, built once per test process (every settlement module shares it)."""
+    return built_once("settlement", project, build_world)
 
 
 # ---------------------------------------------------------------------------------------------- the scenario

@@ -5,7 +5,6 @@ the demo story (deterministic, fast)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ import pytest
 from millchain.demo.settlement import play_settlement_story
 from millchain.disclosure import SaltedDocument
 from millchain.errors import ConfigError
-from millchain.project import Project
 from millchain.settlement import (
     InvoiceStatus,
     Order,
@@ -37,15 +35,7 @@ from tests.contracts.test_settlement_scenario import (
     STRANGER,
     SUPPLIER,
     World,
-    isolated,
-    shared_world,
 )
-
-
-@pytest.fixture
-def w(compiled: Project) -> Iterator[World]:
-    with isolated(shared_world(compiled)) as world:
-        yield world
 
 
 @pytest.mark.parametrize("text,bps", [("5%", 500), ("0.5%", 50), ("250bps", 250), ("12", 12), ("100 %", 10_000),

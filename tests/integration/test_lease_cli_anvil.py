@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,17 +22,10 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_lease_from_offer_to_refund_through_the_cli(
-    compiled: Project, anvil: AnvilNode, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    compiled: Project, anvil: AnvilNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    anvil_cli: Callable[..., str],
 ) -> None:
-    monkeypatch.setenv("MILLCHAIN_DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
-    net = ["--network", "anvil", "--rpc", anvil.url]
-
-    def cli(*args: str, account: int = 0) -> str:
-        code, out, err = run_cli(capsys, monkeypatch, *args, *net, "--account", str(account))
-        assert code == 0, err
-        return out
-
+    cli = anvil_cli
     def clock(seconds: int) -> int:
         return connect("anvil", rpc_url=anvil.url).advance_time(seconds)
 

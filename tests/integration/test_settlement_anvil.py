@@ -7,6 +7,7 @@ shown, refunded past the deadline and its retention released after the warranty.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,6 @@ from millchain.chain import connect
 from millchain.node import AnvilNode
 from millchain.project import Project
 from millchain.session import Session
-from tests.cli_runner import run_cli
 from tests.contracts.test_settlement_scenario import EXPECTED, build_world, run_scenario
 
 pytestmark = pytest.mark.integration
@@ -30,17 +30,10 @@ def test_the_settlement_scenario_on_anvil(anvil_session: Session) -> None:
 
 
 def test_an_order_from_signature_to_retention_through_the_cli(
-    compiled: Project, anvil: AnvilNode, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    compiled: Project, anvil: AnvilNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    anvil_cli: Callable[..., str],
 ) -> None:
-    monkeypatch.setenv("MILLCHAIN_DEPLOYMENTS_DIR", str(tmp_path / "deployments"))
-    net = ["--network", "anvil", "--rpc", anvil.url]
-
-    def cli(*args: str, account: int = 0) -> str:
-        code, out, err = run_cli(capsys, monkeypatch, *args, *net, "--account", str(account))
-        assert code == 0, err
-        return out
-
+    cli = anvil_cli
     cli("deploy")
     session = Session(connect("anvil", rpc_url=anvil.url), project=compiled, deployments_dir=tmp_path / "deployments")
     token = session.contract("SettlementToken")

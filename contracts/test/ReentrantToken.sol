@@ -7,9 +7,9 @@ import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 /// @notice Test-only: an ERC-20 that, once armed, calls back into a victim contract in the middle of a
 /// transfer into or out of it (as an ERC-777 hook or a malicious token would). The token can also act as a lease
 /// party itself (`execute`), so a re-entrant call reaches the victim from its real lessor or lessee and only the
-/// reentrancy guard and checks-effects-interactions stand in the way. Used to show EquipmentLease's paying
-/// functions drain nothing.
-contract ReentrantLeaseToken is ERC20 {
+/// reentrancy guard and checks-effects-interactions stand in the way. Used to show that the paying functions of
+/// EquipmentLease, QualityBonds and SupplyChainSettlement drain nothing.
+contract ReentrantToken is ERC20 {
     address public victim;
     bytes public callback;
     /// @notice Whether a failing callback fails the transfer (true) or is recorded and swallowed (false).
