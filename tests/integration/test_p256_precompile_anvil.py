@@ -1,0 +1,64 @@
+"""The embedded chain's P256VERIFY gives anvil's answers (anvil runs revm's EIP-7951 precompile): the same output
+for every edge case and for a spread of EIP-7951's vectors, and the same gas for a call that verifies and one
+that does not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from eth_utils import to_checksum_address
+from web3 import Web3
+
+from millchain.chain import Chain, connect
+from millchain.node import AnvilNode
+from millchain.p256_precompile import P256VERIFY_ADDRESS, P256VERIFY_GAS
+from millchain.project import Project
+from tests.p256_cases import Case, edge_cases, eip_vectors
+
+pytestmark = pytest.mark.integration
+
+PRECOMPILE = to_checksum_address(P256VERIFY_ADDRESS)
+# Every 13th published vector: each kind of Wycheproof case is represented, and the test stays a few seconds.
+SAMPLE = edge_cases() + eip_vectors()[::13]
+
+
+@pytest.fixture(scope="module")
+def anvil_chain(project: Project) -> Iterator[Chain]:
+    node = AnvilNode(project).start()
+    try:
+        yield connect("anvil", rpc_url=node.url)
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def local_chain() -> Chain:
+    return connect("local")
+
+
+def _call(chain: Chain, data: bytes) -> bytes:
+    return bytes(chain.w3.eth.call({"to": PRECOMPILE, "data": Web3.to_hex(data)}))
+
+
+@pytest.mark.parametrize("case", SAMPLE, ids=lambda c: c.name)
+def test_anvil_and_embedded_chain_give_the_same_output(anvil_chain: Chain, local_chain: Chain, case: Case) -> None:
+    assert _call(anvil_chain, case.data) == case.expected
+    assert _call(local_chain, case.data) == case.expected
+
+
+def _gas_used(chain: Chain, data: bytes) -> int:
+    tx = chain.w3.eth.send_transaction(
+        {"from": chain.accounts[0].address, "to": PRECOMPILE, "data": Web3.to_hex(data), "gas": 100_000}
+    )
+    receipt = chain.w3.eth.get_transaction_receipt(tx)
+    assert receipt["status"] == 1
+    return int(receipt["gasUsed"])
+
+
+@pytest.mark.parametrize("name", ["valid low-s", "wrong hash", "r = 0", "159 bytes"])
+def test_anvil_and_embedded_chain_charge_the_same_gas(anvil_chain: Chain, local_chain: Chain, name: str) -> None:
+    data = next(c for c in edge_cases() if c.name == name).data
+    on_anvil = _gas_used(anvil_chain, data)
+    assert _gas_used(local_chain, data) == on_anvil
+    assert on_anvil == 21_000 + sum(16 if b else 4 for b in data) + P256VERIFY_GAS
