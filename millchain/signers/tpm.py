@@ -79,6 +79,8 @@ def create_loaded_key(esapi: ESAPI, parent: Any, attributes: int) -> Any:
     """Create a P-256 ECDSA/SHA-256 key with ``attributes`` under ``parent`` and load it; the transient handle."""
     t = tpm2_pytss()
     template = t.TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256", objectAttributes=t.TPMA_OBJECT(attributes))
+    # A signing key has no symmetric algorithm; the parser gives restricted keys one (right only for storage keys).
+    template.publicArea.parameters.eccDetail.symmetric.algorithm = t.TPM2_ALG.NULL
     private, public, *_ = esapi.create(parent, t.TPM2B_SENSITIVE_CREATE(), template)
     return esapi.load(parent, private, public)
 
