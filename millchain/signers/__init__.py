@@ -27,6 +27,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from millchain.errors import MillchainError
 from millchain.p256_precompile import P256_N, VALID, p256_verify
+from millchain.typed_data import UsageReport, UsageReportHasher
 
 KeyType = Literal["secp256k1", "p256"]
 KEY_TYPES: tuple[KeyType, ...] = ("secp256k1", "p256")
@@ -96,6 +97,11 @@ def sign_usage_report_digest(signer: Signer, eip712_digest: bytes) -> bytes:
     raise SignerError(f"unknown key type {signer.key_type!r}: expected one of {', '.join(KEY_TYPES)}")
 
 
+def sign_usage_report(signer: Signer, hasher: UsageReportHasher, report: UsageReport) -> bytes:
+    """:func:`sign_usage_report_digest` of ``report``'s EIP-712 digest under ``hasher``'s lease domain."""
+    return sign_usage_report_digest(signer, hasher.digest(report))
+
+
 def p256verify_input(hash32: bytes, signature: bytes, public_key: bytes) -> bytes:
     """The 160-byte call data of P256VERIFY (0x100): ``h ‖ r ‖ s ‖ qx ‖ qy``."""
     if len(hash32) != 32 or len(signature) != 64 or len(public_key) != 64:
@@ -122,6 +128,7 @@ __all__ = [
     "is_low_s",
     "normalize_low_s",
     "p256verify_input",
+    "sign_usage_report",
     "sign_usage_report_digest",
     "usage_report_p256_hash",
     "verify_usage_report_signature",

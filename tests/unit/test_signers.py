@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from eth_account import Account
+from pydantic import ValidationError
 
+from millchain.chain import write_keystore
 from millchain.p256_precompile import P256_N, VALID, p256_verify
 from millchain.signers import (
     Signer,
@@ -20,10 +22,12 @@ from millchain.signers import (
     is_low_s,
     normalize_low_s,
     p256verify_input,
+    sign_usage_report,
     sign_usage_report_digest,
     usage_report_p256_hash,
     verify_usage_report_signature,
 )
+from millchain.signers.config import SignerConfig, open_signer
 from millchain.signers.software import P256SoftwareSigner, Secp256k1SoftwareSigner
 from millchain.typed_data import (
     DeviceSigner,
@@ -154,3 +158,36 @@ def test_errors_and_reprs_never_show_the_private_key(tmp_path: Path) -> None:
 def test_p256_signer_refuses_a_key_on_another_curve() -> None:
     with pytest.raises(SignerError, match="secp256r1"):
         P256SoftwareSigner(ec.generate_private_key(ec.SECP256K1()))
+
+
+def test_sign_usage_report_equals_signing_its_digest() -> None:
+    signer = P256SoftwareSigner(P256_KEY)
+    signature = sign_usage_report(signer, HASHER, REPORT)
+    assert verify_usage_report_signature(signer.public_key, HASHER.digest(REPORT), signature)
+    k1 = Secp256k1SoftwareSigner(K1_KEY)
+    assert sign_usage_report(k1, HASHER, REPORT) == sign_usage_report_digest(k1, HASHER.digest(REPORT))
+
+
+def test_config_opens_each_software_backend_from_its_encrypted_file(tmp_path: Path) -> None:
+    P256SoftwareSigner(P256_KEY).save(tmp_path / "p256.pem", b"pw")
+    write_keystore(tmp_path / "k1.json", Account.from_key(K1_KEY), "pw")
+    p256 = open_signer(SignerConfig(backend="software-p256", key_file=tmp_path / "p256.pem"), "pw")
+    k1 = open_signer(SignerConfig(backend="software-secp256k1", key_file=tmp_path / "k1.json"), "pw")
+    assert (p256.key_type, p256.public_key) == ("p256", P256SoftwareSigner(P256_KEY).public_key)
+    assert (k1.key_type, k1.public_key) == ("secp256k1", Secp256k1SoftwareSigner(K1_KEY).public_key)
+    with pytest.raises(SignerError, match="needs its password"):
+        open_signer(SignerConfig(backend="software-p256", key_file=tmp_path / "p256.pem"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"backend": "tpm"}, "needs tcti"),
+        ({"backend": "software-p256"}, "needs key_file"),
+        ({"backend": "tpm", "tcti": "device:/dev/tpmrm0", "handle": 0x80000000}, "greater than or equal"),
+        ({"backend": "hsm", "key_file": "k"}, "software-secp256k1"),
+    ],
+)
+def test_config_names_what_is_missing_or_wrong(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        SignerConfig.model_validate(fields)
