@@ -24,6 +24,7 @@ from millchain.signers import (
     usage_report_p256_hash,
     verify_usage_report_signature,
 )
+from millchain.signers.config import SignerConfig, open_signer
 from millchain.signers.tpm import (
     DEVICE_KEY_ATTRIBUTES,
     FIXED_PARENT,
@@ -123,3 +124,9 @@ def test_open_refuses_an_exportable_key_posing_as_a_device_key(swtpm: SoftwareTp
 def test_handles_outside_the_persistent_range_are_refused(swtpm: SoftwareTpm) -> None:  # noqa: F811
     with pytest.raises(SignerError, match=r"outside 0x81000000\.\.0x81ffffff"):
         TpmSigner.open(swtpm.tcti, handle=0x80000001)
+
+
+def test_config_opens_the_tpm_key_by_handle(signer: TpmSigner, swtpm: SoftwareTpm) -> None:  # noqa: F811
+    opened = open_signer(SignerConfig(backend="tpm", tcti=swtpm.tcti, handle=0x81010020))
+    assert isinstance(opened, TpmSigner) and opened.public_key == signer.public_key
+    opened.close()
