@@ -13,6 +13,8 @@ chip (``device:/dev/tpmrm0``). tpm2-pytss is an optional dependency: ``pip insta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from millchain.signers import KeyType, SignerError, _check_digest, normalize_low_s
@@ -85,6 +87,35 @@ def create_loaded_key(esapi: ESAPI, parent: Any, attributes: int) -> Any:
     return esapi.load(parent, private, public)
 
 
+def persist_new_key(esapi: ESAPI, attributes: int, handle: int) -> Any:
+    """Create a P-256 key with ``attributes`` under the storage key and make it persistent at ``handle``; its
+    ESYS_TR. The transient objects are flushed whatever happens (a TPM has room for only a few)."""
+    t = tpm2_pytss()
+    parent = create_storage_primary(esapi)
+    try:
+        transient = create_loaded_key(esapi, parent, attributes)
+        try:
+            return esapi.evict_control(t.ESYS_TR.OWNER, transient, handle)
+        finally:
+            esapi.flush_context(transient)
+    finally:
+        esapi.flush_context(parent)
+
+
+@contextmanager
+def _closed_on_error(esapi: ESAPI, what: str) -> Iterator[None]:
+    """Close ``esapi`` if the block fails; a TPM error becomes a SignerError starting with ``what``."""
+    t = tpm2_pytss()
+    try:
+        yield
+    except t.TSS2_Exception as exc:
+        esapi.close()
+        raise SignerError(f"{what}: {exc}") from exc
+    except BaseException:
+        esapi.close()
+        raise
+
+
 def public_point(public: Any) -> bytes:
     """``x ‖ y`` (64 bytes) of a P-256 TPM2B_PUBLIC."""
     ecc = public.publicArea.unique.ecc
@@ -128,41 +159,21 @@ class TpmSigner:
         """Create a new device key in the TPM and persist it at ``handle``; refuses a handle already in use (an
         existing key is never replaced by accident: evict it with ``tpm2_evictcontrol`` first)."""
         _check_handle(handle)
-        t = tpm2_pytss()
         esapi = connect(tcti)
-        try:
+        with _closed_on_error(esapi, f"the TPM refused to create a device key at {handle:#x}"):
             if handle in persistent_handles(esapi):
                 raise SignerError(f"persistent handle {handle:#x} is already in use; open it or choose another")
-            parent = create_storage_primary(esapi)
-            try:
-                transient = create_loaded_key(esapi, parent, DEVICE_KEY_ATTRIBUTES)
-                persistent = esapi.evict_control(t.ESYS_TR.OWNER, transient, handle)
-                esapi.flush_context(transient)
-            finally:
-                esapi.flush_context(parent)
-            return cls(esapi, persistent, handle)
-        except t.TSS2_Exception as exc:
-            esapi.close()
-            raise SignerError(f"the TPM refused to create a device key at {handle:#x}: {exc}") from exc
-        except BaseException:
-            esapi.close()
-            raise
+            signer = cls(esapi, persist_new_key(esapi, DEVICE_KEY_ATTRIBUTES, handle), handle)
+        return signer
 
     @classmethod
     def open(cls, tcti: str, *, handle: int = DEFAULT_KEY_HANDLE) -> TpmSigner:
         """The device key persisted at ``handle`` (after a restart of the oracle or of the box)."""
         _check_handle(handle)
-        t = tpm2_pytss()
         esapi = connect(tcti)
-        try:
-            key = esapi.tr_from_tpmpublic(handle)
-            return cls(esapi, key, handle)
-        except t.TSS2_Exception as exc:
-            esapi.close()
-            raise SignerError(f"no usable key at persistent handle {handle:#x} of the TPM at {tcti!r}: {exc}") from exc
-        except BaseException:
-            esapi.close()
-            raise
+        with _closed_on_error(esapi, f"no usable key at persistent handle {handle:#x} of the TPM at {tcti!r}"):
+            signer = cls(esapi, esapi.tr_from_tpmpublic(handle), handle)
+        return signer
 
     @property
     def esapi(self) -> ESAPI:

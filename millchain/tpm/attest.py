@@ -46,8 +46,7 @@ from millchain.signers.tpm import (
     TpmSigner,
     _check_handle,
     _ecdsa_sha256_scheme,
-    create_loaded_key,
-    create_storage_primary,
+    persist_new_key,
     persistent_handles,
     tpm2_pytss,
 )
@@ -284,13 +283,7 @@ def open_or_create_attestation_key(signer: TpmSigner, handle: int = DEFAULT_AK_H
         if handle in persistent_handles(esapi):
             ak = esapi.tr_from_tpmpublic(handle)
         else:
-            parent = create_storage_primary(esapi)
-            try:
-                transient = create_loaded_key(esapi, parent, AK_ATTRIBUTES)
-                ak = esapi.evict_control(t.ESYS_TR.OWNER, transient, handle)
-                esapi.flush_context(transient)
-            finally:
-                esapi.flush_context(parent)
+            ak = persist_new_key(esapi, AK_ATTRIBUTES, handle)
         public, _, _ = esapi.read_public(ak)
     except t.TSS2_Exception as exc:
         raise AttestationError(f"cannot open or create the attestation key at {handle:#x}: {exc}") from exc
