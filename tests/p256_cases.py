@@ -1,20 +1,35 @@
-"""P256VERIFY inputs shared by the precompile's unit tests (embedded chain) and its anvil comparison: EIP-7951's
-published vectors and named edge cases built from one signature, each with the output EIP-7951 prescribes."""
+"""Shared by the P-256 tests: P256VERIFY inputs (EIP-7951's published vectors and named edge cases built from one
+signature, each with the output EIP-7951 prescribes) and a module-scoped anvil to compare the embedded chain with."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 
+from millchain.chain import Chain, connect
+from millchain.node import AnvilNode
 from millchain.p256_precompile import P256_N, P256_P, VALID
+from millchain.project import Project
 
 VECTORS_FILE = Path(__file__).parent / "data" / "eip7951_test_vectors.json"
+
+
+@pytest.fixture(scope="module")
+def anvil_chain(project: Project) -> Iterator[Chain]:
+    """A real anvil (it has P256VERIFY, revm's EIP-7951) for the module's tests; stopped after them."""
+    node = AnvilNode(project).start()
+    try:
+        yield connect("anvil", rpc_url=node.url)
+    finally:
+        node.stop()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from millchain.chain import Chain, connect
-from millchain.node import AnvilNode
 from millchain.p256_precompile import P256VERIFY_ADDRESS, VALID
 from millchain.project import Project
 from millchain.signers import (
@@ -30,6 +28,7 @@ from millchain.signers import (
     verify_usage_report_signature,
 )
 from millchain.typed_data import UsageReport, UsageReportHasher, lease_domain, usage_report_typed_data
+from tests.p256_cases import anvil_chain  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 
@@ -93,15 +92,6 @@ def webcrypto_signed(project: Project) -> dict[str, bytes]:
     return {k: bytes.fromhex(v) for k, v in json.loads(out).items()}
 
 
-@pytest.fixture(scope="module")
-def anvil_chain(project: Project) -> Iterator[Chain]:
-    node = AnvilNode(project).start()
-    try:
-        yield connect("anvil", rpc_url=node.url)
-    finally:
-        node.stop()
-
-
 def _call_0x100(chain: Chain, data: bytes) -> bytes:
     return bytes(chain.w3.eth.call({"to": PRECOMPILE, "data": Web3.to_hex(data)}))
 
@@ -111,7 +101,8 @@ def test_javascript_eip712_digest_equals_the_sdks(webcrypto_signed: dict[str, by
 
 
 def test_webcrypto_signature_verifies_in_the_sdk_and_on_both_chains(
-    webcrypto_signed: dict[str, bytes], anvil_chain: Chain
+    webcrypto_signed: dict[str, bytes],
+    anvil_chain: Chain,  # noqa: F811
 ) -> None:
     digest = UsageReportHasher(DOMAIN).digest(REPORT)
     raw_public = webcrypto_signed["publicKey"]
@@ -126,7 +117,7 @@ def test_webcrypto_signature_verifies_in_the_sdk_and_on_both_chains(
     assert _call_0x100(anvil_chain, p256verify_input(digest, signature, public_key)) == b""
 
 
-def test_openssl_cli_signature_verifies_in_the_sdk_and_on_both_chains(tmp_path: Path, anvil_chain: Chain) -> None:
+def test_openssl_cli_signature_verifies_in_the_sdk_and_on_both_chains(tmp_path: Path, anvil_chain: Chain) -> None:  # noqa: F811
     openssl = shutil.which("openssl")
     assert openssl is not None, "the openssl command line is part of the base system"
     digest = UsageReportHasher(DOMAIN).digest(REPORT)

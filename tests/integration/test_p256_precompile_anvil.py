@@ -4,32 +4,19 @@ that does not."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from eth_utils import to_checksum_address
 from web3 import Web3
 
 from millchain.chain import Chain, connect
-from millchain.node import AnvilNode
 from millchain.p256_precompile import P256VERIFY_ADDRESS, P256VERIFY_GAS
-from millchain.project import Project
-from tests.p256_cases import Case, edge_cases, eip_vectors
+from tests.p256_cases import Case, anvil_chain, edge_cases, eip_vectors  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 
 PRECOMPILE = to_checksum_address(P256VERIFY_ADDRESS)
 # Every 13th published vector: each kind of Wycheproof case is represented, and the test stays a few seconds.
 SAMPLE = edge_cases() + eip_vectors()[::13]
-
-
-@pytest.fixture(scope="module")
-def anvil_chain(project: Project) -> Iterator[Chain]:
-    node = AnvilNode(project).start()
-    try:
-        yield connect("anvil", rpc_url=node.url)
-    finally:
-        node.stop()
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +29,7 @@ def _call(chain: Chain, data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("case", SAMPLE, ids=lambda c: c.name)
-def test_anvil_and_embedded_chain_give_the_same_output(anvil_chain: Chain, local_chain: Chain, case: Case) -> None:
+def test_anvil_and_embedded_chain_give_the_same_output(anvil_chain: Chain, local_chain: Chain, case: Case) -> None:  # noqa: F811
     assert _call(anvil_chain, case.data) == case.expected
     assert _call(local_chain, case.data) == case.expected
 
@@ -57,7 +44,7 @@ def _gas_used(chain: Chain, data: bytes) -> int:
 
 
 @pytest.mark.parametrize("name", ["valid low-s", "wrong hash", "r = 0", "159 bytes"])
-def test_anvil_and_embedded_chain_charge_the_same_gas(anvil_chain: Chain, local_chain: Chain, name: str) -> None:
+def test_anvil_and_embedded_chain_charge_the_same_gas(anvil_chain: Chain, local_chain: Chain, name: str) -> None:  # noqa: F811
     data = next(c for c in edge_cases() if c.name == name).data
     on_anvil = _gas_used(anvil_chain, data)
     assert _gas_used(local_chain, data) == on_anvil

@@ -12,9 +12,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from millchain.chain import Chain, connect
-from millchain.node import AnvilNode
 from millchain.p256_precompile import P256VERIFY_ADDRESS, VALID
-from millchain.project import Project
 from millchain.signers import (
     Signer,
     SignerError,
@@ -40,6 +38,7 @@ from millchain.signers.tpm import (
 )
 from millchain.tpm.swtpm import SoftwareTpm
 from millchain.typed_data import UsageReport, UsageReportHasher, lease_domain
+from tests.p256_cases import anvil_chain  # noqa: F401 - fixture
 from tests.tpm_fixtures import swtpm  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
@@ -77,12 +76,10 @@ def test_tpm_report_signature_verifies_with_cryptography_and_the_embedded_precom
     assert _p256verify_call(connect("local"), signer, signature) == VALID
 
 
-def test_tpm_report_signature_verifies_on_anvils_0x100(signer: TpmSigner, project: Project) -> None:
+def test_tpm_report_signature_verifies_on_anvils_0x100(signer: TpmSigner, anvil_chain: Chain) -> None:  # noqa: F811
     signature = sign_usage_report_digest(signer, HASHER.digest(REPORT))
-    with AnvilNode(project) as node:
-        on_anvil = connect("anvil", rpc_url=node.url)
-        assert _p256verify_call(on_anvil, signer, signature) == VALID
-        assert _p256verify_call(on_anvil, signer, signature[:32] + b"\x01" + signature[33:]) == b""
+    assert _p256verify_call(anvil_chain, signer, signature) == VALID
+    assert _p256verify_call(anvil_chain, signer, signature[:32] + b"\x01" + signature[33:]) == b""
 
 
 def test_key_survives_a_restart_of_the_tpm_and_is_opened_by_handle(tmp_path: Path) -> None:
