@@ -49,3 +49,37 @@ def test_anvil_and_embedded_chain_charge_the_same_gas(anvil_chain: Chain, local_
     on_anvil = _gas_used(anvil_chain, data)
     assert _gas_used(local_chain, data) == on_anvil
     assert on_anvil == 21_000 + sum(16 if b else 4 for b in data) + P256VERIFY_GAS
+
+
+# A contract that STATICCALLs 0x100 with its call data and returns what it got, as the lease will call it:
+# CALLDATACOPY(0, 0, size); STATICCALL(gas, 0x100, 0, size, 0, 32); RETURN(0, returndatasize).
+CALLER_RUNTIME = bytes.fromhex("365f5f3760205f365f6101005afa503d5ff3")
+CALLER_INIT = bytes.fromhex("6012600a5f3960125ff3") + CALLER_RUNTIME
+
+
+def _deploy_caller(chain: Chain) -> str:
+    tx = chain.w3.eth.send_transaction({"from": chain.accounts[0].address, "data": Web3.to_hex(CALLER_INIT)})
+    address = chain.w3.eth.get_transaction_receipt(tx)["contractAddress"]
+    assert bytes(chain.w3.eth.get_code(address)) == CALLER_RUNTIME
+    return str(address)
+
+
+@pytest.mark.parametrize("name", ["valid low-s", "wrong hash", "161 bytes"])
+def test_a_contract_calling_0x100_sees_the_same_output_and_pays_the_same_gas_on_both_chains(
+    anvil_chain: Chain,  # noqa: F811
+    local_chain: Chain,
+    name: str,
+) -> None:
+    """0x100 counts as a precompile for EIP-2929 on the embedded chain too (warm: 100 gas for the call, not a
+    cold account's 2,600), so a contract's gas there is what a current chain charges."""
+    case = next(c for c in edge_cases() if c.name == name)
+    used = []
+    for chain in (anvil_chain, local_chain):
+        caller = _deploy_caller(chain)
+        assert bytes(chain.w3.eth.call({"to": caller, "data": Web3.to_hex(case.data)})) == case.expected
+        tx = chain.w3.eth.send_transaction({"from": chain.accounts[0].address, "to": caller,
+                                            "data": Web3.to_hex(case.data), "gas": 200_000})  # fmt: skip
+        receipt = chain.w3.eth.get_transaction_receipt(tx)
+        assert receipt["status"] == 1
+        used.append(receipt["gasUsed"])
+    assert used[0] == used[1]
