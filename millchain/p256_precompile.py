@@ -19,7 +19,7 @@ for the precompile (EIP-7951 leaves malleability to the application); the lease 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -27,6 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from eth.abc import ComputationAPI
 from eth_typing import Address
+from eth_utils import to_checksum_address
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 P256VERIFY_ADDRESS = Address((0x100).to_bytes(20, "big"))
 """The precompile's address, 0x0000…0100, as py-evm keys its precompiles (20 raw bytes)."""
@@ -116,3 +120,27 @@ def install(chain: Any) -> None:
     chain_class.vm_configuration = tuple(
         (block_number, with_p256verify(vm_class)) for block_number, vm_class in chain_class.vm_configuration
     )
+
+
+# Wycheproof's ecdsa_secp256r1_sha256_p1363 #1, the first vector EIP-7951 publishes: a valid signature.
+_PROBE = bytes.fromhex(
+    "bb5a52f42f9c9261ed4361f59422a1e30036e7c32b270c8807a419feca605023"
+    "2ba3a8be6b94d5ec80a6d9d1190a436effe50d85a1eee859b8cc6af9bd5c2e18"
+    "4cd60b855d442f5b3c7b11eb6c4e0ae7525fe710fab9aa7c77a67f79e6fadd76"
+    "2927b10512bae3eddcfe467828128bad2903269919f7086069c8c4df6c732838"
+    "c7787964eaac00e5921fb1498a60f4606766b3d9685001558d1a974e7341513e"
+)
+
+
+def has_p256verify(w3: Web3) -> bool:
+    """Whether the chain behind ``w3`` verifies P-256 at 0x100: a valid signature gives the word 1 and the same
+    signature over another hash gives empty output. A chain without the precompile answers empty for both (0x100
+    is then an empty account); deploying the lease there must be refused or use a fallback verifier."""
+    to = to_checksum_address(P256VERIFY_ADDRESS)
+    tampered = bytes([_PROBE[0] ^ 1]) + _PROBE[1:]
+    try:
+        valid = bytes(w3.eth.call({"to": to, "data": _PROBE}))
+        invalid = bytes(w3.eth.call({"to": to, "data": tampered}))
+    except Exception:  # a node that rejects the call has no usable precompile there either
+        return False
+    return valid == VALID and invalid == b""

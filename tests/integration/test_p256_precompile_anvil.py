@@ -9,7 +9,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from millchain.chain import Chain, connect
-from millchain.p256_precompile import P256VERIFY_ADDRESS, P256VERIFY_GAS
+from millchain.p256_precompile import P256VERIFY_ADDRESS, P256VERIFY_GAS, has_p256verify
 from tests.p256_cases import Case, anvil_chain, edge_cases, eip_vectors  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
@@ -83,3 +83,7 @@ def test_a_contract_calling_0x100_sees_the_same_output_and_pays_the_same_gas_on_
         assert receipt["status"] == 1
         used.append(receipt["gasUsed"])
     assert used[0] == used[1]
+
+
+def test_has_p256verify_on_anvil(anvil_chain: Chain) -> None:  # noqa: F811
+    assert has_p256verify(anvil_chain.w3)

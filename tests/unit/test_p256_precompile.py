@@ -13,6 +13,7 @@ from millchain.p256_precompile import (
     P256VERIFY_ADDRESS,
     P256VERIFY_GAS,
     VALID,
+    has_p256verify,
     is_on_curve,
     p256_verify,
     with_p256verify,
@@ -107,3 +108,12 @@ def test_precompile_survives_a_snapshot_revert(chain: Chain) -> None:
     tester.mine_blocks(2)
     tester.revert_to_snapshot(snapshot)
     assert bytes(chain.w3.eth.call({"to": PRECOMPILE, "data": Web3.to_hex(edge_cases()[0].data)})) == VALID
+
+
+def test_has_p256verify_is_true_on_the_embedded_chain_and_false_on_plain_prague(chain: Chain) -> None:
+    from eth_tester import EthereumTester, PyEVMBackend
+    from web3.providers.eth_tester import EthereumTesterProvider
+
+    assert has_p256verify(chain.w3)
+    plain = Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend())))  # py-evm's Prague, no hook
+    assert not has_p256verify(plain)
