@@ -25,11 +25,12 @@ class SignerConfig(BaseModel):
 
     backend: Backend
     key_file: Path | None = None
-    """software-secp256k1: an eth-account keystore; software-p256: an encrypted PKCS#8 PEM file."""
+    """software-secp256k1: an eth-account keystore; software-p256: an encrypted PKCS#8 PEM file; tpm: a wrapped
+    key file (the key's blob encrypted by the TPM; instead of a persistent handle)."""
     tcti: str | None = None
     """tpm: ``device:/dev/tpmrm0`` on an edge box, ``swtpm:host=127.0.0.1,port=…`` for a software TPM."""
     handle: int = Field(default=0x81010010, ge=0x81000000, le=0x81FFFFFF)
-    """tpm: the persistent handle the key was created at."""
+    """tpm: the persistent handle the key was created at (ignored when key_file names a wrapped key)."""
 
     @model_validator(mode="after")
     def _fields_for_backend(self) -> SignerConfig:
@@ -43,9 +44,11 @@ class SignerConfig(BaseModel):
 def open_signer(config: SignerConfig, password: str | None = None) -> Signer:
     """The signer ``config`` describes; ``password`` unlocks a software key file (a TPM key needs none)."""
     if config.backend == "tpm":
-        from millchain.signers.tpm import TpmSigner
+        from millchain.signers.tpm import TpmSigner, WrappedTpmSigner
 
         assert config.tcti is not None  # checked by the model
+        if config.key_file is not None:
+            return WrappedTpmSigner.open(config.tcti, path=config.key_file)
         return TpmSigner.open(config.tcti, handle=config.handle)
     assert config.key_file is not None  # checked by the model
     if password is None:

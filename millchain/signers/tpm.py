@@ -13,8 +13,11 @@ chip (``device:/dev/tpmrm0``). tpm2-pytss is an optional dependency: ``pip insta
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from millchain.signers import KeyType, SignerError, _check_digest, normalize_low_s
@@ -77,13 +80,19 @@ def create_storage_primary(esapi: ESAPI) -> Any:
     return handle
 
 
-def create_loaded_key(esapi: ESAPI, parent: Any, attributes: int) -> Any:
-    """Create a P-256 ECDSA/SHA-256 key with ``attributes`` under ``parent`` and load it; the transient handle."""
+def _key_template(attributes: int) -> Any:
+    """The TPM2B_PUBLIC template of a P-256 ECDSA/SHA-256 signing key with ``attributes``."""
     t = tpm2_pytss()
     template = t.TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256", objectAttributes=t.TPMA_OBJECT(attributes))
     # A signing key has no symmetric algorithm; the parser gives restricted keys one (right only for storage keys).
     template.publicArea.parameters.eccDetail.symmetric.algorithm = t.TPM2_ALG.NULL
-    private, public, *_ = esapi.create(parent, t.TPM2B_SENSITIVE_CREATE(), template)
+    return template
+
+
+def create_loaded_key(esapi: ESAPI, parent: Any, attributes: int) -> Any:
+    """Create a P-256 ECDSA/SHA-256 key with ``attributes`` under ``parent`` and load it; the transient handle."""
+    t = tpm2_pytss()
+    private, public, *_ = esapi.create(parent, t.TPM2B_SENSITIVE_CREATE(), _key_template(attributes))
     return esapi.load(parent, private, public)
 
 
@@ -130,22 +139,25 @@ def _check_handle(handle: int) -> None:
 class TpmSigner:
     """The device key at a persistent handle of a TPM; ``sign`` gives ``r ‖ s`` with low s."""
 
-    def __init__(self, esapi: ESAPI, key: Any, handle: int) -> None:
+    def __init__(self, esapi: ESAPI, key: Any, handle: int | None, *, location: str | None = None) -> None:
         """Use :meth:`create` or :meth:`open`; this checks that the key is a non-exportable P-256 signing key."""
         t = tpm2_pytss()
+        location = location or f"persistent handle {handle:#x}"
         public, name, _ = esapi.read_public(key)
         area = public.publicArea
         attributes = int(area.objectAttributes)
         if int(area.type) != int(t.TPM2_ALG.ECC) or int(area.parameters.eccDetail.curveID) != int(t.TPM2_ECC.NIST_P256):
-            raise SignerError(f"the object at {handle:#x} is not a P-256 key")
+            raise SignerError(f"the object at {location} is not a P-256 key")
         if attributes & DEVICE_KEY_ATTRIBUTES != DEVICE_KEY_ATTRIBUTES or attributes & (RESTRICTED | DECRYPT):
             raise SignerError(
-                f"the key at {handle:#x} has attributes {attributes:#010x}; a device key needs fixedTPM, fixedParent, "
+                f"the key at {location} has attributes {attributes:#010x}; a device key needs fixedTPM, fixedParent, "
                 "sensitiveDataOrigin, userWithAuth and sign, and neither restricted nor decrypt"
             )
         self._esapi = esapi
         self._key = key
         self.handle = handle
+        """The persistent handle of the key, or None for a wrapped key loaded from a file."""
+        self.location = location
         self.name = bytes(name)
         """The key's TPM name (nameAlg ‖ H(public area)): what TPM2_Certify attests."""
         self.public_area = public.publicArea.marshal()
@@ -180,10 +192,10 @@ class TpmSigner:
         """The open ESAPI context (attestation certifies the key through it)."""
         return self._esapi
 
-    @property
-    def key_handle(self) -> Any:
-        """The ESYS_TR of the key in this context."""
-        return self._key
+    @contextmanager
+    def loaded_key(self) -> Iterator[Any]:
+        """The ESYS_TR of the key, loaded in this context for the block (attestation certifies it through this)."""
+        yield self._key
 
     @property
     def key_type(self) -> KeyType:
@@ -197,9 +209,10 @@ class TpmSigner:
         _check_digest(digest)
         t = tpm2_pytss()
         try:
-            signature = self._esapi.sign(self._key, t.TPM2B_DIGEST(digest), self._scheme, self._ticket)
+            with self.loaded_key() as key:
+                signature = self._esapi.sign(key, t.TPM2B_DIGEST(digest), self._scheme, self._ticket)
         except t.TSS2_Exception as exc:
-            raise SignerError(f"the TPM refused to sign with the key at {self.handle:#x}: {exc}") from exc
+            raise SignerError(f"the TPM refused to sign with the key at {self.location}: {exc}") from exc
         ecdsa = signature.signature.ecdsa
         r = bytes(ecdsa.signatureR).rjust(32, b"\x00")
         s = bytes(ecdsa.signatureS).rjust(32, b"\x00")
@@ -216,7 +229,94 @@ class TpmSigner:
         self.close()
 
     def __repr__(self) -> str:
-        return f"TpmSigner(handle={self.handle:#x}, public_key=0x{self._public.hex()})"
+        return f"{type(self).__name__}({self.location}, public_key=0x{self._public.hex()})"
+
+
+SRK_HANDLE = 0x81000001
+"""Where the storage root key is persisted (TCG's recommended SRK handle); wrapped keys are loaded under it."""
+WRAPPED_KEY_FORMAT = "millchain-tpm-wrapped-key/1"
+
+
+def storage_root_key(esapi: ESAPI) -> Any:
+    """The persistent storage root key at 0x81000001, created from the owner seed and persisted the first time.
+    One persistent SRK serves every wrapped key, so loading one needs a single transient slot."""
+    t = tpm2_pytss()
+    if SRK_HANDLE in persistent_handles(esapi):
+        return esapi.tr_from_tpmpublic(SRK_HANDLE)
+    transient = create_storage_primary(esapi)
+    try:
+        return esapi.evict_control(t.ESYS_TR.OWNER, transient, SRK_HANDLE)
+    finally:
+        esapi.flush_context(transient)
+
+
+class WrappedTpmSigner(TpmSigner):
+    """A device key created in the TPM and kept outside it as a *wrapped* blob: its private part encrypted by the
+    TPM's storage root key, useless to anyone without this TPM (fixedTPM: the TPM never decrypts it for export).
+
+    A TPM has room for a handful of persistent objects; a gateway holding the keys of hundreds of machines keeps
+    each machine's blob in a file and the TPM loads it for each signature (one transient slot, flushed after). The
+    file holds no secret in clear, but losing it loses the key: back it up like any key file."""
+
+    def __init__(self, esapi: ESAPI, parent: Any, public: Any, private: Any, path: Path) -> None:
+        key = esapi.load(parent, private, public)
+        try:
+            super().__init__(esapi, key, None, location=f"wrapped key file {path}")
+        finally:
+            esapi.flush_context(key)
+        self._parent, self._private, self._public_blob = parent, private, public
+        self.path = path
+
+    @classmethod
+    def create(cls, tcti: str, *, path: Path) -> WrappedTpmSigner:  # type: ignore[override]
+        """Create a device key in the TPM and write its wrapped blob to ``path`` (a new file, mode 0600)."""
+        if path.exists():
+            raise SignerError(f"{path} already exists; refusing to overwrite a key file")
+        t = tpm2_pytss()
+        esapi = connect(tcti)
+        with _closed_on_error(esapi, f"the TPM refused to create a wrapped device key for {path}"):
+            parent = storage_root_key(esapi)
+            template = _key_template(DEVICE_KEY_ATTRIBUTES)
+            private, public, *_ = esapi.create(parent, t.TPM2B_SENSITIVE_CREATE(), template)
+            record = {"format": WRAPPED_KEY_FORMAT, "parent": bytes(esapi.tr_get_name(parent)).hex(),
+                      "public": public.marshal().hex(), "private": private.marshal().hex()}  # fmt: skip
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(record, handle)
+            signer = cls(esapi, parent, public, private, path)
+        return signer
+
+    @classmethod
+    def open(cls, tcti: str, *, path: Path) -> WrappedTpmSigner:  # type: ignore[override]
+        """The wrapped device key in ``path``, for the TPM at ``tcti`` (the one that created it)."""
+        t = tpm2_pytss()
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if record.get("format") != WRAPPED_KEY_FORMAT:
+                raise ValueError(f"format {record.get('format')!r}")
+            public, _ = t.TPM2B_PUBLIC.unmarshal(bytes.fromhex(record["public"]))
+            private, _ = t.TPM2B_PRIVATE.unmarshal(bytes.fromhex(record["private"]))
+            parent_name = bytes.fromhex(record["parent"])
+        except FileNotFoundError:
+            raise SignerError(f"wrapped key file {path} does not exist") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SignerError(f"{path} is not a wrapped TPM key file ({exc})") from exc
+        esapi = connect(tcti)
+        with _closed_on_error(esapi, f"the TPM at {tcti!r} cannot load the wrapped key in {path}"):
+            parent = storage_root_key(esapi)
+            if bytes(esapi.tr_get_name(parent)) != parent_name:
+                raise SignerError(f"{path} was wrapped by another TPM's storage key (or the owner seed changed)")
+            signer = cls(esapi, parent, public, private, path)
+        return signer
+
+    @contextmanager
+    def loaded_key(self) -> Iterator[Any]:
+        key = self._esapi.load(self._parent, self._private, self._public_blob)
+        try:
+            yield key
+        finally:
+            self._esapi.flush_context(key)
 
 
 def persistent_handles(esapi: ESAPI) -> set[int]:

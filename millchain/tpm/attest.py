@@ -299,11 +299,10 @@ def certify(signer: TpmSigner, ak: Any, qualifying_data: bytes) -> tuple[bytes, 
     if len(qualifying_data) > 64:
         raise AttestationError(f"qualifying data is at most 64 bytes (TPM2B_DATA), got {len(qualifying_data)}")
     try:
-        attest, signature = signer.esapi.certify(
-            signer.key_handle, ak, t.TPM2B_DATA(qualifying_data), _ecdsa_sha256_scheme()
-        )
+        with signer.loaded_key() as key:
+            attest, signature = signer.esapi.certify(key, ak, t.TPM2B_DATA(qualifying_data), _ecdsa_sha256_scheme())
     except t.TSS2_Exception as exc:
-        raise AttestationError(f"the TPM refused to certify the key at {signer.handle:#x}: {exc}") from exc
+        raise AttestationError(f"the TPM refused to certify the key at {signer.location}: {exc}") from exc
     ecdsa = signature.signature.ecdsa
     r_s = bytes(ecdsa.signatureR).rjust(32, b"\x00") + bytes(ecdsa.signatureS).rjust(32, b"\x00")
     return bytes(attest), r_s

@@ -4,6 +4,8 @@ with the embedded chain's P256VERIFY and with anvil's."""
 
 from __future__ import annotations
 
+import json
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from millchain.signers.tpm import (
     SIGN,
     USER_WITH_AUTH,
     TpmSigner,
+    WrappedTpmSigner,
     create_loaded_key,
     create_storage_primary,
     evict,
@@ -62,7 +65,8 @@ def _p256verify_call(chain: Chain, signer: Signer, signature: bytes) -> bytes:
 def test_tpm_key_is_a_non_exportable_p256_signing_key(signer: TpmSigner) -> None:
     assert isinstance(signer, Signer) and signer.key_type == "p256" and len(signer.public_key) == 64
     t = tpm2_pytss()
-    public, _, _ = signer.esapi.read_public(signer.key_handle)
+    with signer.loaded_key() as key:
+        public, _, _ = signer.esapi.read_public(key)
     attributes = int(public.publicArea.objectAttributes)
     assert attributes & DEVICE_KEY_ATTRIBUTES == DEVICE_KEY_ATTRIBUTES
     assert int(public.publicArea.parameters.eccDetail.curveID) == int(t.TPM2_ECC.NIST_P256)
@@ -127,3 +131,33 @@ def test_config_opens_the_tpm_key_by_handle(signer: TpmSigner, swtpm: SoftwareTp
     opened = open_signer(SignerConfig(backend="tpm", tcti=swtpm.tcti, handle=0x81010020))
     assert isinstance(opened, TpmSigner) and opened.public_key == signer.public_key
     opened.close()
+
+
+def test_wrapped_keys_for_many_machines_sign_from_files_and_survive_a_restart(tmp_path: Path) -> None:
+    """A gateway holding more machines' keys than a TPM has persistent slots keeps each as a TPM-wrapped file."""
+    digest = HASHER.digest(REPORT)
+    paths = [tmp_path / "keys" / f"machine-{i}.tpmkey" for i in range(12)]
+    with SoftwareTpm(tmp_path / "tpm") as tpm:
+        created = [WrappedTpmSigner.create(tpm.tcti, path=p) for p in paths]
+        public_keys = [s.public_key for s in created]
+        for s in created:
+            s.close()
+    assert len(set(public_keys)) == 12
+    record = json.loads(paths[0].read_text())
+    assert stat.S_IMODE(paths[0].stat().st_mode) == 0o600 and set(record) == {"format", "parent", "public", "private"}
+    with SoftwareTpm(tmp_path / "tpm") as tpm:  # restart: nothing of the 12 keys was left in the TPM but the SRK
+        for path, public_key in zip(paths, public_keys, strict=True):
+            with open_signer(SignerConfig(backend="tpm", tcti=tpm.tcti, key_file=path)) as signer:
+                assert isinstance(signer, WrappedTpmSigner) and signer.public_key == public_key
+                assert verify_usage_report_signature(public_key, digest, sign_usage_report_digest(signer, digest))
+        with pytest.raises(SignerError, match="refusing to overwrite"):
+            WrappedTpmSigner.create(tpm.tcti, path=paths[0])
+
+
+def test_wrapped_key_is_useless_to_another_tpm(tmp_path: Path) -> None:
+    """A lessee who copies the key file off the gateway has a blob only that gateway's TPM can load."""
+    path = tmp_path / "machine.tpmkey"
+    with SoftwareTpm(tmp_path / "gateway-tpm") as tpm:
+        WrappedTpmSigner.create(tpm.tcti, path=path).close()
+    with SoftwareTpm(tmp_path / "other-tpm") as other, pytest.raises(SignerError, match="another TPM's storage key"):
+        WrappedTpmSigner.open(other.tcti, path=path)
