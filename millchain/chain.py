@@ -132,7 +132,9 @@ def _embedded_chain() -> Chain:
     from web3.providers.eth_tester import EthereumTesterProvider
 
     from millchain import embedded_gas
+    from millchain.speedups import use_c_keccak
 
+    use_c_keccak()  # py-evm hashes every trie node and opcode's memory: the C keccak pays off at once
     backend = PyEVMBackend(mnemonic=DEV_MNEMONIC, hd_path=DEV_HD_PATH)
     embedded_gas.install(backend.chain)
     tester = EthereumTester(backend)

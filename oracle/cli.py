@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from oracle.config import load_config
+from oracle.init_config import init_command
 from oracle.outbox import Outbox
 
 config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default="oracle.toml",
@@ -20,15 +21,20 @@ def oracle() -> None:
     """The edge oracle: machine counters in, signed usage settled on chain, lock commands out."""
 
 
+oracle.add_command(init_command)
+
+
 @oracle.command("run")
 @config_option
 @click.option("--log-level", default="INFO", show_default=True)
 def run(config_path: Path, log_level: str) -> None:
     """Run the oracle until SIGTERM / SIGINT (then flush and exit 0)."""
+    from millchain.speedups import use_c_keccak
     from oracle.logs import configure
     from oracle.service import OracleService
     from oracle.wiring import build_adapters
 
+    use_c_keccak()  # a long-running process that builds and decodes contract calls all day
     configure(log_level)
     settings = load_config(config_path)
 

@@ -15,7 +15,7 @@ from eth_account import Account
 from millchain.chain import connect, write_keystore
 from millchain.node import AnvilNode
 from millchain.project import Project
-from millchain.session import Session
+from millchain.session import DEV_FUNDING, Session
 from tests.cli_runner import run_cli
 
 pytestmark = pytest.mark.integration
@@ -80,9 +80,9 @@ def test_a_lease_from_offer_to_refund_through_the_cli(
     cli("lease", "withdraw", lease_id, account=lessee)
     cli("lease", "withdraw", lease_id, account=lessor)
     token_contract = session.contract("SettlementToken")
-    assert token_contract.functions.balanceOf(lessee_address).call() == (500 - 40 - 12 + 10) * 10**6
+    assert token_contract.functions.balanceOf(lessee_address).call() == DEV_FUNDING + (500 - 40 - 12 + 10) * 10**6
     lessor_address = session.chain.account(lessor).address
-    assert token_contract.functions.balanceOf(lessor_address).call() == 42 * 10**6
+    assert token_contract.functions.balanceOf(lessor_address).call() == DEV_FUNDING + 42 * 10**6
 
 
 def test_cli_lease_errors_name_the_problem(
