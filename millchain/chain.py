@@ -119,6 +119,22 @@ class Chain:
             raise ChainError(f"cannot move the clock of {self.network}: only local and anvil chains allow it")
         return self.now()
 
+    def snapshot(self) -> Any:
+        """Mark the state (clock included) to :meth:`revert` to: anvil's evm_snapshot, eth-tester's snapshot."""
+        if self.tester is not None:
+            return self.tester.take_snapshot()
+        if self.network != "anvil":
+            raise ChainError(f"cannot snapshot {self.network}: only local and anvil chains allow it")
+        return self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+
+    def revert(self, snapshot: Any) -> None:
+        if self.tester is not None:
+            self.tester.revert_to_snapshot(snapshot)
+            return
+        reply = self.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        if reply.get("result") is not True:
+            raise ChainError(f"{self.network} could not revert to snapshot {snapshot}: {reply}")
+
     def account(self, index: int = 0) -> LocalAccount:
         if not 0 <= index < len(self.accounts):
             raise ConfigError(
