@@ -180,7 +180,8 @@ def parse_bps(text: str | int, *, what: str = "share") -> int:
 
 
 def format_bps(bps: int) -> str:
-    return f"{Decimal(bps) / 100:f}".rstrip("0").rstrip(".") + " %"
+    text = f"{Decimal(bps) / 100:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " %"  # 0 -> "0 %", not " %"
 
 
 def parse_address(text: str, *, what: str = "address") -> str:

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable, Sequence
+from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(soft_wrap=True)
+UNBOUNDED_WIDTH = 10_000
+"""Columns for output that is not a terminal: rich would assume 80 and cut addresses and reasons in tables that
+go to a file, a pipe or a log; tables only take the width their cells need."""
+
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else UNBOUNDED_WIDTH)
 err_console = Console(stderr=True)
 
 
@@ -56,6 +65,21 @@ def checksum_address(text: str, *, what: str) -> str:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def model_json(model: BaseModel) -> dict[str, Any]:
+    """``model_dump(mode="json")`` with enums by name (``"status": "ACTIVE"``, not ``1``), nested models too:
+    scripts read names, and numbers change meaning when an enum gains a member."""
+    out: dict[str, Any] = model.model_dump(mode="json")
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Enum):
+            out[name] = value.name
+        elif hasattr(value, "model_dump"):
+            out[name] = model_json(value)
+        elif isinstance(value, (list, tuple)) and value and hasattr(value[0], "model_dump"):
+            out[name] = [model_json(item) for item in value]
+    return out
 
 
 def emit_json(payload: Any) -> None:

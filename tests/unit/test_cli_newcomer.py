@@ -4,13 +4,17 @@ demand, and a plain error where those make no sense. (Embedded chain: each comma
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from millchain.chain import Chain, dev_accounts
 from millchain.errors import ConfigError
+from millchain.leasing import lease_hex, parse_lease_id
 from millchain.project import Project
 from millchain.session import DEV_FUNDING, Session
+from millchain.settlement import format_bps
 from tests.cli_runner import run_cli
 
 ANYONE = "0x000000000000000000000000000000000000dEaD"
@@ -59,3 +63,18 @@ def test_account_fund_sends_ether_to_a_relayer(
     code, out, err = run_cli(capsys, monkeypatch, "account", "fund", ANYONE, "--eth", "0.5", "--json")
     assert code == 0, err
     assert json.loads(out)["balance_wei"] == str(5 * 10**17)
+
+
+def test_tables_are_not_cut_at_80_columns_when_output_is_not_a_terminal() -> None:
+    probe = ("from millchain.cli.common import table\n"
+             "table('t', ['address', 'reason'], [('0x' + 'ab' * 20, 'quarantined: ' + 'counter went backwards ' * 4)])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "0x" + "ab" * 20 in out and ("counter went backwards " * 4).strip() in out
+
+
+def test_a_zero_tolerance_prints_as_zero_percent() -> None:
+    assert format_bps(0) == "0 %" and format_bps(250) == "2.5 %"
+
+
+def test_lease_ids_print_as_whole_bytes() -> None:
+    assert lease_hex(0x186A0) == "0x0186a0" and parse_lease_id(lease_hex(0x186A0)) == 0x186A0
