@@ -1,9 +1,9 @@
-"""millchain account new | show | fund"""
+"""millchain account new | show | fund | list"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import click
 from eth_account import Account
@@ -63,3 +63,29 @@ def fund(address: str, amount: str, session: Session, as_json: bool) -> None:
                    "tx": "0x" + bytes(receipt["transactionHash"]).hex()})
     else:
         console.print(f"sent {amount} ETH to {recipient}; balance {format_amount(balance, 18)} ETH")
+
+
+@account.command("list")
+@network_options
+@json_option
+def list_accounts(session: Session, as_json: bool) -> None:
+    """The accounts this network signs with (--account N): address, ether and test mUSD balances."""
+    from millchain.cli.common import table
+    from millchain.errors import MillchainError
+
+    w3 = session.chain.w3
+    try:
+        token = session.contract("SettlementToken")
+    except MillchainError:  # not deployed (yet), or a real network: no test token
+        token = None
+    rows: list[dict[str, Any]] = []
+    for index, signer in enumerate(session.chain.accounts):
+        musd = int(token.functions.balanceOf(signer.address).call()) if token is not None else None
+        rows.append({"account": index, "address": signer.address, "eth_wei": str(w3.eth.get_balance(signer.address)),
+                     "musd_base_units": None if musd is None else str(musd)})
+    if as_json:
+        emit_json(rows)
+        return
+    table(f"accounts on {session.chain.network}", ["account", "address", "ETH", "mUSD"],
+          [(r["account"], r["address"], format_amount(int(r["eth_wei"]), 18),
+            "—" if r["musd_base_units"] is None else format_amount(int(r["musd_base_units"]), 6)) for r in rows])
