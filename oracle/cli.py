@@ -51,8 +51,9 @@ def run(config_path: Path, log_level: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status(config_path: Path, as_json: bool) -> None:
     """Per machine: last counter seen, last settled, pending, quarantined, lock state (from the outbox)."""
-    from rich.console import Console
     from rich.table import Table
+
+    from millchain.cli.common import console  # as wide as the table when not a terminal: reasons stay whole
 
     settings = load_config(config_path)
     outbox = Outbox(settings.outbox)
@@ -73,7 +74,7 @@ def status(config_path: Path, as_json: bool) -> None:
             quarantined += f" ({row['quarantine_reasons']})"
         grid.add_row(str(row["machine"]), str(row["last_seen"]), str(row["last_settled"]), str(row["pending"]),
                      quarantined, str(row["lock"]))
-    Console(soft_wrap=True).print(grid)
+    console.print(grid)
 
 
 @oracle.command("rebaseline")
