@@ -55,8 +55,12 @@ def recorded_node_url(project: Project) -> str | None:
     path = project.root / NODE_RECORD
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        os.kill(int(record["pid"]), 0)  # signal 0: only asks whether the process exists
+        pid = int(record["pid"])
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    cmdline = Path(f"/proc/{pid}/cmdline")  # Linux: a reused pid is some other program, not our anvil
+    if cmdline.is_file() and b"anvil" not in cmdline.read_bytes():
         return None
     url = record.get("url")
     return url if isinstance(url, str) else None

@@ -38,8 +38,13 @@ def time_command(argv: list[str], *, runs: int, warmup: int, env: dict[str, str]
             raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
         if i >= warmup:
             samples.append(elapsed)
-    return {"min": min(samples), "median": statistics.median(samples), "mean": statistics.fmean(samples),
-            "max": max(samples), "runs": runs}
+    return {
+        "min": min(samples),
+        "median": statistics.median(samples),
+        "mean": statistics.fmean(samples),
+        "max": max(samples),
+        "runs": runs,
+    }
 
 
 def prepare(work: Path, url: str) -> str:
@@ -55,8 +60,14 @@ def prepare(work: Path, url: str) -> str:
     session.compile()
     session.deploy()
     MachineRegistryClient(session, 1).register(machine_id("bench-press"), session.chain.account(5).address)
-    terms = LeaseTerms(token=session.address("SettlementToken"), price_per_unit=10**5, max_rate_per_hour=600,
-                       ends_at=session.chain.now() + 86400, heartbeat=3600, grace_period=600)
+    terms = LeaseTerms(
+        token=session.address("SettlementToken"),
+        price_per_unit=10**5,
+        max_rate_per_hour=600,
+        ends_at=session.chain.now() + 86400,
+        heartbeat=3600,
+        grace_period=600,
+    )
     return hex(LeaseClient(session, 1).offer(machine_id("bench-press"), terms))
 
 
@@ -67,20 +78,27 @@ def compare(results: dict[str, dict[str, float]], snapshot: dict[str, dict[str, 
             problems.append(f"{name}: median {figures['median']:.3f} s is over its {TARGETS[name]} s target")
         before = snapshot.get(name, {}).get("median")
         if before and figures["median"] > before * (1 + REGRESSION):
-            problems.append(f"{name}: median {figures['median']:.3f} s regressed more than "
-                            f"{REGRESSION:.0%} from the snapshot's {before:.3f} s")
+            problems.append(
+                f"{name}: median {figures['median']:.3f} s regressed more than "
+                f"{REGRESSION:.0%} from the snapshot's {before:.3f} s"
+            )
     return problems
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.bench_cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.bench_cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--update", action="store_true", help="record these figures as the new snapshot")
-    parser.add_argument("--script", type=Path, default=None,
-                        help="time another install's console script (e.g. another checkout's .venv/bin/millchain), "
-                             "for a side-by-side; nothing is compared or recorded then")
+    parser.add_argument(
+        "--script",
+        type=Path,
+        default=None,
+        help="time another install's console script (e.g. another checkout's .venv/bin/millchain), "
+        "for a side-by-side; nothing is compared or recorded then",
+    )
     args = parser.parse_args()
 
     from millchain.node import AnvilNode
@@ -92,20 +110,38 @@ def main() -> None:
         work = Path(tmp)
         lease = prepare(work, node.url)
         # MILLCHAIN_DEPLOYMENTS_DIR too: releases before --deployments read only that (for --script)
-        env = {**os.environ, "MILLCHAIN_NETWORK": "anvil", "MILLCHAIN_RPC": node.url,
-               "MILLCHAIN_DEPLOYMENTS": str(work / "deployments"), "MILLCHAIN_DEPLOYMENTS_DIR": str(work / "deployments")}
-        commands = {"version": [script, "--version"], "help": [script, "--help"],
-                    "status": [script, "status"], "lease_show": [script, "lease", "show", lease]}
+        env = {
+            **os.environ,
+            "MILLCHAIN_NETWORK": "anvil",
+            "MILLCHAIN_RPC": node.url,
+            "MILLCHAIN_DEPLOYMENTS": str(work / "deployments"),
+            "MILLCHAIN_DEPLOYMENTS_DIR": str(work / "deployments"),
+        }
+        commands = {
+            "version": [script, "--version"],
+            "help": [script, "--help"],
+            "status": [script, "status"],
+            "lease_show": [script, "lease", "show", lease],
+        }
         results = {}
         for name, argv in commands.items():
             results[name] = time_command(argv, runs=args.runs, warmup=args.warmup, env=env)
             figures = results[name]
-            print(f"{' '.join(argv[1:]) if name != 'lease_show' else 'lease show <id>':<18} median "
-                  f"{figures['median']:.3f} s  min {figures['min']:.3f}  mean {figures['mean']:.3f}  max "
-                  f"{figures['max']:.3f}  (target {TARGETS[name]} s)", flush=True)
-    record = {**results, "_context": {"runs": args.runs, "cpus": os.cpu_count() or 0,
-                                      "load_average_1m_start": round(load_before, 2),
-                                      "load_average_1m_end": round(os.getloadavg()[0], 2)}}
+            print(
+                f"{' '.join(argv[1:]) if name != 'lease_show' else 'lease show <id>':<18} median "
+                f"{figures['median']:.3f} s  min {figures['min']:.3f}  mean {figures['mean']:.3f}  max "
+                f"{figures['max']:.3f}  (target {TARGETS[name]} s)",
+                flush=True,
+            )
+    record = {
+        **results,
+        "_context": {
+            "runs": args.runs,
+            "cpus": os.cpu_count() or 0,
+            "load_average_1m_start": round(load_before, 2),
+            "load_average_1m_end": round(os.getloadavg()[0], 2),
+        },
+    }
     if args.script is not None:
         return
     snapshot = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.is_file() else {}

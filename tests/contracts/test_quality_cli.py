@@ -67,7 +67,7 @@ def test_the_whole_flow_from_the_command_line(run: Run, q: World, tmp_path: Path
     assert shown["members"] == [q.address(PLANT), q.address(8)]
 
     inspector = ok_json(run("inspector", "accredit", stranger, "--org", "tuv-lab", "--valid-for", "365d", "--json"))
-    assert (inspector["org_id"], inspector["status"], inspector["can_attest"]) == ("tuv-lab", 1, True)
+    assert (inspector["org_id"], inspector["status"], inspector["can_attest"]) == ("tuv-lab", "ACCREDITED", True)
     assert inspector["valid_until"] - q.now() <= 365 * 86400
 
     lot_file = tmp_path / "bearings.lot.json"
@@ -87,7 +87,7 @@ def test_the_whole_flow_from_the_command_line(run: Run, q: World, tmp_path: Path
     attestation = ok_json(run("attest", "bearings-77", "--outcome", "fail", "--severity", "major", "--sample",
                               "200", "--defects", "14", "--report", str(report_file), "--save", str(opened),
                               "--uri", "https://lab.example/77", "--json", account=INSPECTOR))
-    assert (attestation["ref"], attestation["outcome"], attestation["independent"]) == ("bearings-77#1", 3, True)
+    assert (attestation["ref"], attestation["outcome"], attestation["independent"]) == ("bearings-77#1", "FAIL", True)
 
     alerts = ok_json(run("alerts", "--org", "tractor-oem", "--pending", "--json"))
     assert [(a["ref"], a["affected"]) for a in alerts] == [
@@ -144,7 +144,7 @@ def test_signed_attestation_relayed_from_the_command_line(run: Run, q: World, tm
     assert code == 0, err
     assert "relay with `millchain qc relay" in out
     relayed = ok_json(run("relay", str(signed), "--json", account=STRANGER))
-    assert (relayed["ref"], relayed["inspector_org"], relayed["outcome"]) == ("housings-5#1", "tuv-lab", 1)
+    assert (relayed["ref"], relayed["inspector_org"], relayed["outcome"]) == ("housings-5#1", "tuv-lab", "PASS")
     fails_with(run("relay", str(signed), account=STRANGER), "QualityLedgerStaleSignature(")
 
 

@@ -29,6 +29,13 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 PACKAGE_FILES = ("pyproject.toml", "README.md", "millchain", "oracle")
 
 
+def python_block(doc: Path) -> str:
+    """The first fenced python block of ``doc``."""
+    text = doc.read_text(encoding="utf-8")
+    start = text.index("```python\n") + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
 def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kwargs)  # type: ignore[call-overload]
 
@@ -71,6 +78,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     server.server_close()
 
 
+@pytest.mark.timeout(900)  # a venv, a pip install and some forty fresh processes: minutes on a loaded machine
 def test_the_installed_wheel_runs_an_operators_and_a_factorys_commands(
     venv: Path, anvil: AnvilNode, tmp_path: Path, served: tuple[str, Path]
 ) -> None:
@@ -178,6 +186,61 @@ def test_the_installed_wheel_runs_an_operators_and_a_factorys_commands(
     assert code == 0, log.read_text()
     machines = json.loads(millchain("oracle", "status", "--config", str(config), "--json").stdout)["machines"]
     assert machines[0]["machine"] == "press-01" and int(machines[0]["last_settled"]) > 0
+
+    # A factory's script (docs/library.md) with the installed wheel: a second offer to open, an alert to react to.
+    accounts = {row["account"]: row["address"] for row in json.loads(millchain("account", "list", "--json").stdout)}
+    for org, admin in (("axle-supply", 3), ("mill-plant", 4), ("tuv-lab", 5)):
+        millchain("qc", "org", "register", org, "--admin", accounts[admin])
+    millchain("qc", "inspector", "accredit", accounts[6], "--org", "tuv-lab")
+    millchain(
+        "qc", "lot", "register", "bearings-73", "--product", "bearing-6204", "--quantity", "5000", "--account", "3"
+    )
+    millchain(
+        "qc",
+        "lot",
+        "register",
+        "gearboxes-42",
+        "--product",
+        "gearbox-g3",
+        "--quantity",
+        "400",
+        "--input",
+        "bearings-73",
+        "--account",
+        "4",
+    )
+    millchain(
+        "qc",
+        "attest",
+        "bearings-73",
+        "--outcome",
+        "fail",
+        "--severity",
+        "major",
+        "--sample",
+        "200",
+        "--defects",
+        "14",
+        "--account",
+        "6",
+    )
+    millchain("machine", "register", "lathe-02", "--signer", accounts[7], "--account", "1")
+    second = json.loads(
+        millchain(
+            "lease", "offer", "lathe-02", "--price-per-unit", "0.01", "--max-rate", "600", "--account", "1", "--json"
+        ).stdout
+    )["lease_id"]
+    script = edge / "factory_morning.py"
+    script.write_text(python_block(CHECKOUT / "docs" / "library.md"))
+    ran = _run(
+        [str(venv / "bin" / "python"), str(script)],
+        cwd=edge,
+        env={**env, "LEASE_ID": second, "MILLCHAIN_DEPLOYMENTS": str(edge / "deployments")},
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert f"lease {second}: 0 units, billed 0 mUSD, escrow 100 mUSD" in ran.stdout
+    assert "alert bearings-73#1 on lot bearings-73: FAIL, 14 of 200 defective; acknowledged" in ran.stdout
+    assert json.loads(millchain("qc", "alerts", "--org", "mill-plant", "--pending", "--json").stdout) == []
 
     # Records published over HTTP instead of a folder.
     url, published = served

@@ -25,7 +25,7 @@ from millchain.cli.main import COMMANDS, SHORT_HELP_LIMIT, cli
 from millchain.compiler import packaged_artifacts_current, packaged_manifest
 from millchain.deployments import RemoteDeploymentStore, records_folder
 from millchain.errors import CompilerNotFound, ConfigError, DeploymentError
-from millchain.node import record_node, recorded_node_url
+from millchain.node import AnvilNode, record_node, recorded_node_url
 from millchain.project import Project, find_project
 from millchain.session import DEV_SUITE, Session
 from tests.cli_runner import run_cli
@@ -148,11 +148,18 @@ def test_records_at_a_url_are_read_and_checked_against_the_chain(served: tuple[s
 # ---------------------------------------------------------------------------------------------- node record
 
 
-def test_the_node_millchain_node_noted_is_used_while_it_runs(tmp_path: Path) -> None:
+def test_the_node_millchain_node_noted_is_used_while_it_runs(tmp_path: Path, project: Project) -> None:
+    project_with_anvil = project
     here = Project(tmp_path)
     assert recorded_node_url(here) is None
+    anvil = AnvilNode(project_with_anvil).start()
+    try:
+        record_node(here, anvil.url, anvil.process.pid)  # type: ignore[union-attr]
+        assert recorded_node_url(here) == anvil.url
+    finally:
+        anvil.stop()
     record_node(here, "http://127.0.0.1:9999", os.getpid())
-    assert recorded_node_url(here) == "http://127.0.0.1:9999"
+    assert recorded_node_url(here) is None  # a live process, but not an anvil (a reused pid)
     finished = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
     )

@@ -51,8 +51,9 @@ def test_token_mint_names_a_bad_address(capsys: pytest.CaptureFixture[str], monk
 
 def test_token_mint_on_a_real_network_says_it_is_for_dev_chains(local: Session) -> None:
     # what a session on an --rpc network looks like: no embedded tester, a network name of its own
-    besu = Session(Chain(w3=local.chain.w3, network="besu-consortium", accounts=local.chain.accounts),
-                   project=local.project)
+    besu = Session(
+        Chain(w3=local.chain.w3, network="besu-consortium", accounts=local.chain.accounts), project=local.project
+    )
     with pytest.raises(ConfigError, match="minting test tokens works on development chains only"):
         besu.mint(ANYONE, 1)
 
@@ -66,8 +67,10 @@ def test_account_fund_sends_ether_to_a_relayer(
 
 
 def test_tables_are_not_cut_at_80_columns_when_output_is_not_a_terminal() -> None:
-    probe = ("from millchain.cli.common import table\n"
-             "table('t', ['address', 'reason'], [('0x' + 'ab' * 20, 'quarantined: ' + 'counter went backwards ' * 4)])")
+    probe = (
+        "from millchain.cli.common import table\n"
+        "table('t', ['address', 'reason'], [('0x' + 'ab' * 20, 'quarantined: ' + 'counter went backwards ' * 4)])"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert "0x" + "ab" * 20 in out and ("counter went backwards " * 4).strip() in out
 
