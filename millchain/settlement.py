@@ -340,10 +340,18 @@ def settlement_domain(chain_id: int, contract: str) -> dict[str, Any]:
             "verifyingContract": to_checksum_address(contract)}
 
 
+_JSON_SAFE_BITS = 53
+"""JavaScript numbers hold integers up to 2**53 exactly; ethers rejects wider ones given as JSON numbers."""
+_WIDE_ORDER_FIELDS = frozenset(f["name"] for f in ORDER_TYPE
+                               if f["type"].startswith("uint") and int(f["type"][4:]) > _JSON_SAFE_BITS)
+
+
 def order_typed_data(domain: Mapping[str, Any], order: Order) -> dict[str, Any]:
-    """The full EIP-712 message (eth_signTypedData_v4 JSON) a wallet displays and the parties sign."""
+    """The full EIP-712 message (eth_signTypedData_v4 JSON) a wallet displays and the parties sign. Integers wider
+    than 53 bits (unitPrice, total) are decimal strings, as wallets take them; eth-account reads them too."""
+    message = {k: str(v) if k in _WIDE_ORDER_FIELDS else v for k, v in order.message().items()}
     return {"types": {"EIP712Domain": EIP712_DOMAIN_TYPE, "Order": ORDER_TYPE}, "primaryType": "Order",
-            "domain": dict(domain), "message": order.message()}
+            "domain": dict(domain), "message": message}
 
 
 def order_digest(domain: Mapping[str, Any], order: Order) -> bytes:
