@@ -33,11 +33,12 @@ RECEIPT_POLL_SECONDS = 0.01
 
 @cache
 def dev_keys() -> tuple[bytes, ...]:
-    Account.enable_unaudited_hdwallet_features()
-    return tuple(
-        bytes(Account.from_mnemonic(DEV_MNEMONIC, account_path=f"{DEV_HD_PATH}/{i}").key)
-        for i in range(DEV_ACCOUNT_COUNT)
-    )
+    from eth_account.hdaccount import key_from_seed, seed_from_mnemonic
+
+    # The BIP-39 seed once (PBKDF2, 2,048 rounds), then one cheap BIP-32 step per account: Account.from_mnemonic
+    # per account redid the seed each time and cost every dev-chain command about a second.
+    seed = seed_from_mnemonic(DEV_MNEMONIC, "")
+    return tuple(key_from_seed(seed, f"{DEV_HD_PATH}/{i}") for i in range(DEV_ACCOUNT_COUNT))
 
 
 def dev_accounts() -> list[LocalAccount]:
@@ -119,6 +120,22 @@ class Chain:
             raise ChainError(f"cannot move the clock of {self.network}: only local and anvil chains allow it")
         return self.now()
 
+    def snapshot(self) -> Any:
+        """Mark the state (clock included) to :meth:`revert` to: anvil's evm_snapshot, eth-tester's snapshot."""
+        if self.tester is not None:
+            return self.tester.take_snapshot()
+        if self.network != "anvil":
+            raise ChainError(f"cannot snapshot {self.network}: only local and anvil chains allow it")
+        return self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+
+    def revert(self, snapshot: Any) -> None:
+        if self.tester is not None:
+            self.tester.revert_to_snapshot(snapshot)
+            return
+        reply = self.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        if reply.get("result") is not True:
+            raise ChainError(f"{self.network} could not revert to snapshot {snapshot}: {reply}")
+
     def account(self, index: int = 0) -> LocalAccount:
         if not 0 <= index < len(self.accounts):
             raise ConfigError(
@@ -132,7 +149,9 @@ def _embedded_chain() -> Chain:
     from web3.providers.eth_tester import EthereumTesterProvider
 
     from millchain import embedded_gas, p256_precompile
+    from millchain.speedups import use_c_keccak
 
+    use_c_keccak()  # py-evm hashes every trie node and opcode's memory: the C keccak pays off at once
     backend = PyEVMBackend(mnemonic=DEV_MNEMONIC, hd_path=DEV_HD_PATH)
     embedded_gas.install(backend.chain)
     # py-evm stops at Prague; P256VERIFY (0x100, EIP-7951) makes the default chain verify P-256 like a current one.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from millchain.errors import ArtifactNotFound, CompilationError, CompilerNotFound
-from millchain.project import SOLC_VERSION, Project
+from millchain.project import PACKAGED_ARTIFACTS, SOLC_VERSION, Project, source_checkout
 
 BUILD_INFO_FORMAT = "hh-sol-build-info-1"
 ARTIFACT_FORMAT = "hh-sol-artifact-1"
@@ -286,7 +286,12 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def compile_project(project: Project, *, force: bool = False, prefer: str | None = None) -> CompileResult:
-    """Compile contracts/ into build/, skipping the compiler when sources and settings are unchanged."""
+    """Compile contracts/ into build/, skipping the compiler when sources and settings are unchanged. In the
+    package's own checkout the artifacts shipped in the package (millchain/artifacts/) are refreshed too."""
+    if not project.checkout:
+        raise CompilerNotFound(
+            f"compiling needs the millchain source checkout (contracts/, node_modules, a solc {SOLC_VERSION}) and "
+            f"{project.root} is not one; this installed millchain uses the contracts compiled into the package")
     started = time.perf_counter()
     sources = collect_sources(project)
     standard_input = standard_json_input(sources)
@@ -297,6 +302,7 @@ def compile_project(project: Project, *, force: bool = False, prefer: str | None
         if cache.get("key") == key and all(
             (project.build_dir / "contracts" / f"{n}.json").is_file() for n in cache.get("artifacts", [])
         ):
+            _export_if_own_checkout(project, key, project.build_dir / cache["buildInfo"])
             return CompileResult(
                 artifacts=cache["artifacts"],
                 build_info=project.build_dir / cache["buildInfo"],
@@ -366,6 +372,7 @@ def compile_project(project: Project, *, force: bool = False, prefer: str | None
         cache_file,
         {"key": key, "artifacts": names, "buildInfo": f"build-info/{info_path.name}", "backend": backend.name},
     )
+    _export_if_own_checkout(project, key, info_path)
     return CompileResult(
         artifacts=names,
         build_info=info_path,
@@ -376,10 +383,97 @@ def compile_project(project: Project, *, force: bool = False, prefer: str | None
     )
 
 
-def load_artifact(project: Project, name: str) -> dict[str, Any]:
-    path = project.build_dir / "contracts" / f"{name}.json"
+# --------------------------------------------------------------------------- artifacts shipped in the package
+
+PACKAGED_MANIFEST = "manifest.json"
+_SHIPPED_OUTPUT = ("abi", "evm", "metadata", "userdoc", "devdoc")
+
+
+def packaged_manifest(folder: Path = PACKAGED_ARTIFACTS) -> dict[str, Any] | None:
+    path = folder / PACKAGED_MANIFEST
     if not path.is_file():
-        available = sorted(p.stem for p in (project.build_dir / "contracts").glob("*.json"))
+        return None
+    manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return manifest
+
+
+def export_packaged(project: Project, key: str, build_info_path: Path, folder: Path = PACKAGED_ARTIFACTS) -> None:
+    """Write what an installed millchain needs to deploy and call the suite: each artifact of contracts/ (not the
+    test-only contracts/test/), and the build-info of this release without its ASTs (the input alone reproduces
+    the build; the ASTs are most of the 15 MB). The long compiler version is cut to ``0.8.28+commit.…`` so both
+    backends, which give the same bytecode, write the same files."""
+    info = json.loads(build_info_path.read_text(encoding="utf-8"))
+    short_version = ".".join(info["solcLongVersion"].split(".")[:4])
+    shipped: list[str] = []
+    contracts_out = folder / "contracts"
+    if contracts_out.is_dir():
+        shutil.rmtree(contracts_out)
+    for artifact_path in sorted((project.build_dir / "contracts").glob("*.json")):
+        artifact = json.loads(artifact_path.read_text(encoding="utf-8"))
+        if artifact["sourceName"].startswith("contracts/test/"):
+            continue
+        artifact["compiler"] = short_version
+        artifact["buildInfo"] = "build-info.json"
+        _write_compact(contracts_out / artifact_path.name, artifact)
+        shipped.append(artifact_path.stem)
+    output = info["output"]
+    _write_compact(folder / "build-info.json", {
+        "_format": info["_format"], "id": info["id"], "solcVersion": info["solcVersion"],
+        "solcLongVersion": short_version, "input": info["input"],
+        "output": {
+            "contracts": {unit: {name: {k: v for k, v in data.items() if k in _SHIPPED_OUTPUT}
+                                 for name, data in contracts.items()}
+                          for unit, contracts in output.get("contracts", {}).items()},
+            "sources": {unit: {"id": src["id"]} for unit, src in output.get("sources", {}).items()},
+        },
+    })
+    _write_compact(folder / PACKAGED_MANIFEST, {"key": key, "solcVersion": SOLC_VERSION, "contracts": shipped,
+                                               "buildInfo": "build-info.json"})
+
+
+def _write_compact(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _export_if_own_checkout(project: Project, key: str, build_info_path: Path) -> None:
+    # Only the checkout the package runs from owns millchain/artifacts/; a test project elsewhere must not
+    # overwrite the release's artifacts with its own.
+    if source_checkout() != project.root:
+        return
+    manifest = packaged_manifest()
+    if manifest is None or manifest.get("key") != key:
+        export_packaged(project, key, build_info_path)
+
+
+def packaged_artifacts_current(project: Project) -> bool:
+    """True when the artifacts shipped in the package were compiled from ``project``'s sources as they are."""
+    manifest = packaged_manifest()
+    return manifest is not None and manifest.get("key") == cache_key(standard_json_input(collect_sources(project)))
+
+
+def packaged_result() -> CompileResult:
+    """What an installed millchain has instead of a compile: the artifacts shipped in the package."""
+    manifest = packaged_manifest()
+    if manifest is None:
+        raise ArtifactNotFound(
+            f"this millchain has no compiled contracts in {PACKAGED_ARTIFACTS} and no source checkout: reinstall a "
+            "release wheel, or run inside a checkout (`millchain compile`)")
+    return CompileResult(artifacts=list(manifest["contracts"]), build_info=PACKAGED_ARTIFACTS / manifest["buildInfo"],
+                         cached=True, backend="packaged", seconds=0.0)
+
+
+def artifacts_dir(project: Project) -> Path:
+    """build/contracts/ of a checkout, else the package's own artifacts."""
+    return project.build_dir / "contracts" if project.checkout else PACKAGED_ARTIFACTS / "contracts"
+
+
+def load_artifact(project: Project, name: str) -> dict[str, Any]:
+    path = artifacts_dir(project) / f"{name}.json"
+    if not path.is_file():
+        available = sorted(p.stem for p in path.parent.glob("*.json"))
         hint = f" Built: {', '.join(available)}." if available else " Run `millchain compile` first."
         raise ArtifactNotFound(f"no artifact for contract {name!r} in {path.parent}.{hint}")
     artifact: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -388,5 +482,5 @@ def load_artifact(project: Project, name: str) -> dict[str, Any]:
 
 def all_abis(project: Project) -> dict[str, list[dict[str, Any]]]:
     """Every built contract's ABI by name (for decoding custom errors raised anywhere)."""
-    folder = project.build_dir / "contracts"
+    folder = artifacts_dir(project)
     return {p.stem: json.loads(p.read_text(encoding="utf-8"))["abi"] for p in sorted(folder.glob("*.json"))}

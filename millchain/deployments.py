@@ -139,6 +139,66 @@ class DeploymentStore:
         return last
 
 
+class RemoteDeploymentStore(DeploymentStore):
+    """Records published over HTTP(S) (``--deployments https://…/deployments/<network>/``): read-only, each
+    ``<Contract>.json`` fetched once when first asked for. Deploying needs a folder."""
+
+    def __init__(self, url: str, chain_id: int, names: Sequence[str], *, timeout: float = 15.0) -> None:
+        super().__init__(None, chain_id)
+        self.url = url.rstrip("/")
+        self._known = tuple(names)
+        self._timeout = timeout
+        self._fetched: dict[str, dict[str, Any] | None] = {}
+
+    def _fetch(self, name: str) -> dict[str, Any] | None:
+        import urllib.error
+        import urllib.request
+
+        if name not in self._fetched:
+            url = f"{self.url}/{name}.json"
+            try:
+                with urllib.request.urlopen(url, timeout=self._timeout) as response:
+                    self._fetched[name] = json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    raise DeploymentError(f"cannot read deployment record {url}: HTTP {exc.code}") from exc
+                self._fetched[name] = None
+            except (urllib.error.URLError, OSError) as exc:
+                raise DeploymentError(f"cannot read deployment record {url}: {exc}") from exc
+            except json.JSONDecodeError as exc:
+                raise DeploymentError(f"{url} is not a JSON deployment record: {exc}") from exc
+        return self._fetched[name]
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        record = self._fetch(name)
+        if record is not None and record.get("chainId") != self.chain_id:
+            raise DeploymentError(f"{self.url}/{name}.json was deployed on chainId {record.get('chainId')} but the "
+                                  f"connected chain is {self.chain_id}: wrong --network/--rpc?")
+        return record
+
+    def names(self) -> list[str]:
+        return [name for name in self._known if self._fetch(name) is not None]
+
+    def put(self, name: str, record: dict[str, Any]) -> None:
+        raise DeploymentError(f"deployment records at {self.url} are read-only: deploy with --deployments FOLDER")
+
+    def clear(self) -> None:
+        raise DeploymentError(f"deployment records at {self.url} are read-only")
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def records_folder(location: Path, network: str) -> Path:
+    """The records folder a user named: a network's folder itself (it holds records or hardhat-deploy's
+    ``.chainId``), else its ``<network>/`` subfolder."""
+    if (location / ".chainId").is_file() or (location.is_dir() and not (location / network).exists()
+                                              and any(location.glob("*.json"))):
+        return location
+    return location / network
+
+
 @dataclass(frozen=True)
 class ContractSpec:
     """One contract of a suite and how to compute its constructor arguments from what came before."""

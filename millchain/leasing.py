@@ -97,7 +97,7 @@ class Lease(BaseModel):
 
     @property
     def lease_hex(self) -> str:
-        return hex(self.lease_id)
+        return lease_hex(self.lease_id)
 
 
 class StatementLine(BaseModel):
@@ -134,6 +134,12 @@ def decode_lease_id(lease_id: int) -> dict[str, int]:
         "max_rate_per_hour": (lease_id >> _MAX_RATE_SHIFT) & (2**32 - 1),
         "sequence": lease_id & (2**32 - 1),
     }
+
+
+def lease_hex(lease_id: int) -> str:
+    """0x + whole bytes (``0x0186a0…``, never an odd number of digits, which byte-oriented tools reject)."""
+    digits = format(lease_id, "x")
+    return "0x" + digits.zfill(len(digits) + len(digits) % 2)
 
 
 def parse_lease_id(text: str) -> int:

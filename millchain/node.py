@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import shutil
 import socket
@@ -29,7 +31,39 @@ def anvil_binary(project: Project) -> Path:
     on_path = shutil.which("anvil")
     if on_path:
         return Path(on_path)
-    raise ConfigError(f"anvil not found: run `npm ci` in {project.root} (installs @foundry-rs/anvil)")
+    if project.checkout:
+        raise ConfigError(f"anvil not found: run `npm ci` in {project.root} (installs @foundry-rs/anvil; needs "
+                          "Node.js 20+), or put Foundry's anvil on PATH")
+    raise ConfigError("`millchain node` runs anvil, which comes with the source checkout's node_modules (`npm ci`, "
+                      "Node.js 20+) and was not found; outside a checkout install Foundry's anvil on PATH, or use "
+                      "any node with --rpc URL")
+
+
+NODE_RECORD = Path(".millchain") / "node.json"
+"""Where ``millchain node`` notes the node it runs (URL, pid), so ``--network anvil`` finds it on any port."""
+
+
+def record_node(project: Project, url: str, pid: int) -> Path:
+    path = project.root / NODE_RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"url": url, "pid": pid}), encoding="utf-8")
+    return path
+
+
+def recorded_node_url(project: Project) -> str | None:
+    """The URL of the node ``millchain node`` started for this project, while that process lives."""
+    path = project.root / NODE_RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        pid = int(record["pid"])
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    cmdline = Path(f"/proc/{pid}/cmdline")  # Linux: a reused pid is some other program, not our anvil
+    if cmdline.is_file() and b"anvil" not in cmdline.read_bytes():
+        return None
+    url = record.get("url")
+    return url if isinstance(url, str) else None
 
 
 def free_port() -> int:

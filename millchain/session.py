@@ -16,8 +16,16 @@ from eth_utils import to_checksum_address
 from web3.contract import Contract
 
 from millchain.chain import Chain, connect
-from millchain.compiler import CompileResult, all_abis, compile_project, load_artifact
-from millchain.deployments import ContractSpec, Deployer, DeploymentStore, DeployOutcome
+from millchain.compiler import CompileResult, all_abis, compile_project, load_artifact, packaged_result
+from millchain.deployments import (
+    ContractSpec,
+    Deployer,
+    DeploymentStore,
+    DeployOutcome,
+    RemoteDeploymentStore,
+    is_url,
+    records_folder,
+)
 from millchain.errors import ConfigError, DeploymentError
 from millchain.project import Project, find_project
 from millchain.reverts import RevertDecoder
@@ -47,6 +55,9 @@ DEV_SUITE: tuple[ContractSpec, ...] = (
 )
 """The contracts ``millchain deploy`` puts on a development chain, in dependency order."""
 
+DEV_FUNDING = 10_000 * 10**6
+"""Settlement tokens (mUSD, 6 decimals) each development account gets when the dev suite is deployed."""
+
 PRODUCTION_SUITE: tuple[ContractSpec, ...] = tuple(s for s in DEV_SUITE if s.name != "SettlementToken")
 """Real networks settle in an existing token named in config; the test token is never deployed there."""
 
@@ -59,11 +70,13 @@ class Session:
         project: Project | None = None,
         account_index: int = 0,
         deployments_dir: Path | None = None,
+        deployments: str | None = None,
     ) -> None:
         self.chain = chain
         self.project = project or find_project()
         self.account_index = account_index
         self._deployments_dir = deployments_dir
+        self._deployments = deployments
         self.compiled: CompileResult | None = None
 
     @classmethod
@@ -75,14 +88,24 @@ class Session:
         keystore: Path | None = None,
         account_index: int = 0,
         project: Project | None = None,
+        deployments: str | None = None,
     ) -> Session:
+        """``deployments``: where the records are — a folder (a network's own, or one holding ``<network>/``) or
+        an http(s) URL of a network's folder [default: ./deployments of the project or working directory].
+        ``--network anvil`` without ``rpc_url`` means the node ``millchain node`` last started, if it runs."""
+        project = project or find_project()
+        if network == "anvil" and rpc_url is None:
+            from millchain.node import recorded_node_url
+
+            rpc_url = recorded_node_url(project)
         return cls(connect(network, rpc_url=rpc_url, keystore=keystore), project=project,
-                   account_index=account_index)
+                   account_index=account_index, deployments=deployments)
 
     # ------------------------------------------------------------------ plumbing
 
     def compile(self, *, force: bool = False) -> CompileResult:
-        self.compiled = compile_project(self.project, force=force)
+        """Compile in a checkout; an installed millchain uses the contracts compiled into the package."""
+        self.compiled = compile_project(self.project, force=force) if self.project.checkout else packaged_result()
         return self.compiled
 
     def artifact(self, name: str) -> dict[str, Any]:
@@ -112,14 +135,52 @@ class Session:
     @cached_property
     def store(self) -> DeploymentStore:
         folder = self.chain.records_network
+        if folder is None:
+            return DeploymentStore(None, self.chain.chain_id)
+        if self._deployments is not None:
+            if is_url(self._deployments):
+                return RemoteDeploymentStore(self._deployments, self.chain.chain_id, [s.name for s in DEV_SUITE])
+            return DeploymentStore(records_folder(Path(self._deployments), folder), self.chain.chain_id)
         override = os.environ.get("MILLCHAIN_DEPLOYMENTS_DIR")
         base = self._deployments_dir or (Path(override) if override else self.project.deployments_dir)
-        return DeploymentStore(None if folder is None else base / folder, self.chain.chain_id)
+        return DeploymentStore(base / folder, self.chain.chain_id)
+
+    @property
+    def dev_chain(self) -> bool:
+        """The embedded chain or anvil: the published dev accounts, the test token, a clock that can move."""
+        return self.chain.embedded or self.chain.network == "anvil"
 
     @property
     def suite(self) -> Sequence[ContractSpec]:
-        dev = self.chain.embedded or self.chain.network == "anvil"
-        return DEV_SUITE if dev else PRODUCTION_SUITE
+        return DEV_SUITE if self.dev_chain else PRODUCTION_SUITE
+
+    def require_dev_chain(self, what: str) -> None:
+        if not self.dev_chain:
+            raise ConfigError(f"{what} works on development chains only (--network local or anvil); "
+                              f"{self.chain.network} is a real network")
+
+    def mint(self, to: str, amount: int) -> Any:
+        """Mint test SettlementTokens (dev chains: the deployer, account 0, holds the minter role)."""
+        self.require_dev_chain("minting test tokens")
+        token = self.contract("SettlementToken")
+        return self.transactor(0).transact(token.functions.mint(to_checksum_address(to), amount))
+
+    def fund_dev_accounts(self, amount: int = DEV_FUNDING) -> list[str]:
+        """Mint ``amount`` to every development account holding no SettlementToken, so each can open leases, post
+        bonds and pay orders straight after deploy; returns the funded addresses. Rerunning funds only the
+        accounts still empty, so a deploy interrupted while funding finishes the job when run again."""
+        self.require_dev_chain("funding the development accounts")
+        token = self.contract("SettlementToken")
+        funded: list[str] = [account.address for account in self.chain.accounts
+                             if int(token.functions.balanceOf(account.address).call()) == 0]
+        if not funded:
+            return []
+        minter = self.transactor(0)
+        calls = [token.functions.mint(address, amount) for address in funded]
+        # One estimate for all: each mint to an empty balance costs the same; a margin for the first-write cases.
+        gas = int(calls[0].estimate_gas({"from": minter.address}) * 1.2)
+        minter.send_many([minter.call_data(call) for call in calls], gas=gas)
+        return funded
 
     def deployer(self, **kwargs: Any) -> Deployer:
         return Deployer(self.tx, self.store, self.artifact, **kwargs)

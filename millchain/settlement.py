@@ -180,7 +180,8 @@ def parse_bps(text: str | int, *, what: str = "share") -> int:
 
 
 def format_bps(bps: int) -> str:
-    return f"{Decimal(bps) / 100:f}".rstrip("0").rstrip(".") + " %"
+    text = f"{Decimal(bps) / 100:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " %"  # 0 -> "0 %", not " %"
 
 
 def parse_address(text: str, *, what: str = "address") -> str:
@@ -339,10 +340,18 @@ def settlement_domain(chain_id: int, contract: str) -> dict[str, Any]:
             "verifyingContract": to_checksum_address(contract)}
 
 
+_JSON_SAFE_BITS = 53
+"""JavaScript numbers hold integers up to 2**53 exactly; ethers rejects wider ones given as JSON numbers."""
+_WIDE_ORDER_FIELDS = frozenset(f["name"] for f in ORDER_TYPE
+                               if f["type"].startswith("uint") and int(f["type"][4:]) > _JSON_SAFE_BITS)
+
+
 def order_typed_data(domain: Mapping[str, Any], order: Order) -> dict[str, Any]:
-    """The full EIP-712 message (eth_signTypedData_v4 JSON) a wallet displays and the parties sign."""
+    """The full EIP-712 message (eth_signTypedData_v4 JSON) a wallet displays and the parties sign. Integers wider
+    than 53 bits (unitPrice, total) are decimal strings, as wallets take them; eth-account reads them too."""
+    message = {k: str(v) if k in _WIDE_ORDER_FIELDS else v for k, v in order.message().items()}
     return {"types": {"EIP712Domain": EIP712_DOMAIN_TYPE, "Order": ORDER_TYPE}, "primaryType": "Order",
-            "domain": dict(domain), "message": order.message()}
+            "domain": dict(domain), "message": message}
 
 
 def order_digest(domain: Mapping[str, Any], order: Order) -> bytes:

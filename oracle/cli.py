@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from oracle.config import load_config
+from oracle.init_config import init_command
 from oracle.outbox import Outbox
 
 config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default="oracle.toml",
@@ -20,15 +21,20 @@ def oracle() -> None:
     """The edge oracle: machine counters in, signed usage settled on chain, lock commands out."""
 
 
+oracle.add_command(init_command)
+
+
 @oracle.command("run")
 @config_option
 @click.option("--log-level", default="INFO", show_default=True)
 def run(config_path: Path, log_level: str) -> None:
     """Run the oracle until SIGTERM / SIGINT (then flush and exit 0)."""
+    from millchain.speedups import use_c_keccak
     from oracle.logs import configure
     from oracle.service import OracleService
     from oracle.wiring import build_adapters
 
+    use_c_keccak()  # a long-running process that builds and decodes contract calls all day
     configure(log_level)
     settings = load_config(config_path)
 
@@ -45,8 +51,9 @@ def run(config_path: Path, log_level: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def status(config_path: Path, as_json: bool) -> None:
     """Per machine: last counter seen, last settled, pending, quarantined, lock state (from the outbox)."""
-    from rich.console import Console
     from rich.table import Table
+
+    from millchain.cli.common import console  # as wide as the table when not a terminal: reasons stay whole
 
     settings = load_config(config_path)
     outbox = Outbox(settings.outbox)
@@ -67,7 +74,7 @@ def status(config_path: Path, as_json: bool) -> None:
             quarantined += f" ({row['quarantine_reasons']})"
         grid.add_row(str(row["machine"]), str(row["last_seen"]), str(row["last_settled"]), str(row["pending"]),
                      quarantined, str(row["lock"]))
-    Console(soft_wrap=True).print(grid)
+    console.print(grid)
 
 
 @oracle.command("rebaseline")

@@ -55,8 +55,10 @@ def _keystores(folder: Path, keys: dict[str, bytes], password: str) -> dict[str,
     return paths
 
 
-async def _shift(session: Session, say: Callable[..., Any], work: Path) -> dict[str, Any]:
-    fleet = lease_fleet(session, list(RATES), escrow=ESCROW, price_per_unit=PRICE, max_rate_per_hour=5_000,
+async def _shift(session: Session, say: Callable[..., Any], work: Path, tag: str) -> dict[str, Any]:
+    rates = {f"{name}{tag}": rate for name, rate in RATES.items()}  # unique names on a node that keeps state
+    press, lathe = (f"{name}{tag}" for name in ("press-01", "lathe-02"))
+    fleet = lease_fleet(session, list(rates), escrow=ESCROW, price_per_unit=PRICE, max_rate_per_hour=5_000,
                         heartbeat=2 * 3600, grace_period=3600)
     password = secrets.token_hex(16)
     keystores = _keystores(work, {m.name: m.device_key for m in fleet}, password)
@@ -68,9 +70,9 @@ async def _shift(session: Session, say: Callable[..., Any], work: Path) -> dict[
     records = {name: session.store.get(name) or {} for name in ("EquipmentLease", "MachineRegistry")}
     clock = lambda: float(session.chain.now())  # noqa: E731 - the oracle and the machines share the chain's clock
     machines = [SimulatedMachine(name, rate, jitter=0.15, clock=clock, seed=i) for i, (name, rate) in
-                enumerate(RATES.items())]
+                enumerate(rates.items())]
     commander = SimulatorCommander(machines)
-    service = OracleService(settings, commanders=dict.fromkeys(RATES, commander),
+    service = OracleService(settings, commanders=dict.fromkeys(rates, commander),
                             embedding=Embedding(session.chain, records, password, clock))
     source = SimulatorSource(machines, interval=STEP)
     lessee = LeaseClient(session, LESSEE)
@@ -101,16 +103,16 @@ async def _shift(session: Session, say: Callable[..., Any], work: Path) -> dict[
                                              "billed": lease.earnings, "debt": lease.debt,
                                              "status": lease.status.name, "locked": machine.locked}
         timeline.append(row)
-        press = row["machines"]["press-01"]
+        dry = row["machines"][press]
         say(f"  {row['hour']:4.1f} h  " + "  ".join(
             f"{name} {m['counter']:>5} parts {usd(m['escrow']):>12}{' LOCKED' if m['locked'] else ''}"
             for name, m in row["machines"].items()))
-        if press["locked"] and not topped_up:
-            say(f"  press-01's escrow ran dry: lease {LeaseStatus.SUSPENDED.name}, debt {usd(press['debt'])}; "
+        if dry["locked"] and not topped_up:
+            say(f"  {press}'s escrow ran dry: lease {LeaseStatus.SUSPENDED.name}, debt {usd(dry['debt'])}; "
                 "the oracle locked the press")
             token = session.contract("SettlementToken")
             session.tx.transact(token.functions.mint(lessee.tx.address, TOP_UP))  # the factory buys more mUSD
-            lessee.top_up(leases["press-01"], TOP_UP)
+            lessee.top_up(leases[press], TOP_UP)
             await service.watcher.step()
             topped_up = True
             say(f"  the factory topped up {usd(TOP_UP)}: debt paid, lease active, press unlocked = "
@@ -120,14 +122,15 @@ async def _shift(session: Session, say: Callable[..., Any], work: Path) -> dict[
 
     # End of the shift: the lathe's lease closes with the maker's consent, the escrow left goes back.
     lessor = LeaseClient(session, LESSOR)
-    lessor.consent_to_close(leases["lathe-02"])
-    lessee.close(leases["lathe-02"])
+    lessor.consent_to_close(leases[lathe])
+    lessee.close(leases[lathe])
     await service.watcher.step()
     session.chain.advance_time(3601)
-    before = lessee.token(lessee.get(leases["lathe-02"]).terms.token).functions.balanceOf(lessee.tx.address).call()
-    lessee.withdraw_refund(leases["lathe-02"])
-    after = lessee.token(lessee.get(leases["lathe-02"]).terms.token).functions.balanceOf(lessee.tx.address).call()
-    say(f"  lathe-02's lease closed: {usd(after - before)} refunded to the factory; the oracle locked the idle "
+    token_of_lathe = lessee.token(lessee.get(leases[lathe]).terms.token)
+    before = token_of_lathe.functions.balanceOf(lessee.tx.address).call()
+    lessee.withdraw_refund(leases[lathe])
+    after = token_of_lathe.functions.balanceOf(lessee.tx.address).call()
+    say(f"  {lathe}'s lease closed: {usd(after - before)} refunded to the factory; the oracle locked the idle "
         f"lathe = {machines[1].locked}; it is free for the next lease")
     summary: dict[str, dict[str, Any]] = {}
     for machine in machines:
@@ -142,7 +145,8 @@ async def _shift(session: Session, say: Callable[..., Any], work: Path) -> dict[
             "refund": after - before}
 
 
-def play(session: Session, say: Callable[..., Any] = print) -> dict[str, Any]:
-    """Entry point `millchain.demo:leasing`."""
+def play(session: Session, say: Callable[..., Any] = print, *, tag: str = "") -> dict[str, Any]:
+    """Entry point `millchain.demo:leasing`. ``tag`` suffixes the machine names, so the day can be played again
+    on a node that keeps the last run's machines."""
     with tempfile.TemporaryDirectory(prefix="millchain-oracle-") as tmp:
-        return asyncio.run(_shift(session, say, Path(tmp)))
+        return asyncio.run(_shift(session, say, Path(tmp), tag))

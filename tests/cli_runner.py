@@ -38,6 +38,7 @@ def run_cli_on(
         keystore: Path | None = None,
         account_index: int = 0,
         project: Project | None = None,
+        deployments: str | None = None,
     ) -> Session:
         session = Session(shared.chain, project=shared.project, account_index=account_index)
         session.compiled = shared.compiled

@@ -16,7 +16,7 @@ from millchain.project import find_project
 @json_option
 def compile_command(force: bool, backend: str | None, as_json: bool) -> None:
     """Compile contracts/ into build/ (artifacts + Hardhat-style build-info)."""
-    result = compile_project(find_project(), force=force, prefer=backend)
+    result = compile_project(find_project(need_checkout="`millchain compile`"), force=force, prefer=backend)
     if as_json:
         emit_json({"cached": result.cached, "backend": result.backend, "artifacts": result.artifacts,
                    "buildInfo": str(result.build_info), "seconds": round(result.seconds, 3),

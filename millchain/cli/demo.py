@@ -17,10 +17,13 @@ from millchain.session import Session
 @network_options
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the HTML report [default: build/demo-report.html].")
+@click.option("--keep-state", is_flag=True,
+              help="On anvil: keep the day's leases and orders, and the clock it moved hours ahead [default: roll "
+                   "the day back, keeping the deployment].")
 @json_option
-def demo_command(session: Session, report_path: Path | None, as_json: bool) -> None:
+def demo_command(session: Session, report_path: Path | None, keep_state: bool, as_json: bool) -> None:
     """Play a factory day end to end (default: on the embedded chain, nothing to start first)."""
-    report = demo.run(session, say=(lambda *_: None) if as_json else console.print)
+    report = demo.run(session, say=(lambda *_: None) if as_json else console.print, keep_state=keep_state)
     path = report_path or session.project.build_dir / "demo-report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(report), encoding="utf-8")

@@ -104,7 +104,10 @@ def verify_disclosure_command(path: Path, root: str | None, lot_label: str | Non
         raise ConfigError("--shipment names an invoice of an order: give --order too")
     if lot_label is not None:
         check = QualityClient(session).verify_report(path, lot_id(lot_label))
-        ok, against = check.ok, f"lot {lot_label} ({', '.join(check.matched) or 'no commitment'})"
+        # Unmatched means the lot has commitments and this field is in none of them: altered, or another lot's.
+        ok, against = check.ok, (f"lot {lot_label} ({', '.join(check.matched)})" if check.matched else
+                                 f"any commitment of lot {lot_label} (its value or salt was altered, or it "
+                                 "belongs to another lot)")
     elif order_ref is not None:
         client = SettlementClient(session)
         key = client.resolve(order_ref)

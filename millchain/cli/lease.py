@@ -13,13 +13,17 @@ import click
 from hexbytes import HexBytes
 
 from millchain.chain import load_keystore
-from millchain.cli.common import console, emit_json, json_option, network_options, table
+from millchain.cli.common import console, emit_json, json_option, model_json, network_options, table
 from millchain.errors import ConfigError
-from millchain.leasing import Lease, LeaseClient, LeaseTerms, parse_lease_id
+from millchain.leasing import Lease, LeaseClient, LeaseTerms, lease_hex, parse_lease_id
 from millchain.session import Session
 from millchain.typed_data import DeviceSigner, UsageReport
 from millchain.types import machine_id
 from millchain.units import format_amount, parse_amount, parse_duration
+
+
+def _iso(unix: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
 
 
 def _decimals(client: LeaseClient, token: str) -> int:
@@ -51,7 +55,7 @@ def _lease_rows(lease: Lease, decimals: int) -> list[tuple[str, object]]:
 def _show(client: LeaseClient, lease_id: int, as_json: bool) -> None:
     lease = client.get(lease_id)
     if as_json:
-        emit_json({**lease.model_dump(mode="json"), "lease_id": lease.lease_hex})
+        emit_json({**model_json(lease), "lease_id": lease.lease_hex})
         return
     table(f"lease {lease.lease_hex}", ["field", "value"], _lease_rows(lease, _decimals(client, lease.terms.token)))
 
@@ -90,7 +94,7 @@ def offer(machine_label: str, price_per_unit: str, price_per_hour: str, min_bala
         heartbeat=parse_duration(heartbeat, what="--heartbeat"), grace_period=parse_duration(grace, what="--grace"))
     lease_id = client.offer(machine_id(machine_label), terms)
     if not as_json:
-        console.print(f"offered lease {hex(lease_id)}")
+        console.print(f"offered lease {lease_hex(lease_id)}")
     _show(client, lease_id, as_json)
 
 
@@ -164,7 +168,7 @@ def withdraw(lease_text: str, which: str | None, session: Session) -> None:
         me = client.tx.address
         which = "earnings" if me == lease_record.lessor else "refund" if me == lease_record.lessee else None
         if which is None:
-            raise ConfigError(f"{me} is neither the lessor nor the lessee of lease {hex(lease_id)}")
+            raise ConfigError(f"{me} is neither the lessor nor the lessee of lease {lease_hex(lease_id)}")
     receipt = client.withdraw_earnings(lease_id) if which == "earnings" else client.withdraw_refund(lease_id)
     _done(receipt, f"withdrew {which}")
 
@@ -201,7 +205,8 @@ def show(lease_text: str, session: Session, as_json: bool) -> None:
 
 @lease.command("statement")
 @click.argument("lease_text", metavar="LEASE_ID")
-@click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout (amounts in base units).")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="CSV on stdout, as the table: amounts in tokens, times in ISO 8601 UTC (plus base units).")
 @network_options
 @json_option
 def statement(lease_text: str, as_csv: bool, session: Session, as_json: bool) -> None:
@@ -213,16 +218,18 @@ def statement(lease_text: str, as_csv: bool, session: Session, as_json: bool) ->
                    "total_units": st.total_units, "total_billed": st.total_billed,
                    "debt": st.lease.debt, "escrow": st.lease.escrow})
         return
-    if as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["block", "time", "counter", "units", "amount", "tx_hash"])
-        for line in st.lines:
-            writer.writerow([line.block, line.time, line.counter, line.units, line.amount, line.tx_hash])
-        return
     decimals = _decimals(client, st.lease.terms.token)
+    if as_csv:
+        # What the table shows (a spreadsheet reads both columns), with the exact base units for reconciliation.
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["block", "time", "counter", "units", "amount", "amount_base_units", "tx_hash"])
+        for line in st.lines:
+            writer.writerow([line.block, _iso(line.time), line.counter, line.units,
+                             format_amount(line.amount, decimals), line.amount, line.tx_hash])
+        return
     table(f"statement of lease {st.lease.lease_hex} ({st.lease.machine_id})",
           ["block", "time", "counter", "units", "amount"],
-          [(line.block, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(line.time)), line.counter, line.units,
+          [(line.block, _iso(line.time), line.counter, line.units,
             format_amount(line.amount, decimals)) for line in st.lines])
     console.print(f"total {st.total_units} units, billed {format_amount(st.total_billed, decimals)}; "
                   f"debt {format_amount(st.lease.debt, decimals)}; escrow left "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from hexbytes import HexBytes
 
-from millchain.cli.common import console, emit_json, json_option, network_options, table
+from millchain.cli.common import console, emit_json, json_option, model_json, network_options, table
 from millchain.identity import NO_EXPIRY, Machine, MachineRegistryClient
 from millchain.session import Session
 from millchain.types import machine_id, to_bytes32
@@ -16,7 +16,7 @@ ZERO32 = "0x" + "00" * 32
 def _show(client: MachineRegistryClient, label: str, as_json: bool) -> Machine:
     machine = client.get(machine_id(label))
     if as_json:
-        emit_json(machine.model_dump(mode="json"))
+        emit_json(model_json(machine))
     else:
         table(f"machine {machine.machine_id}", ["field", "value"],
               [(k, v.name if k == "status" else v) for k, v in machine.model_dump().items()])

@@ -19,7 +19,7 @@ import click
 from hexbytes import HexBytes
 from rich.tree import Tree
 
-from millchain.cli.common import console, emit_json, err_console, json_option, network_options, table
+from millchain.cli.common import console, emit_json, err_console, json_option, model_json, network_options, table
 from millchain.disclosure import SaltedDocument
 from millchain.errors import ConfigError, MillchainError
 from millchain.quality import (
@@ -63,7 +63,7 @@ def _receipt_line(receipt: Any, as_json: bool) -> None:
 
 
 def _show_model(title: str, model: Any, as_json: bool, *, extra: dict[str, Any] | None = None) -> None:
-    data = model.model_dump(mode="json")
+    data = model_json(model)
     data.update(extra or {})
     if as_json:
         emit_json(data)

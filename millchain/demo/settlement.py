@@ -57,12 +57,12 @@ def described(mismatch: Mismatch) -> str:
     return f"{mismatch.flow.name.lower()} flow: expected {show(mismatch.expected)}, got {show(mismatch.actual)}"
 
 
-def play_settlement_story(session: Session, say: Callable[..., Any] = print) -> SettlementStory:
+def play_settlement_story(session: Session, say: Callable[..., Any] = print, *, tag: str = "") -> SettlementStory:
     gas = 1_000_000 if session.chain.embedded else None
     platform = SettlementClient(session, PLATFORM, gas=gas)
     buyer, supplier, carrier = (platform.as_account(i) for i in (BUYER, SUPPLIER, CARRIER))
     token = session.address("SettlementToken")
-    story = SettlementStory(order_id="PO-CEMENT-0001", quantity=QUANTITY, unit_price=PRICE)
+    story = SettlementStory(order_id=f"PO-CEMENT-0001{tag}", quantity=QUANTITY, unit_price=PRICE)
     platform.tx.transact(platform.token(token).functions.mint(buyer.address, QUANTITY * PRICE), gas=gas)
 
     lines = SaltedDocument.commit({"item": "cement P.O 42.5, bulk", "quantity": "400 t",

@@ -67,7 +67,7 @@ def test_the_whole_flow_from_the_command_line(run: Run, q: World, tmp_path: Path
     assert shown["members"] == [q.address(PLANT), q.address(8)]
 
     inspector = ok_json(run("inspector", "accredit", stranger, "--org", "tuv-lab", "--valid-for", "365d", "--json"))
-    assert (inspector["org_id"], inspector["status"], inspector["can_attest"]) == ("tuv-lab", 1, True)
+    assert (inspector["org_id"], inspector["status"], inspector["can_attest"]) == ("tuv-lab", "ACCREDITED", True)
     assert inspector["valid_until"] - q.now() <= 365 * 86400
 
     lot_file = tmp_path / "bearings.lot.json"
@@ -87,7 +87,7 @@ def test_the_whole_flow_from_the_command_line(run: Run, q: World, tmp_path: Path
     attestation = ok_json(run("attest", "bearings-77", "--outcome", "fail", "--severity", "major", "--sample",
                               "200", "--defects", "14", "--report", str(report_file), "--save", str(opened),
                               "--uri", "https://lab.example/77", "--json", account=INSPECTOR))
-    assert (attestation["ref"], attestation["outcome"], attestation["independent"]) == ("bearings-77#1", 3, True)
+    assert (attestation["ref"], attestation["outcome"], attestation["independent"]) == ("bearings-77#1", "FAIL", True)
 
     alerts = ok_json(run("alerts", "--org", "tractor-oem", "--pending", "--json"))
     assert [(a["ref"], a["affected"]) for a in alerts] == [
@@ -144,7 +144,7 @@ def test_signed_attestation_relayed_from_the_command_line(run: Run, q: World, tm
     assert code == 0, err
     assert "relay with `millchain qc relay" in out
     relayed = ok_json(run("relay", str(signed), "--json", account=STRANGER))
-    assert (relayed["ref"], relayed["inspector_org"], relayed["outcome"]) == ("housings-5#1", "tuv-lab", 1)
+    assert (relayed["ref"], relayed["inspector_org"], relayed["outcome"]) == ("housings-5#1", "tuv-lab", "PASS")
     fails_with(run("relay", str(signed), account=STRANGER), "QualityLedgerStaleSignature(")
 
 
@@ -234,3 +234,26 @@ def test_qc_on_a_fresh_embedded_chain_without_any_setup(compiled: Project, capsy
     assert code == 0, err
     assert json.loads(out) == {"org_id": "solo", "admin": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
                                "index": 1, "regulator": True}
+
+
+def test_a_tampered_disclosure_says_it_matches_none_of_the_lots_commitments(
+    q: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = run_cli_on(q.session, capsys, monkeypatch)
+    opened, disclosed = tmp_path / "report.opened.json", tmp_path / "rate.json"
+    code, _, err = cli("qc", "lot", "register", "bearings-78", "--product", "bearing-6204", "--quantity", "50",
+                       "--account", str(SUPPLIER))
+    assert code == 0, err
+    code, _, err = cli("qc", "attest", "bearings-78", "--outcome", "pass", "--field", "defect-rate=0.1%",
+                       "--save", str(opened), "--account", str(INSPECTOR))
+    assert code == 0, err
+    code, _, err = cli("disclose", str(opened), "defect-rate", "--out", str(disclosed))
+    assert code == 0, err
+    tampered = json.loads(disclosed.read_text())
+    assert tampered["value"] == "0x" + b"0.1%".hex()
+    tampered["value"] = "0x" + b"0.0%".hex()  # the supplier would rather it read 0
+    disclosed.write_text(json.dumps(tampered))
+    code, _, err = cli("verify-disclosure", str(disclosed), "--lot", "bearings-78")
+    assert code == 1
+    assert "does not match any commitment of lot bearings-78 (its value or salt was altered" in err
+    assert "no commitment" not in err

@@ -26,7 +26,7 @@ def test_an_order_file_is_signed_by_each_party_in_turn_and_submitted(
     assert code == 0, err
     assert "written to" in out and "millchain order sign" in out
     document = json.loads(path.read_text())
-    assert document["typedData"]["message"]["unitPrice"] == 52_500_000
+    assert document["typedData"]["message"]["unitPrice"] == "52500000"  # uint96: a decimal string, as wallets take it
     assert document["typedData"]["message"]["retentionBps"] == 500
     assert set(document["lines"]["fields"]) == {"item", "delivery"}
 

@@ -97,7 +97,7 @@ def test_deploy_killed_with_sigkill_while_waiting_resumes_without_redeploying(
     node = AnvilNode(compiled, extra=["--no-mining"]).start()
     try:
         env = {**os.environ, "MILLCHAIN_DEPLOYMENTS_DIR": str(tmp_path / "deployments")}
-        cmd = [sys.executable, "-m", "millchain", "deploy", "--network", "anvil", "--rpc", node.url]
+        cmd = [sys.executable, "-m", "millchain", "deploy", "--network", "anvil", "--rpc", node.url, "--no-fund"]
         proc = subprocess.Popen(cmd, env=env, cwd=compiled.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         journal_file = tmp_path / "deployments" / "anvil" / "journal.jsonl"
         w3 = connect("anvil", rpc_url=node.url).w3

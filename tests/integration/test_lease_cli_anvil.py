@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from eth_account import Account
 from millchain.chain import connect, write_keystore
 from millchain.node import AnvilNode
 from millchain.project import Project
-from millchain.session import Session
+from millchain.session import DEV_FUNDING, Session
 from tests.cli_runner import run_cli
 
 pytestmark = pytest.mark.integration
@@ -47,10 +48,10 @@ def test_a_lease_from_offer_to_refund_through_the_cli(
                              "--min-balance", "10", "--max-rate", "500", "--duration", "1d", "--heartbeat", "2h",
                              "--grace", "10m", "--json", account=lessor))
     lease_id = offered["lease_id"]
-    assert offered["status"] == 1 and offered["terms"]["price_per_unit"] == 500_000
+    assert offered["status"] == "OFFERED" and offered["terms"]["price_per_unit"] == 500_000
 
     opened = json.loads(cli("lease", "open", lease_id, "--deposit", "40", "--permit", "--json", account=lessee))
-    assert opened["status"] == 2 and opened["escrow"] == 40 * 10**6
+    assert opened["status"] == "ACTIVE" and opened["escrow"] == 40 * 10**6
 
     def report(counter: int, runtime: int) -> None:
         now = clock((runtime and 3600) or 60)
@@ -61,28 +62,31 @@ def test_a_lease_from_offer_to_refund_through_the_cli(
     report(40, 3600)               # 40 parts at 0.5 + 1 h at 1 = 21
     report(80, 7200)               # 21 more: escrow 40 - 42 -> suspended with 2 debt
     shown = json.loads(cli("lease", "show", lease_id, "--json"))
-    assert shown["status"] == 3 and shown["debt"] == 2 * 10**6 and shown["escrow"] == 0
+    assert shown["status"] == "SUSPENDED" and shown["debt"] == 2 * 10**6 and shown["escrow"] == 0
 
     resumed = json.loads(cli("lease", "top-up", lease_id, "12", "--json", account=lessee))
-    assert resumed["status"] == 2 and resumed["debt"] == 0 and resumed["escrow"] == 10 * 10**6
+    assert resumed["status"] == "ACTIVE" and resumed["debt"] == 0 and resumed["escrow"] == 10 * 10**6
 
     statement = json.loads(cli("lease", "statement", lease_id, "--json"))
     assert [line["units"] for line in statement["lines"]] == [0, 40, 40]  # the anchoring report bills nothing
     assert statement["total_billed"] == 42 * 10**6
     rows = list(csv.DictReader(io.StringIO(cli("lease", "statement", lease_id, "--csv"))))
-    assert [int(r["amount"]) for r in rows] == [0, 21 * 10**6, 21 * 10**6]
+    assert [r["amount"] for r in rows] == ["0", "21", "21"]  # tokens, as the table shows them
+    assert [int(r["amount_base_units"]) for r in rows] == [0, 21 * 10**6, 21 * 10**6]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["time"]) for r in rows)
+    assert re.fullmatch(r"0x([0-9a-f]{2})+", lease_id)  # whole bytes
     assert "total 80 units, billed 42" in cli("lease", "statement", lease_id)
 
     cli("lease", "consent-close", lease_id, account=lessor)
     closed = json.loads(cli("lease", "close", lease_id, "--json", account=lessee))
-    assert closed["status"] == 4
+    assert closed["status"] == "CLOSED"
     clock(601)  # refunds open strictly after closedAt + grace
     cli("lease", "withdraw", lease_id, account=lessee)
     cli("lease", "withdraw", lease_id, account=lessor)
     token_contract = session.contract("SettlementToken")
-    assert token_contract.functions.balanceOf(lessee_address).call() == (500 - 40 - 12 + 10) * 10**6
+    assert token_contract.functions.balanceOf(lessee_address).call() == DEV_FUNDING + (500 - 40 - 12 + 10) * 10**6
     lessor_address = session.chain.account(lessor).address
-    assert token_contract.functions.balanceOf(lessor_address).call() == 42 * 10**6
+    assert token_contract.functions.balanceOf(lessor_address).call() == DEV_FUNDING + 42 * 10**6
 
 
 def test_cli_lease_errors_name_the_problem(
