@@ -49,6 +49,8 @@ class SkipReason(IntEnum):
     RUNTIME_BACKWARDS = 8
     INVALID_SIGNATURE = 9
     INVALID_SIGNER = 10
+    MALFORMED_REPORT = 11
+    ANCHOR_NOT_BY_CURRENT_KEY = 12
 
 
 class LeaseTerms(BaseModel):

@@ -69,12 +69,13 @@ contract EquipmentLease is
         LeaseState value;
     }
 
-    /// @dev How _settle treats a report: a submission, the lessee accepting it whatever its rate, or the lessor
-    /// waiving the usage up to it.
+    /// @dev How _settle treats a report: a submission, the lessee accepting it whatever its rate, the lessor
+    /// waiving the usage up to it, or the lessor moving the counters to it in either direction.
     enum Mode {
         Submit,
         Accept,
-        Waive
+        Waive,
+        Reanchor
     }
 
     /// @inheritdoc IEquipmentLease
@@ -126,6 +127,24 @@ contract EquipmentLease is
 
     /// @inheritdoc IEquipmentLease
     function offer(bytes32 machineId, LeaseTerms calldata terms) external whenNotPaused returns (uint256 leaseId) {
+        return _offer(machineId, terms);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function offerTo(bytes32 machineId, LeaseTerms calldata terms, address lessee)
+        external
+        whenNotPaused
+        returns (uint256 leaseId)
+    {
+        if (lessee == address(0)) revert EquipmentLeaseZeroLessee(machineId);
+        leaseId = _offer(machineId, terms);
+        // Until open, the lessee field holds the account the offer is reserved for (open checks it).
+        _records[leaseId].lessee = lessee;
+        emit LeaseReserved(leaseId, lessee);
+    }
+
+    /// @dev The checks and effects of offer.
+    function _offer(bytes32 machineId, LeaseTerms calldata terms) private returns (uint256 leaseId) {
         address owner = _registry.ownerOf(machineId);
         if (owner != msg.sender) revert EquipmentLeaseNotMachineOwner(machineId, msg.sender, owner);
         // A revoked machine signs no valid report, so a lease of it could never bill. (Its key is not needed yet:
@@ -258,6 +277,15 @@ contract EquipmentLease is
         _settle(signed, report, true, Mode.Waive);
     }
 
+    /// @inheritdoc IEquipmentLease
+    function reanchor(SignedUsageReport calldata signed) external whenNotPaused {
+        uint256 leaseId = signed.report.leaseId;
+        if (msg.sender != _records[leaseId].lessor) revert EquipmentLeaseNotLessor(leaseId, msg.sender);
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        _settle(signed, report, true, Mode.Reanchor);
+    }
+
     // -------------------------------------------------------- silence, close
 
     /// @inheritdoc IEquipmentLease
@@ -288,17 +316,29 @@ contract EquipmentLease is
         address lessee = record.lessee;
         if (msg.sender != lessee && msg.sender != record.lessor) revert EquipmentLeaseNotParty(leaseId, msg.sender);
         uint40 endsAt = record.endsAt;
-        if (block.timestamp < endsAt && !(msg.sender == lessee && record.closeConsented)) {
+        bytes32 machineId = record.machineId;
+        if (block.timestamp < endsAt && !_mayCloseEarly(record, state, msg.sender == lessee)) {
             revert EquipmentLeaseCloseNotAllowed(leaseId, msg.sender, endsAt);
         }
 
-        bytes32 machineId = record.machineId;
         // Out of the key's reach: a closed lease's reports all ask the registry, whatever key they are signed with.
         slot.value = LeaseState.wrap(0);
         _states[machineId][leaseId].value = state.withStatus(LeaseStatus.Closed);
         record.closedAt = uint40(block.timestamp);
         delete _activeLease[machineId];
         emit LeaseClosed(leaseId, machineId, msg.sender, block.timestamp + record.gracePeriod);
+    }
+
+    /// @dev Whether the caller, a party to a running lease, may close it before endsAt: the lessee with the lessor's
+    /// consent or once the machine is revoked (it can bill nothing new, and the deposit must not wait for endsAt);
+    /// the lessor once a heartbeat has passed since opening without a report (an offer opened and never used).
+    function _mayCloseEarly(LeaseRecord storage record, LeaseState state, bool byLessee) private view returns (bool) {
+        if (byLessee) {
+            return record.closeConsented
+                || _registry.statusOf(record.machineId) == IMachineRegistry.MachineStatus.Revoked;
+        }
+        // Unanchored, lastTimestamp is the opening block's timestamp.
+        return !state.anchored() && block.timestamp > uint256(state.lastTimestamp()) + record.heartbeat;
     }
 
     // ------------------------------------------------------------ withdrawals
@@ -422,17 +462,38 @@ contract EquipmentLease is
 
     // ------------------------------------------------------- internal: usage
 
-    /// @dev Copies `signed.report` into `report`, checking what the ABI decoder checks: every later read is a plain
-    /// MLOAD instead of a validated calldata read, which matters at a hundred reports per batch.
-    function _copyReport(SignedUsageReport calldata signed, UsageReport memory report) private pure {
+    /// @dev Copies `signed.report` into `report`: every later read is a plain MLOAD instead of a validated calldata
+    /// read, which matters at a hundred reports per batch. Returns whether a member has bits set above its type (the
+    /// ABI decoder would revert; this skips the report instead), and then leaves each member cut to its type, so
+    /// that the skip event can name it.
+    function _copyReport(SignedUsageReport calldata signed, UsageReport memory report)
+        private
+        pure
+        returns (bool malformed)
+    {
         // Safe: UsageReport is five static 32-byte words, laid out alike in calldata (at the start of `signed`,
         // whose bounds the ABI decoder checked on entry) and in memory (`report`, an allocated struct), so one copy
-        // moves them all. As in the decoder, a member with bits set above its type reverts without data.
+        // moves them all; the three narrow members are then masked in place.
         assembly ("memory-safe") {
             calldatacopy(report, signed, 0xa0)
-            let dirty := or(shr(64, mload(add(report, 0x40))), shr(32, mload(add(report, 0x60))))
-            if or(dirty, shr(40, mload(add(report, 0x80)))) { revert(0, 0) }
+            let counter := mload(add(report, 0x40))
+            let runtime := mload(add(report, 0x60))
+            let time := mload(add(report, 0x80))
+            malformed := iszero(iszero(or(or(shr(64, counter), shr(32, runtime)), shr(40, time))))
+            if malformed {
+                mstore(add(report, 0x40), and(counter, 0xffffffffffffffff))
+                mstore(add(report, 0x60), and(runtime, 0xffffffff))
+                mstore(add(report, 0x80), and(time, 0xffffffffff))
+            }
         }
+    }
+
+    /// @dev A report's time as the lease stores it: its timestamp, clamped to the block's, so that a device clock
+    /// running ahead (up to MAX_CLOCK_SKEW) can neither date the lease past the chain nor claim time not yet passed.
+    function _clampedTime(UsageReport memory report) private view returns (uint40) {
+        uint40 timestamp = report.timestamp;
+        // Cannot truncate: taken only when the block timestamp is below a uint40.
+        return timestamp > block.timestamp ? uint40(block.timestamp) : timestamp;
     }
 
     /// @dev Checks and settles one report. A refused report reverts with its custom error when `strict`, and is
@@ -443,7 +504,10 @@ contract EquipmentLease is
         private
         returns (bool)
     {
-        _copyReport(signed, report);
+        if (_copyReport(signed, report)) {
+            if (strict) revert EquipmentLeaseMalformedReport(report.leaseId);
+            return _skip(report, SkipReason.MalformedReport);
+        }
         bytes32 digest = _hashTypedDataV4(UsageReportLib.hash(signed.report));
         // A malformed or high-s signature recovers the zero address (and an error, which that implies), and no
         // state is ever stored under the zero address. A signature over another chain's or contract's domain
@@ -520,26 +584,33 @@ contract EquipmentLease is
                 let counter := calldataload(add(signed, 0x40))
                 let runtime := calldataload(add(signed, 0x60))
                 let time := calldataload(add(signed, 0x80))
-                if or(or(shr(64, counter), shr(32, runtime)), shr(40, time)) { revert(0, 0) }
                 let leaseId := calldataload(signed)
+                let lastRuntime := and(shr(64, state), 0xffffffff)
+                // _clampedTime: the report's time, never later than the block's.
+                let clamped := time
+                if gt(time, timestamp()) { clamped := timestamp() }
                 let units := sub(counter, and(state, 0xffffffffffffffff))
-                let elapsed := sub(time, and(shr(96, state), 0xffffffffff))
+                let elapsed := sub(clamped, and(shr(96, state), 0xffffffffff))
+                let runtimeDelta := sub(runtime, lastRuntime)
                 if iszero(
                     or(
-                        // _checkReport for a running lease: not from the future, not expired, newer than the last
-                        // settled report, counter and runtime not backwards.
+                        // _checkReport for a running lease: clean, not from the future, not expired, newer than the
+                        // last settled report (its clamped time too), counter and runtime not backwards.
                         or(
-                            or(gt(time, add(timestamp(), MAX_CLOCK_SKEW)), lt(add(time, ACCEPTANCE_WINDOW), timestamp())),
                             or(
-                                iszero(gt(time, and(shr(96, state), 0xffffffffff))),
-                                or(lt(counter, and(state, 0xffffffffffffffff)), lt(runtime, and(shr(64, state), 0xffffffff)))
+                                // A member with bits above its type leaves the report to _settle, which skips it (or
+                                // reverts in submitUsage) with EquipmentLeaseMalformedReport.
+                                or(or(shr(64, counter), shr(32, runtime)), shr(40, time)),
+                                or(gt(time, add(timestamp(), MAX_CLOCK_SKEW)), lt(add(time, ACCEPTANCE_WINDOW), timestamp()))
+                            ),
+                            or(
+                                iszero(gt(clamped, and(shr(96, state), 0xffffffffff))),
+                                or(lt(counter, and(state, 0xffffffffffffffff)), lt(runtime, lastRuntime))
                             )
                         ),
-                        // _isPlausible: units <= maxRatePerHour x elapsed / 3600, runtime delta <= elapsed + 1.
-                        or(
-                            gt(units, div(mul(and(shr(32, leaseId), 0xffffffff), elapsed), 3600)),
-                            gt(sub(runtime, and(shr(64, state), 0xffffffff)), add(elapsed, 1))
-                        )
+                        // _isPlausible: units <= maxRatePerHour x elapsed / 3600; runtime delta <= elapsed (the
+                        // second of slack is _settle's: a report needing it goes there).
+                        or(gt(units, div(mul(and(shr(32, leaseId), 0xffffffff), elapsed), 3600)), gt(runtimeDelta, elapsed))
                     )
                 ) {
                     // _bill: units x pricePerUnit + _runtimeCost.
@@ -547,11 +618,7 @@ contract EquipmentLease is
                     {
                         let pricePerHour := and(shr(64, leaseId), 0xffffffffffffffffffffffff)
                         amount := add(
-                            amount,
-                            sub(
-                                div(mul(runtime, pricePerHour), 3600),
-                                div(mul(and(shr(64, state), 0xffffffff), pricePerHour), 3600)
-                            )
+                            amount, sub(div(mul(runtime, pricePerHour), 3600), div(mul(lastRuntime, pricePerHour), 3600))
                         )
                     }
                     let escrow := and(shr(136, state), 0xffffffffffffffffffffffff)
@@ -559,13 +626,14 @@ contract EquipmentLease is
                     // Within the escrow, and _bill would not call _emitIfBelowMinimum: the escrow is unchanged or
                     // stays at or above 2**minBalanceBits.
                     if and(iszero(gt(amount, escrow)), or(iszero(amount), shr(and(shr(240, state), 0xff), escrowLeft))) {
-                        // LeaseState.settled: counters, timestamp and escrow replaced; status, minBalanceBits and
-                        // flags (bits 232 and up) kept.
+                        // LeaseState.settled: counters, time and escrow replaced; status, minBalanceBits and flags
+                        // (bits 232 and up) kept, but runtimeSlack (bit 250) cleared when the runtime fell behind
+                        // the time (_nextRuntimeSlack).
                         sstore(
                             slotRef,
                             or(
-                                shl(232, shr(232, state)),
-                                or(shl(136, escrowLeft), or(shl(96, time), or(shl(64, runtime), counter)))
+                                and(shl(232, shr(232, state)), not(shl(250, lt(runtimeDelta, elapsed)))),
+                                or(shl(136, escrowLeft), or(shl(96, clamped), or(shl(64, runtime), counter)))
                             )
                         )
                         let data := mload(0x40)
@@ -604,23 +672,36 @@ contract EquipmentLease is
             (state, slot) = _stateOf(machineId, leaseId);
         }
         if (!_checkReport(report, state, strict, mode)) return false;
+        // A confirmed key is the machine's current key (the key check in the docs).
+        bool current = keyConfirmed;
         if (!keyConfirmed) {
             (bool valid, bool openEnded) = _checkSigner(report, signer, strict);
             if (!valid) return false;
             // Only the current key of an unrevoked machine is valid without end, and a running lease is stored
             // under that key: this report, settling, confirms it for every later one (the key check in the docs).
             if (openEnded) state = state.withKeyUnconfirmed(false);
+            current = openEnded;
         }
-        if (!state.anchored()) {
+        bool anchoring = !state.anchored();
+        // Fixing the counters is for the key that signs the lease's reports from now on: a rotated-out key signing
+        // inside its old window, or a revoked machine's, could otherwise set counters no later report can pass.
+        if ((anchoring || mode == Mode.Reanchor) && !current) {
+            if (strict) revert EquipmentLeaseAnchorNotByCurrentKey(report.leaseId, signer);
+            return _skip(report, SkipReason.AnchorNotByCurrentKey);
+        }
+        if (anchoring) {
             _anchor(slot, report, state);
         } else if (mode == Mode.Submit) {
-            if (!_isPlausible(signed, report, state)) return false;
-            _bill(slot, report, state);
+            (bool plausible, bool slack) = _isPlausible(signed, report, state);
+            if (!plausible) return false;
+            _bill(slot, report, state.withRuntimeSlack(slack));
         } else if (mode == Mode.Accept) {
             _bill(slot, report, state);
             emit AnomalousUsageAccepted(report.leaseId, report.counter);
-        } else {
+        } else if (mode == Mode.Waive) {
             _waive(slot, report, state);
+        } else {
+            _reanchor(slot, report, state);
         }
         return true;
     }
@@ -654,8 +735,9 @@ contract EquipmentLease is
             if (strict) revert EquipmentLeaseReportFromFuture(report.leaseId, timestamp, latestAccepted);
             return _skip(report, SkipReason.ReportFromFuture);
         }
-        // Resolving an anomaly may take longer than the window; the party resolving it concedes against itself.
-        if (mode == Mode.Submit && timestampPlusWindow < block.timestamp) {
+        // Resolving an anomaly may take longer than the window; the party resolving it concedes against itself. A
+        // closed lease's reports are bounded by closedAt and the grace period, however long (close's NatSpec).
+        if (mode == Mode.Submit && status != LeaseStatus.Closed && timestampPlusWindow < block.timestamp) {
             if (strict) {
                 revert EquipmentLeaseReportExpired(report.leaseId, timestamp, block.timestamp - ACCEPTANCE_WINDOW);
             }
@@ -665,7 +747,13 @@ contract EquipmentLease is
             if (strict) revert EquipmentLeaseStaleReport(report.leaseId, timestamp, state.lastTimestamp());
             return _skip(report, SkipReason.StaleReport);
         }
-        if (state.anchored()) {
+        // Newer, but dated after a block whose timestamp the last report already holds: clamped, it would not be.
+        if (_clampedTime(report) <= state.lastTimestamp()) {
+            if (strict) revert EquipmentLeaseReportFromFuture(report.leaseId, timestamp, block.timestamp);
+            return _skip(report, SkipReason.ReportFromFuture);
+        }
+        // A re-anchor may move the counters down: that is what it is for.
+        if (state.anchored() && mode != Mode.Reanchor) {
             if (report.counter < state.lastCounter()) {
                 if (strict) revert EquipmentLeaseCounterBackwards(report.leaseId, report.counter, state.lastCounter());
                 return _skip(report, SkipReason.CounterBackwards);
@@ -718,39 +806,51 @@ contract EquipmentLease is
     }
 
     /// @dev Whether the report's units and runtime are plausible for the time elapsed since the last settled
-    /// report; emits UsageAnomalyDetected if not. Only for an anchored lease, after _checkReport.
+    /// report (clamped times), and whether the lease's second of runtime slack is in use after it; emits
+    /// UsageAnomalyDetected if not plausible. Only for an anchored lease, after _checkReport.
+    ///
+    /// The slack: runtime and clock are both sampled in whole seconds, so floor(runtime) can gain a second on
+    /// floor(time) over an interval, and lose it over the next. Over the whole lease, though, a machine cannot run
+    /// longer than the time since the anchor plus one second. So the lease holds one second of slack: a report whose
+    /// runtime runs one second ahead of its interval uses it, a report whose runtime falls behind its interval frees
+    /// it. With s the flag, e = runtimeDelta - elapsed: plausible iff e <= 1 - s; then s' = max(0, s + e). By
+    /// induction s' >= e_j + ... + e_n for every suffix of billed intervals, so the runtime billed since the anchor
+    /// exceeds the time billed by at most one second in total.
     function _isPlausible(SignedUsageReport calldata signed, UsageReport memory report, LeaseState state)
         private
-        returns (bool)
+        returns (bool plausible, bool slack)
     {
         uint256 units;
         uint256 runtimeDelta;
         uint256 elapsed;
         // Cannot underflow: _checkReport established counter >= lastCounter, runtime >= lastRuntime and
-        // timestamp > lastTimestamp.
+        // clamped time > lastTimestamp.
         unchecked {
             units = report.counter - state.lastCounter();
             runtimeDelta = report.runtimeSeconds - state.lastRuntime();
-            elapsed = report.timestamp - state.lastTimestamp();
+            elapsed = _clampedTime(report) - state.lastTimestamp();
         }
+        slack = state.runtimeSlack();
         uint256 maxUnits;
         uint256 maxRuntimeDelta;
         // Cannot overflow: maxRatePerHour < 2**32 and elapsed < 2**40.
         unchecked {
             maxUnits = uint32(report.leaseId >> _MAX_RATE_SHIFT) * elapsed / 1 hours;
-            // One second of slack: runtime and clock are both sampled in whole seconds, so floor(runtime) can
-            // gain a second on floor(time) within an interval.
-            maxRuntimeDelta = elapsed + 1;
+            maxRuntimeDelta = slack ? elapsed : elapsed + 1;
         }
-        if (units <= maxUnits && runtimeDelta <= maxRuntimeDelta) return true;
+        if (units <= maxUnits && runtimeDelta <= maxRuntimeDelta) {
+            // runtimeDelta == elapsed + 1 only with the slack free: it is now in use. Behind the time: free again.
+            if (runtimeDelta != elapsed) slack = runtimeDelta > elapsed;
+            return (true, slack);
+        }
         emit UsageAnomalyDetected(report.leaseId, signed, units, maxUnits, runtimeDelta, maxRuntimeDelta);
-        return false;
+        return (false, slack);
     }
 
     /// @dev The first report of a lease fixes its starting counters and bills nothing.
     function _anchor(LeaseStateSlot storage slot, UsageReport memory report, LeaseState state) private {
         slot.value = state.settled(
-            report.counter, report.runtimeSeconds, report.timestamp, state.escrow(), state.status()
+            report.counter, report.runtimeSeconds, _clampedTime(report), state.escrow(), state.status()
         );
         emit UsageSettled(report.leaseId, report.counter, 0, 0);
     }
@@ -758,12 +858,23 @@ contract EquipmentLease is
     /// @dev Moves the counters to the report's without billing.
     function _waive(LeaseStateSlot storage slot, UsageReport memory report, LeaseState state) private {
         slot.value = state.settled(
-            report.counter, report.runtimeSeconds, report.timestamp, state.escrow(), state.status()
+            report.counter, report.runtimeSeconds, _clampedTime(report), state.escrow(), state.status()
         );
         // Cannot underflow: _checkReport established counter >= lastCounter.
         unchecked {
             emit UsageWaived(report.leaseId, report.counter, report.counter - state.lastCounter());
         }
+    }
+
+    /// @dev Moves the counters to the report's, up or down, without billing. The runtime slack is kept: the time
+    /// up to the report is not billed either, so what is billed later still has at most one second of slack.
+    function _reanchor(LeaseStateSlot storage slot, UsageReport memory report, LeaseState state) private {
+        slot.value = state.settled(
+            report.counter, report.runtimeSeconds, _clampedTime(report), state.escrow(), state.status()
+        );
+        emit UsageReanchored(
+            report.leaseId, report.counter, report.runtimeSeconds, state.lastCounter(), state.lastRuntime()
+        );
     }
 
     /// @dev Bills the report: units x pricePerUnit + the runtime part, from the escrow; what the escrow cannot
@@ -787,7 +898,8 @@ contract EquipmentLease is
         unchecked {
             escrowLeft = escrow - amount;
         }
-        slot.value = state.settled(report.counter, report.runtimeSeconds, report.timestamp, escrowLeft, state.status());
+        slot.value =
+            state.settled(report.counter, report.runtimeSeconds, _clampedTime(report), escrowLeft, state.status());
         emit UsageSettled(leaseId, report.counter, units, amount);
         if (escrowLeft >> state.minBalanceBits() == 0 && escrowLeft < escrow) {
             _emitIfBelowMinimum(leaseId, escrow, escrowLeft);
@@ -807,7 +919,7 @@ contract EquipmentLease is
         uint256 escrow = state.escrow();
         LeaseStatus status = state.status();
         LeaseStatus newStatus = status == LeaseStatus.Active ? LeaseStatus.Suspended : status;
-        slot.value = state.settled(report.counter, report.runtimeSeconds, report.timestamp, 0, newStatus);
+        slot.value = state.settled(report.counter, report.runtimeSeconds, _clampedTime(report), 0, newStatus);
         LeaseRecord storage record = _records[leaseId];
         uint256 debt;
         // Cannot underflow: amount > escrow.
@@ -862,6 +974,10 @@ contract EquipmentLease is
         _requireStatus(leaseId, state, LeaseStatus.Offered);
         bytes32 machineId = record.machineId;
         {
+            address designated = record.lessee;
+            if (designated != address(0) && designated != msg.sender) {
+                revert EquipmentLeaseNotDesignatedLessee(leaseId, msg.sender, designated);
+            }
             uint40 endsAt = record.endsAt;
             if (block.timestamp >= endsAt) revert EquipmentLeaseOfferExpired(leaseId, endsAt);
             uint256 activeLeaseId = _activeLease[machineId];
@@ -887,12 +1003,12 @@ contract EquipmentLease is
     }
 
     /// @dev Stores an opened lease's state under its machine's current key, valid since before this block, so for
-    /// every report newer than lastTimestamp; if the machine is revoked, marked keyUnconfirmed: every report then
-    /// asks the registry (and is refused).
+    /// every report newer than lastTimestamp. A revoked machine is refused: it signs no valid report, and its
+    /// lessee's deposit would wait for endsAt.
     function _startRunning(bytes32 machineId, uint256 leaseId, LeaseState state) private {
         (address signer, IMachineRegistry.MachineStatus status) = _registry.signerOf(machineId);
-        _runningSlot(machineId, leaseId, signer).value =
-            state.withKeyUnconfirmed(status == IMachineRegistry.MachineStatus.Revoked);
+        if (status == IMachineRegistry.MachineStatus.Revoked) revert EquipmentLeaseMachineRevoked(machineId);
+        _runningSlot(machineId, leaseId, signer).value = state;
     }
 
     /// @dev The checks and effects of a top-up; returns the token to collect it in.
