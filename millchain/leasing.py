@@ -14,6 +14,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
+from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from millchain.calls import FunctionCall
@@ -188,10 +189,22 @@ class LeaseClient:
 
     # ------------------------------------------------------------------ lessor
 
-    def offer(self, machine: MachineId, terms: LeaseTerms) -> int:
-        receipt = self.tx.transact(self.contract.functions.offer(machine, terms.as_tuple()))
-        [event] = self.contract.events.LeaseOffered().process_receipt(receipt)
+    def offer(self, machine: MachineId, terms: LeaseTerms, *, lessee: str | None = None) -> int:
+        """Offer ``machine`` on ``terms``; with ``lessee``, reserved for that account (offerTo): nobody else can
+        open it and hold the machine for the term."""
+        if lessee is None:
+            call = self.contract.functions.offer(machine, terms.as_tuple())
+        else:
+            call = self.contract.functions.offerTo(machine, terms.as_tuple(), to_checksum_address(lessee))
+        receipt = self.tx.transact(call)
+        # offerTo's LeaseReserved follows in the same receipt: skip logs of other events.
+        [event] = self.contract.events.LeaseOffered().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["leaseId"])
+
+    def reanchor(self, signed: SignedUsageReport) -> TxReceipt:
+        """Move a lease's counters to a report signed by the machine's current key, billing nothing: the way out
+        of a first report that fixed counters the machine cannot reach, or of a device whose counter restarted."""
+        return self.tx.transact(self.contract.functions.reanchor(signed.as_tuple()))
 
     def cancel_offer(self, lease_id: int) -> TxReceipt:
         return self.tx.transact(self.contract.functions.cancelOffer(lease_id))

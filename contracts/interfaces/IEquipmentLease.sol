@@ -363,13 +363,14 @@ interface IEquipmentLease {
     /// @param leaseId The lease.
     error EquipmentLeaseZeroAmount(uint256 leaseId);
 
-    /// @notice Thrown when a report is timestamped more than MAX_CLOCK_SKEW after the block; or when it is newer than
-    /// the last settled report but dated after the block, while the last settled report is already at the block's
-    /// timestamp (clamped to it the report would not be newer: resubmit it in a later block).
+    /// @notice Thrown when a report is timestamped more than MAX_CLOCK_SKEW after the block; or when it is dated after
+    /// the block (newer than the last settled report) and either the last settled report already holds the block's
+    /// timestamp or the report does not change the counters (same counter and runtime as the last settled report):
+    /// it settles unchanged in a later block whose timestamp is not before its own.
     /// @param leaseId The lease.
     /// @param timestamp The report's timestamp.
-    /// @param latestAccepted The latest timestamp accepted in this block: block timestamp + MAX_CLOCK_SKEW in the
-    /// first case, the block timestamp in the second.
+    /// @param latestAccepted The latest timestamp accepted for this report in this block: block timestamp +
+    /// MAX_CLOCK_SKEW in the first case, the block timestamp in the second.
     error EquipmentLeaseReportFromFuture(uint256 leaseId, uint40 timestamp, uint256 latestAccepted);
 
     /// @notice Thrown when a report is timestamped more than ACCEPTANCE_WINDOW before the block.
@@ -539,12 +540,13 @@ interface IEquipmentLease {
     /// words clean, lease known for the machine, status (Active, Suspended or Closed), for a closed lease within
     /// the grace period and timestamped no later than the close, not more than MAX_CLOCK_SKEW from the future, not
     /// expired (running leases only), timestamp after the last settled report's and its clamped time
-    /// min(timestamp, block.timestamp) too, counter and runtime not backwards, signature well-formed, signer valid
+    /// min(timestamp, block.timestamp) too and, if dated after the block, changing the counters, counter and runtime
+    /// not backwards, signature well-formed, signer valid
     /// for the machine at the report's timestamp, and for the first report that signer the machine's current key.
     /// The first report of a lease only fixes the starting counters. A later report above the plausible rate does
     /// not revert: it emits UsageAnomalyDetected, bills nothing and returns false. The lease's stored time becomes
-    /// the clamped time, so a same-second newer counter dated one second ahead of the block is refused
-    /// (EquipmentLeaseReportFromFuture) until a block with a later timestamp.
+    /// the clamped time. A same-second newer counter is stale; dated one second later it settles as soon as a
+    /// block's timestamp exceeds the last settled report's (before, EquipmentLeaseReportFromFuture).
     /// @param signed The report and its signature.
     /// @return settled True if the report settled (UsageSettled), false if it was an anomaly.
     function submitUsage(SignedUsageReport calldata signed) external returns (bool settled);

@@ -586,25 +586,23 @@ contract EquipmentLease is
                 let time := calldataload(add(signed, 0x80))
                 let leaseId := calldataload(signed)
                 let lastRuntime := and(shr(64, state), 0xffffffff)
-                // _clampedTime: the report's time, never later than the block's.
-                let clamped := time
-                if gt(time, timestamp()) { clamped := timestamp() }
                 let units := sub(counter, and(state, 0xffffffffffffffff))
-                let elapsed := sub(clamped, and(shr(96, state), 0xffffffffff))
+                let elapsed := sub(time, and(shr(96, state), 0xffffffffff))
                 let runtimeDelta := sub(runtime, lastRuntime)
                 if iszero(
                     or(
-                        // _checkReport for a running lease: clean, not from the future, not expired, newer than the
-                        // last settled report (its clamped time too), counter and runtime not backwards.
+                        // _checkReport for a running lease: clean, not dated after the block (a report dated ahead is
+                        // clamped: _settle's), not expired, newer than the last settled report, counter and runtime
+                        // not backwards.
                         or(
                             or(
                                 // A member with bits above its type leaves the report to _settle, which skips it (or
                                 // reverts in submitUsage) with EquipmentLeaseMalformedReport.
                                 or(or(shr(64, counter), shr(32, runtime)), shr(40, time)),
-                                or(gt(time, add(timestamp(), MAX_CLOCK_SKEW)), lt(add(time, ACCEPTANCE_WINDOW), timestamp()))
+                                or(gt(time, timestamp()), lt(add(time, ACCEPTANCE_WINDOW), timestamp()))
                             ),
                             or(
-                                iszero(gt(clamped, and(shr(96, state), 0xffffffffff))),
+                                iszero(gt(time, and(shr(96, state), 0xffffffffff))),
                                 or(lt(counter, and(state, 0xffffffffffffffff)), lt(runtime, lastRuntime))
                             )
                         ),
@@ -633,7 +631,7 @@ contract EquipmentLease is
                             slotRef,
                             or(
                                 and(shl(232, shr(232, state)), not(shl(250, lt(runtimeDelta, elapsed)))),
-                                or(shl(136, escrowLeft), or(shl(96, clamped), or(shl(64, runtime), counter)))
+                                or(shl(136, escrowLeft), or(shl(96, time), or(shl(64, runtime), counter)))
                             )
                         )
                         let data := mload(0x40)
@@ -747,10 +745,17 @@ contract EquipmentLease is
             if (strict) revert EquipmentLeaseStaleReport(report.leaseId, timestamp, state.lastTimestamp());
             return _skip(report, SkipReason.StaleReport);
         }
-        // Newer, but dated after a block whose timestamp the last report already holds: clamped, it would not be.
-        if (_clampedTime(report) <= state.lastTimestamp()) {
-            if (strict) revert EquipmentLeaseReportFromFuture(report.leaseId, timestamp, block.timestamp);
-            return _skip(report, SkipReason.ReportFromFuture);
+        // Dated after the block: settled at the block's time (_clampedTime), if that is newer than the last report
+        // and the report moves the counters. A report that changes nothing could otherwise settle again in every
+        // block until its own timestamp, each time moving lastTimestamp on and so shrinking the time a genuine
+        // reading's units are judged against.
+        if (timestamp > block.timestamp) {
+            bool unchanged = state.anchored() && report.counter == state.lastCounter()
+                && report.runtimeSeconds == state.lastRuntime();
+            if (block.timestamp <= state.lastTimestamp() || unchanged) {
+                if (strict) revert EquipmentLeaseReportFromFuture(report.leaseId, timestamp, block.timestamp);
+                return _skip(report, SkipReason.ReportFromFuture);
+            }
         }
         // A re-anchor may move the counters down: that is what it is for.
         if (state.anchored() && mode != Mode.Reanchor) {

@@ -350,3 +350,50 @@ def test_escrow_of_2_64_and_more_through_open_top_up_billing_and_refund(h: Lease
     assert h.balance(LESSEE) - before == escrow
     receipt = h.send("withdrawEarnings", lease.lease_id, by=LESSOR)
     assert h.transfers(receipt) == [(h.lease.address, h.address(LESSOR), amount)]
+
+
+# ---------------------------------------------------------------------------------------------- after the fixes
+
+
+def test_replayed_future_dated_report_is_refused_and_cannot_eat_a_genuine_readings_time(h: LeaseHarness) -> None:
+    """Auditor's PoC against the clamp (found in the first version of this fix): a report dated block + 300 s
+    settled at its block's time, and anyone could submit it again in every later block up to its own timestamp,
+    each time moving lastTimestamp on with no new units, so that a genuine reading's units were judged against a
+    few seconds and refused as anomalies. A report dated after its block must now change the counters."""
+    lease = h.opened()
+    t = h.anchor(lease, 1_000, 0)
+    ahead = h.report(lease, 1_010, 20, t + 20 + MAX_CLOCK_SKEW)
+    receipt = h.submit(ahead, at=t + 20)
+    assert h.events(receipt) == [settled(lease, 1_010, 10, lease.terms.bill(10, 20, 0))]
+    with reverts("EquipmentLeaseReportFromFuture", leaseId=lease.lease_id, timestamp=t + 20 + MAX_CLOCK_SKEW,
+                 latestAccepted=t + 40):
+        h.submit(ahead, at=t + 40)
+    receipt = h.batch([ahead], at=t + 41)
+    assert h.events(receipt) == [skipped(ahead, Skip.REPORT_FROM_FUTURE)]
+    assert h.get(lease.lease_id)["lastTimestamp"] == t + 20
+    receipt = h.submit(h.report(lease, 1_200, 45, t + 45), at=t + 46)
+    assert h.events(receipt) == [settled(lease, 1_200, 190, lease.terms.bill(190, 45, 20))]
+
+
+def test_lessor_holding_the_key_gains_nothing_beyond_the_rate_by_re_anchoring_down(h: LeaseHarness) -> None:
+    """Auditor's PoC against reanchor: the lessor rotates the machine to a key it holds and alternates re-anchors
+    down with reports up, trying to bill the same units again and again; each billed interval is still within
+    maxRatePerHour of its own time, and the intervals do not overlap."""
+    terms = h.default_terms(max_rate_per_hour=3_600)  # one unit a second
+    lease = h.opened(terms)
+    t = h.anchor(lease, 1_000, 0)
+    lessor_key = device_key(301)
+    rotated_at = rotate(h, PRESS, lessor_key, at=t + 1)
+    billed, at = 0, rotated_at
+    for _ in range(3):
+        at += 10
+        h.send("reanchor", h.report(lease, 0, 0, at).as_tuple(), by=LESSOR, at=at)
+        at += 10
+        receipt = h.submit(h.report(lease, 10_000, 0, at), at=at)
+        ((name, args),) = h.events(receipt)
+        assert (name, args["units"], args["maxUnits"]) == ("UsageAnomalyDetected", 10_000, 10)
+        receipt = h.submit(h.report(lease, 10, 0, at + 1), at=at + 1)
+        assert h.events(receipt) == [settled(lease, 10, 10, terms.bill(10, 0, 0))]
+        billed, at = billed + 10, at + 1
+    assert billed <= terms.max_units(at - lease.opened_at)
+    assert h.get(lease.lease_id)["earnings"] == billed * terms.price_per_unit

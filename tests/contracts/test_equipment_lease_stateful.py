@@ -260,7 +260,8 @@ class LeaseMachine(RuleBasedStateMachine):
         if r.timestamp <= m.last_ts:
             return refuse("EquipmentLeaseStaleReport", Skip.STALE_REPORT)
         clamped = min(r.timestamp, self.ts)  # the lease's time is never later than the block's
-        if clamped <= m.last_ts:
+        unchanged = m.anchored and (r.counter, r.runtime_seconds) == (m.last_counter, m.last_runtime)
+        if r.timestamp > self.ts and (clamped <= m.last_ts or unchanged):
             return refuse("EquipmentLeaseReportFromFuture", Skip.REPORT_FROM_FUTURE)
         if m.anchored and mode != "reanchor" and r.counter < m.last_counter:
             return refuse("EquipmentLeaseCounterBackwards", Skip.COUNTER_BACKWARDS)
