@@ -93,6 +93,24 @@ interface IEquipmentLease {
         bytes32 vs;
     }
 
+    /// @notice A UsageReport signed with a P-256 (secp256r1) device key, as TPMs and secure elements sign.
+    /// @dev The signed hash is sha256(EIP-712 digest of the report) — what any "hash with SHA-256, then sign" API
+    /// (WebCrypto ECDSA/SHA-256, `openssl dgst -sha256 -sign`) produces from the 32-byte digest. The key is the
+    /// machine's if P256KeyLib.keyId(qx, qy) is, per MachineRegistry. Low s only: s <= n/2 (n the curve order); a
+    /// signer normalises s to n - s.
+    /// @param report The reading.
+    /// @param r Signature r.
+    /// @param s Signature s, at most n/2.
+    /// @param qx The signing key's x.
+    /// @param qy The signing key's y.
+    struct P256SignedUsageReport {
+        UsageReport report;
+        bytes32 r;
+        bytes32 s;
+        bytes32 qx;
+        bytes32 qy;
+    }
+
     /// @notice Everything known about a lease, as returned by getLease.
     /// @param machineId The leased machine.
     /// @param lessor Owner of the machine when the offer was made; receives the payments.
@@ -178,6 +196,22 @@ interface IEquipmentLease {
     event UsageAnomalyDetected(
         uint256 indexed leaseId,
         SignedUsageReport report,
+        uint256 units,
+        uint256 maxUnits,
+        uint256 runtimeDelta,
+        uint256 maxRuntimeDelta
+    );
+
+    /// @notice As UsageAnomalyDetected, for a P-256-signed report.
+    /// @param leaseId The lease.
+    /// @param report The report, with its signature and key.
+    /// @param units Units the report claims since the last settled report.
+    /// @param maxUnits Most units plausible in the elapsed time.
+    /// @param runtimeDelta Runtime seconds the report claims since the last settled report.
+    /// @param maxRuntimeDelta Most runtime plausible.
+    event P256UsageAnomalyDetected(
+        uint256 indexed leaseId,
+        P256SignedUsageReport report,
         uint256 units,
         uint256 maxUnits,
         uint256 runtimeDelta,
@@ -559,6 +593,23 @@ interface IEquipmentLease {
     /// @param reports The reports and their signatures.
     /// @return settled How many reports settled.
     function submitUsageBatch(SignedUsageReport[] calldata reports) external returns (uint256 settled);
+
+    /// @notice As submitUsage, for a report signed with a P-256 key. A bad signature (failed verification, high s,
+    /// r or s out of range, a key not on the curve) is EquipmentLeaseInvalidSignature; a valid signature by a key
+    /// that is not the machine's at the report's timestamp is EquipmentLeaseInvalidSigner (signer: the key id).
+    /// @param signed The report, its signature and key.
+    /// @return settled True if the report settled, false if it was an anomaly (P256UsageAnomalyDetected).
+    function submitUsageP256(P256SignedUsageReport calldata signed) external returns (bool settled);
+
+    /// @notice As submitUsageBatch, for secp256k1- and P-256-signed reports in one transaction: `reports` are
+    /// settled first, in order, then `p256Reports`. A report that would be refused is skipped (UsageReportSkipped),
+    /// a bad P-256 signature like any other bad report.
+    /// @param reports secp256k1-signed reports.
+    /// @param p256Reports P-256-signed reports.
+    /// @return settled How many reports settled.
+    function submitUsageBatchMixed(SignedUsageReport[] calldata reports, P256SignedUsageReport[] calldata p256Reports)
+        external
+        returns (uint256 settled);
 
     /// @notice Lessee only: settles a report skipping the plausible-rate check and the acceptance window, to
     /// accept usage reported as an anomaly. All other checks apply. Not while paused.

@@ -15,6 +15,7 @@ import {IEquipmentLease} from "../interfaces/IEquipmentLease.sol";
 import {IMachineKeyListener} from "../interfaces/IMachineKeyListener.sol";
 import {IMachineRegistry} from "../interfaces/IMachineRegistry.sol";
 import {LeaseState, LeaseStateLib} from "../libraries/LeaseStateLib.sol";
+import {P256KeyLib} from "../libraries/P256KeyLib.sol";
 import {UsageReportLib} from "../libraries/UsageReportLib.sol";
 
 /// @title EquipmentLease
@@ -94,6 +95,9 @@ contract EquipmentLease is
     bytes32 private constant _USAGE_SETTLED_TOPIC = 0x760a80ee168876a3c7603e51c3c21310465261166a95ef062a47c75ef89ac06c;
     uint256 private constant _PRICE_PER_HOUR_SHIFT = 64;
     uint256 private constant _PRICE_PER_UNIT_SHIFT = 160;
+    /// @dev P256VERIFY (EIP-7951, RIP-7212) and half the P-256 curve order, the largest s accepted (low s).
+    address private constant _P256_VERIFY = address(0x100);
+    uint256 private constant _P256_HALF_N = 0x7fffffff800000007fffffffffffffffde737d56d38bcf4279dce5617e3192a8;
 
     IMachineRegistry private immutable _registry;
 
@@ -238,10 +242,49 @@ contract EquipmentLease is
         whenNotPaused
         returns (uint256 settled)
     {
-        bytes32 domainSeparator = _domainSeparatorV4();
         // One memory buffer for the whole batch: a report that needs one is copied over the previous one.
         // slither-disable-next-line uninitialized-local
         UsageReport memory report;
+        return _settleBatch(reports, report);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function submitUsageP256(P256SignedUsageReport calldata signed) external whenNotPaused returns (bool settled) {
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        return _settleP256(signed, report, true);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function submitUsageBatchMixed(SignedUsageReport[] calldata reports, P256SignedUsageReport[] calldata p256Reports)
+        external
+        whenNotPaused
+        returns (uint256 settled)
+    {
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        settled = _settleBatch(reports, report);
+        uint256 count = p256Reports.length;
+        for (uint256 i; i < count;) {
+            if (_settleP256(p256Reports[i], report, false)) {
+                // Cannot overflow: at most the number of reports.
+                unchecked {
+                    ++settled;
+                }
+            }
+            // Cannot overflow: i < p256Reports.length.
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @dev The loop of submitUsageBatch: each report skipped or settled. `report` is the batch's memory buffer.
+    function _settleBatch(SignedUsageReport[] calldata reports, UsageReport memory report)
+        private
+        returns (uint256 settled)
+    {
+        bytes32 domainSeparator = _domainSeparatorV4();
         uint256 count = reports.length;
         for (uint256 i; i < count;) {
             SignedUsageReport calldata signed = reports[i];
@@ -466,7 +509,7 @@ contract EquipmentLease is
     /// read, which matters at a hundred reports per batch. Returns whether a member has bits set above its type (the
     /// ABI decoder would revert; this skips the report instead), and then leaves each member cut to its type, so
     /// that the skip event can name it.
-    function _copyReport(SignedUsageReport calldata signed, UsageReport memory report)
+    function _copyReport(UsageReport calldata signed, UsageReport memory report)
         private
         pure
         returns (bool malformed)
@@ -504,7 +547,7 @@ contract EquipmentLease is
         private
         returns (bool)
     {
-        if (_copyReport(signed, report)) {
+        if (_copyReport(signed.report, report)) {
             if (strict) revert EquipmentLeaseMalformedReport(report.leaseId);
             return _skip(report, SkipReason.MalformedReport);
         }
@@ -515,7 +558,66 @@ contract EquipmentLease is
         // slither-disable-next-line unused-return
         (address signer,,) = ECDSA.tryRecover(digest, signed.r, signed.vs);
         LeaseStateSlot storage slot = _runningSlot(report.machineId, report.leaseId, signer);
-        return _settleChecked(signed, report, signer, strict, mode, slot, slot.value);
+        return _settleChecked(_offsetOf(signed), false, report, signer, strict, mode, slot, slot.value);
+    }
+
+    /// @dev _settle for a P-256-signed report (submissions only). The signer is the key id of (qx, qy) if the
+    /// signature verifies, else zero (InvalidSignature); the key check and everything after are _settle's, the key
+    /// id standing where a secp256k1 report has its recovered address.
+    function _settleP256(P256SignedUsageReport calldata signed, UsageReport memory report, bool strict)
+        private
+        returns (bool)
+    {
+        if (_copyReport(signed.report, report)) {
+            if (strict) revert EquipmentLeaseMalformedReport(report.leaseId);
+            return _skip(report, SkipReason.MalformedReport);
+        }
+        bytes32 digest = _hashTypedDataV4(UsageReportLib.hash(signed.report));
+        bytes32 qx = signed.qx;
+        bytes32 qy = signed.qy;
+        // slither-disable-next-line uninitialized-local
+        address signer;
+        if (_p256Verify(sha256(abi.encode(digest)), signed.r, signed.s, qx, qy)) signer = P256KeyLib.keyId(qx, qy);
+        LeaseStateSlot storage slot = _runningSlot(report.machineId, report.leaseId, signer);
+        return _settleChecked(_offsetOf(signed), true, report, signer, strict, Mode.Submit, slot, slot.value);
+    }
+
+    /// @dev Whether (r, s) is a low-s P-256 signature of `h` by (qx, qy), per the P256VERIFY precompile: its output
+    /// is the word 1 for a valid signature and empty otherwise (also for r or s out of [1, n) and a key off the
+    /// curve, which it checks). On a chain without it, empty: the constructor refuses such a chain.
+    function _p256Verify(bytes32 h, bytes32 r, bytes32 s, bytes32 qx, bytes32 qy) private view returns (bool valid) {
+        if (uint256(s) > _P256_HALF_N) return false;
+        address precompile = _P256_VERIFY;
+        // Safe: scratch use of free memory for the 160-byte input without moving the free memory pointer, and of
+        // the scratch word at 0 for the output (cleared first: a failure returns nothing).
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, h)
+            mstore(add(ptr, 0x20), r)
+            mstore(add(ptr, 0x40), s)
+            mstore(add(ptr, 0x60), qx)
+            mstore(add(ptr, 0x80), qy)
+            mstore(0x00, 0)
+            // (Yul evaluates arguments right to left: the call must come first, on its own.)
+            let success := staticcall(gas(), precompile, ptr, 0xa0, 0x00, 0x20)
+            valid := and(success, eq(mload(0x00), 1))
+        }
+    }
+
+    /// @dev The calldata offset of a signed report, which _settleChecked passes on to the anomaly event.
+    function _offsetOf(SignedUsageReport calldata signed) private pure returns (uint256 at) {
+        // Safe: reads the offset of a calldata variable.
+        assembly ("memory-safe") {
+            at := signed
+        }
+    }
+
+    /// @dev As _offsetOf, for a P-256-signed report.
+    function _offsetOf(P256SignedUsageReport calldata signed) private pure returns (uint256 at) {
+        // Safe: reads the offset of a calldata variable.
+        assembly ("memory-safe") {
+            at := signed
+        }
     }
 
     /// @dev The common case, the whole of a steady batch, in one pass and no storage read but the lease's word: a
@@ -651,7 +753,8 @@ contract EquipmentLease is
     /// key, else zero, when the lease is looked up by id. The registry is asked about `signer` unless the state
     /// was found under it with its key confirmed.
     function _settleChecked(
-        SignedUsageReport calldata signed,
+        uint256 signedAt,
+        bool p256,
         UsageReport memory report,
         address signer,
         bool strict,
@@ -690,7 +793,7 @@ contract EquipmentLease is
         if (anchoring) {
             _anchor(slot, report, state);
         } else if (mode == Mode.Submit) {
-            (bool plausible, bool slack) = _isPlausible(signed, report, state);
+            (bool plausible, bool slack) = _isPlausible(signedAt, p256, report, state);
             if (!plausible) return false;
             _bill(slot, report, state.withRuntimeSlack(slack));
         } else if (mode == Mode.Accept) {
@@ -821,7 +924,7 @@ contract EquipmentLease is
     /// it. With s the flag, e = runtimeDelta - elapsed: plausible iff e <= 1 - s; then s' = max(0, s + e). By
     /// induction s' >= e_j + ... + e_n for every suffix of billed intervals, so the runtime billed since the anchor
     /// exceeds the time billed by at most one second in total.
-    function _isPlausible(SignedUsageReport calldata signed, UsageReport memory report, LeaseState state)
+    function _isPlausible(uint256 signedAt, bool p256, UsageReport memory report, LeaseState state)
         private
         returns (bool plausible, bool slack)
     {
@@ -848,8 +951,35 @@ contract EquipmentLease is
             if (runtimeDelta != elapsed) slack = runtimeDelta > elapsed;
             return (true, slack);
         }
-        emit UsageAnomalyDetected(report.leaseId, signed, units, maxUnits, runtimeDelta, maxRuntimeDelta);
+        _emitAnomaly(signedAt, p256, report.leaseId, units, maxUnits, runtimeDelta, maxRuntimeDelta);
         return (false, slack);
+    }
+
+    /// @dev UsageAnomalyDetected or P256UsageAnomalyDetected for the signed report at calldata offset `signedAt`.
+    function _emitAnomaly(
+        uint256 signedAt,
+        bool p256,
+        uint256 leaseId,
+        uint256 units,
+        uint256 maxUnits,
+        uint256 runtimeDelta,
+        uint256 maxRuntimeDelta
+    ) private {
+        if (p256) {
+            P256SignedUsageReport calldata signed;
+            // Safe: `signedAt` is the offset of a P256SignedUsageReport the ABI decoder checked (_offsetOf).
+            assembly ("memory-safe") {
+                signed := signedAt
+            }
+            emit P256UsageAnomalyDetected(leaseId, signed, units, maxUnits, runtimeDelta, maxRuntimeDelta);
+        } else {
+            SignedUsageReport calldata signed;
+            // Safe: `signedAt` is the offset of a SignedUsageReport the ABI decoder checked (_offsetOf).
+            assembly ("memory-safe") {
+                signed := signedAt
+            }
+            emit UsageAnomalyDetected(leaseId, signed, units, maxUnits, runtimeDelta, maxRuntimeDelta);
+        }
     }
 
     /// @dev The first report of a lease fixes its starting counters and bills nothing.
