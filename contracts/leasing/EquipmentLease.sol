@@ -252,7 +252,7 @@ contract EquipmentLease is
     function submitUsageP256(P256SignedUsageReport calldata signed) external whenNotPaused returns (bool settled) {
         // slither-disable-next-line uninitialized-local
         UsageReport memory report;
-        return _settleP256(signed, report, true);
+        return _settleP256(signed, report, true, _domainSeparatorV4());
     }
 
     /// @inheritdoc IEquipmentLease
@@ -264,9 +264,10 @@ contract EquipmentLease is
         // slither-disable-next-line uninitialized-local
         UsageReport memory report;
         settled = _settleBatch(reports, report);
+        bytes32 domainSeparator = _domainSeparatorV4();
         uint256 count = p256Reports.length;
         for (uint256 i; i < count;) {
-            if (_settleP256(p256Reports[i], report, false)) {
+            if (_settleP256(p256Reports[i], report, false, domainSeparator)) {
                 // Cannot overflow: at most the number of reports.
                 unchecked {
                     ++settled;
@@ -561,25 +562,64 @@ contract EquipmentLease is
         return _settleChecked(_offsetOf(signed), false, report, signer, strict, mode, slot, slot.value);
     }
 
-    /// @dev _settle for a P-256-signed report (submissions only). The signer is the key id of (qx, qy) if the
-    /// signature verifies, else zero (InvalidSignature); the key check and everything after are _settle's, the key
-    /// id standing where a secp256k1 report has its recovered address.
-    function _settleP256(P256SignedUsageReport calldata signed, UsageReport memory report, bool strict)
-        private
-        returns (bool)
-    {
+    /// @dev _settle for a P-256-signed report (submissions only): the key id of (qx, qy) if the signature verifies
+    /// (else zero: InvalidSignature) stands where a secp256k1 report has its recovered address. A report by the
+    /// confirmed key of a running lease settles through _settleFast like a secp256k1 one; anything else through
+    /// _settleChecked, without verifying twice.
+    function _settleP256(
+        P256SignedUsageReport calldata signed,
+        UsageReport memory report,
+        bool strict,
+        bytes32 domainSeparator
+    ) private returns (bool) {
+        address signer = _p256Signer(signed, domainSeparator);
+        LeaseStateSlot storage slot = _runningSlot(signed.report.machineId, signed.report.leaseId, signer);
+        uint256 signedAt = _offsetOf(signed);
+        if (signer != address(0)) {
+            uint256 slotRef;
+            // Safe: reads a storage pointer's slot.
+            assembly ("memory-safe") {
+                slotRef := slot.slot
+            }
+            if (_settleFast(slotRef, signedAt)) return true;
+        }
         if (_copyReport(signed.report, report)) {
             if (strict) revert EquipmentLeaseMalformedReport(report.leaseId);
             return _skip(report, SkipReason.MalformedReport);
         }
-        bytes32 digest = _hashTypedDataV4(UsageReportLib.hash(signed.report));
+        return _settleChecked(signedAt, true, report, signer, strict, Mode.Submit, slot, slot.value);
+    }
+
+    /// @dev The key id of a P-256-signed report's key if its signature verifies: P256VERIFY of sha256(the EIP-712
+    /// digest) with low s; else zero. `domainSeparator` is _domainSeparatorV4().
+    function _p256Signer(P256SignedUsageReport calldata signed, bytes32 domainSeparator)
+        private
+        view
+        returns (address signer)
+    {
+        bytes32 s = signed.s;
+        if (uint256(s) > _P256_HALF_N) return address(0);
+        bytes32 typehash = _USAGE_REPORT_TYPEHASH;
+        bytes32 h;
+        // Safe: scratch use of free memory without moving the free memory pointer; the report's words are copied
+        // from a calldata struct the ABI decoder checked (dirty words give another digest: no valid signature).
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            // UsageReportLib.hash, then MessageHashUtils.toTypedDataHash, then the SHA-256 precompile.
+            mstore(ptr, typehash)
+            calldatacopy(add(ptr, 0x20), signed, 0xa0)
+            let structHash := keccak256(ptr, 0xc0)
+            mstore(ptr, shl(240, 0x1901))
+            mstore(add(ptr, 0x02), domainSeparator)
+            mstore(add(ptr, 0x22), structHash)
+            mstore(ptr, keccak256(ptr, 0x42))
+            // (Yul evaluates arguments right to left: the call first, on its own.)
+            let success := staticcall(gas(), 0x02, ptr, 0x20, ptr, 0x20)
+            h := mul(success, mload(ptr))
+        }
         bytes32 qx = signed.qx;
         bytes32 qy = signed.qy;
-        // slither-disable-next-line uninitialized-local
-        address signer;
-        if (_p256Verify(sha256(abi.encode(digest)), signed.r, signed.s, qx, qy)) signer = P256KeyLib.keyId(qx, qy);
-        LeaseStateSlot storage slot = _runningSlot(report.machineId, report.leaseId, signer);
-        return _settleChecked(_offsetOf(signed), true, report, signer, strict, Mode.Submit, slot, slot.value);
+        if (_p256Verify(h, signed.r, s, qx, qy)) signer = P256KeyLib.keyId(qx, qy);
     }
 
     /// @dev Whether (r, s) is a low-s P-256 signature of `h` by (qx, qy), per the P256VERIFY precompile: its output
@@ -631,10 +671,7 @@ contract EquipmentLease is
     /// The signature is recovered with the ecrecover precompile called as OpenZeppelin's ECDSA.tryRecover calls it,
     /// with the same refusal of a high s (malleability) and of a zero result; a refused signature falls to
     /// _settle, which goes through ECDSA itself and names the error.
-    function _settleOnItsKey(SignedUsageReport calldata signed, bytes32 domainSeparator)
-        private
-        returns (bool settled)
-    {
+    function _settleOnItsKey(SignedUsageReport calldata signed, bytes32 domainSeparator) private returns (bool) {
         // Safe: scratch use of free memory without moving the free memory pointer (the hashes' preimages, the
         // precompile's input, the event's data), and of the scratch word at 0 for the precompile's output; the
         // report's and the signature's words are read from calldata, whose bounds the ABI decoder checked on
@@ -645,8 +682,11 @@ contract EquipmentLease is
         // assembly, and each difference is used only once the comparison that orders it passed (timestamp >
         // lastTimestamp, counter >= lastCounter, runtime >= lastRuntime, amount <= escrow; floor(x * price / 3600)
         // is monotonic in x).
+        // slither-disable-next-line uninitialized-local
+        uint256 slotRef;
+        // slither-disable-next-line uninitialized-local
+        uint256 reportAt;
         assembly ("memory-safe") {
-            let slotRef := 0
             {
                 let ptr := mload(0x40)
                 // UsageReportLib.hash, then MessageHashUtils.toTypedDataHash.
@@ -678,8 +718,19 @@ contract EquipmentLease is
                     }
                 }
             }
-            let state := 0
-            if slotRef { state := sload(slotRef) }
+            reportAt := signed
+        }
+        return slotRef != 0 && _settleFast(slotRef, reportAt);
+    }
+
+    /// @dev The part of _settleOnItsKey after the signer check, for any key type: the report's five words at calldata
+    /// offset `signed`, the lease's word at storage slot `slotRef` (the running slot under the signer's key).
+    /// Settles the report if the word and the report allow it without the reference path; else changes nothing.
+    function _settleFast(uint256 slotRef, uint256 signed) private returns (bool settled) {
+        // Safe and cannot overflow: as in _settleOnItsKey (the report's words are read from a calldata struct the
+        // ABI decoder checked; the event's data goes to free memory without moving the pointer).
+        assembly ("memory-safe") {
+            let state := sload(slotRef)
             // Active (2) or Suspended (3), anchored (bit 248) and key confirmed (bit 249 clear): LeaseStateLib's
             // settlesOnItsKey and anchored. Zero, for no slot or an empty one, is not.
             if eq(and(shr(232, state), 0x300fe), 0x10002) {
