@@ -20,7 +20,13 @@ from web3.types import TxReceipt
 from millchain.calls import FunctionCall
 from millchain.errors import MillchainError
 from millchain.session import Session
-from millchain.typed_data import SignedUsageReport, UsageReportHasher, lease_domain, permit_typed_data
+from millchain.typed_data import (
+    P256SignedUsageReport,
+    SignedUsageReport,
+    UsageReportHasher,
+    lease_domain,
+    permit_typed_data,
+)
 from millchain.types import MachineId, label_of
 
 _PRICE_PER_UNIT_SHIFT = 160
@@ -49,7 +55,7 @@ class SkipReason(IntEnum):
     COUNTER_BACKWARDS = 7
     RUNTIME_BACKWARDS = 8
     INVALID_SIGNATURE = 9
-    INVALID_SIGNER = 10
+    INVALID_SIGNER = 10  # for a P-256 report: valid signature, but not the machine's key at its timestamp
     MALFORMED_REPORT = 11
     ANCHOR_NOT_BY_CURRENT_KEY = 12
 
@@ -275,6 +281,17 @@ class LeaseClient:
 
     def submit_batch(self, reports: Sequence[SignedUsageReport]) -> TxReceipt:
         return self.tx.transact(self.contract.functions.submitUsageBatch([r.as_tuple() for r in reports]))
+
+    def submit_p256(self, signed: P256SignedUsageReport) -> TxReceipt:
+        """Settle one report signed with a P-256 key (a TPM's or secure element's)."""
+        return self.tx.transact(self.contract.functions.submitUsageP256(signed.as_tuple()))
+
+    def submit_batch_mixed(
+        self, reports: Sequence[SignedUsageReport], p256_reports: Sequence[P256SignedUsageReport]
+    ) -> TxReceipt:
+        """secp256k1- and P-256-signed reports in one transaction (the secp256k1 ones settle first)."""
+        return self.tx.transact(self.contract.functions.submitUsageBatchMixed(
+            [r.as_tuple() for r in reports], [r.as_tuple() for r in p256_reports]))
 
     def get(self, lease_id: int) -> Lease:
         return _lease_from_tuple(lease_id, self.tx.call(self.contract.functions.getLease(lease_id)))
