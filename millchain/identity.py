@@ -135,8 +135,9 @@ class MachineRegistryClient:
     def get(self, machine: MachineId) -> Machine:
         raw = self.tx.call(self.contract.functions.getMachine(machine))
         owner, signer, commitment, registered_at, signer_since, revoked_at, status = raw
-        qx, qy, evidence = self.tx.call(self.contract.functions.p256KeyOf(signer))
+        qx, qy = self.tx.call(self.contract.functions.p256KeyOf(signer))
         p256 = bytes(qx) != ZERO32 or bytes(qy) != ZERO32
+        evidence = self.tx.call(self.contract.functions.evidenceHashOf(machine, signer)) if p256 else ZERO32
         return Machine(
             key_type="p256" if p256 else "secp256k1",
             p256_public_key="0x" + (bytes(qx) + bytes(qy)).hex() if p256 else None,

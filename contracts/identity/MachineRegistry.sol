@@ -41,11 +41,11 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
         bool retired;
     }
 
-    /// @dev A P-256 key's public key and attestation evidence hash, by key id. Three slots, written once.
+    /// @dev A P-256 key's public key, by key id. Two slots, written once (the id is a hash of them, so there is
+    /// nothing else to write).
     struct P256Key {
         bytes32 qx;
         bytes32 qy;
-        bytes32 evidenceHash;
     }
 
     /// @inheritdoc IMachineRegistry
@@ -63,6 +63,9 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
     address[] private _keyListeners;
     mapping(address account => bool) private _isKeyListener;
     mapping(address keyId => P256Key) private _p256Keys;
+    /// @dev Per machine, not per key: anyone may register a machine of their own with any public key, and must not
+    /// be able to set or erase what another machine's registration says about the same key's attestation.
+    mapping(bytes32 machineId => mapping(address keyId => bytes32 evidenceHash)) private _evidenceHashes;
 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE.
     constructor(address admin) {
@@ -88,7 +91,7 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
     ) external {
         address keyId = _recordP256Key(machineId, qx, qy, evidenceHash);
         _register(machineId, owner, keyId, metadataCommitment);
-        emit MachineP256KeySet(machineId, keyId, qx, qy, _p256Keys[keyId].evidenceHash);
+        emit MachineP256KeySet(machineId, keyId, qx, qy, evidenceHash);
     }
 
     /// @dev The checks and effects of register.
@@ -136,7 +139,7 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
     function rotateKeyP256(bytes32 machineId, bytes32 qx, bytes32 qy, bytes32 evidenceHash) external {
         address keyId = _recordP256Key(machineId, qx, qy, evidenceHash);
         _rotateKey(machineId, keyId);
-        emit MachineP256KeySet(machineId, keyId, qx, qy, _p256Keys[keyId].evidenceHash);
+        emit MachineP256KeySet(machineId, keyId, qx, qy, evidenceHash);
     }
 
     /// @dev The checks and effects of rotateKey; then the key listeners are called.
@@ -187,9 +190,14 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
     }
 
     /// @inheritdoc IMachineRegistry
-    function p256KeyOf(address keyId) external view returns (bytes32 qx, bytes32 qy, bytes32 evidenceHash) {
+    function p256KeyOf(address keyId) external view returns (bytes32 qx, bytes32 qy) {
         P256Key storage key = _p256Keys[keyId];
-        return (key.qx, key.qy, key.evidenceHash);
+        return (key.qx, key.qy);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function evidenceHashOf(bytes32 machineId, address keyId) external view returns (bytes32) {
+        return _evidenceHashes[machineId][keyId];
     }
 
     /// @inheritdoc IMachineRegistry
@@ -327,9 +335,9 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
         }
     }
 
-    /// @dev Checks a P-256 public key and records it under its key id, the first time only (its evidence hash is
-    /// then fixed); returns the key id. Registration and rotation run their own checks after this: if they revert,
-    /// so does the record.
+    /// @dev Checks a P-256 public key, records it under its key id (the first time) and the evidence hash for this
+    /// machine's use of it; returns the key id. Registration and rotation run their own checks (caller, status,
+    /// key reuse) after this: if they revert, so does the record.
     function _recordP256Key(bytes32 machineId, bytes32 qx, bytes32 qy, bytes32 evidenceHash)
         private
         returns (address keyId)
@@ -340,8 +348,9 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
         if (key.qx == 0 && key.qy == 0) {
             key.qx = qx;
             key.qy = qy;
-            key.evidenceHash = evidenceHash;
         }
+        // A machine never takes back a key it used (MachineRegistryKeyReused), so this is written once per machine.
+        _evidenceHashes[machineId][keyId] = evidenceHash;
     }
 
     /// @dev The block timestamp as stored; uint40 seconds last until the year 36812.

@@ -168,8 +168,8 @@ interface IMachineRegistry {
 
     /// @notice As register, with a P-256 signing key: the machine's signer is P256KeyLib.keyId(qx, qy). Also emits
     /// MachineP256KeySet.
-    /// @dev The point must be on the curve. The first registration of a key fixes its evidence hash (a key id's
-    /// record is never overwritten, so a later registration cannot change what `machine show` reports).
+    /// @dev The point must be on the curve. The evidence hash is recorded for this machine and key
+    /// (evidenceHashOf): another machine registered with the same public key cannot change it.
     /// @param machineId Unique, non-zero machine id.
     /// @param owner Owning organisation's account.
     /// @param qx Public key x.
@@ -198,13 +198,17 @@ interface IMachineRegistry {
     /// @param qy Public key y.
     function p256KeyId(bytes32 qx, bytes32 qy) external pure returns (address);
 
-    /// @notice The P-256 public key and attestation evidence hash behind a key id; all zero for a secp256k1 key or
-    /// an unknown id.
+    /// @notice The P-256 public key behind a key id; zero for a secp256k1 key or an unknown id.
     /// @param keyId The key id (a machine's signer).
     /// @return qx Public key x.
     /// @return qy Public key y.
-    /// @return evidenceHash Hash of the attestation evidence given when the key was first registered; zero if none.
-    function p256KeyOf(address keyId) external view returns (bytes32 qx, bytes32 qy, bytes32 evidenceHash);
+    function p256KeyOf(address keyId) external view returns (bytes32 qx, bytes32 qy);
+
+    /// @notice The hash of the attestation evidence given when `machineId` registered or rotated to the P-256 key
+    /// `keyId`; zero if none (or for a secp256k1 key).
+    /// @param machineId The machine.
+    /// @param keyId The key id.
+    function evidenceHashOf(bytes32 machineId, address keyId) external view returns (bytes32);
 
     /// @notice The type of a signer: P256 if registerP256 or rotateKeyP256 ever recorded it, else Secp256k1.
     /// @param signer The signer (an address or a P-256 key id).

@@ -24,6 +24,7 @@ from tests.contracts.lease_helpers import (
     MILL,
     PRESS,
     RELAYER,
+    STRANGER,
     ZERO_BYTES32,
     EventDecoder,
     LeaseHarness,
@@ -94,10 +95,28 @@ def test_register_p256_records_the_key_under_its_key_id_with_the_evidence_hash(h
     fns = h.registry.functions
     checksummed = h.session.chain.w3.to_checksum_address(kid)
     assert fns.p256KeyId(qx, qy).call() == checksummed
-    assert tuple(fns.p256KeyOf(checksummed).call()) == (qx, qy, EVIDENCE)
+    assert tuple(fns.p256KeyOf(checksummed).call()) == (qx, qy)
+    assert fns.evidenceHashOf(machine, checksummed).call() == EVIDENCE
     assert fns.keyTypeOf(checksummed).call() == 1  # KeyType.P256
     assert fns.keyTypeOf(device_address(b"\x01" * 32)).call() == 0  # Secp256k1
     assert low(fns.signerOf(machine).call()[0]) == kid
+
+
+def test_another_machine_registered_with_the_same_key_cannot_change_its_attestation(h: LeaseHarness) -> None:
+    """Auditor's PoC on the first version, which fixed a key's evidence hash at its first registration: anyone
+    could front-run a TPM-attested registration with a machine of their own and the same public key, so that the
+    genuine machine showed as not attested. Evidence is now per machine."""
+    signer = P256SoftwareSigner.generate()
+    qx, qy = xy(signer)
+    squatter, genuine = machine_id("p256-squatter"), machine_id("p256-genuine")
+    h.tx(STRANGER).transact(h.registry.functions.registerP256(squatter, h.address(STRANGER), qx, qy, ZERO_BYTES32,
+                                                              ZERO_BYTES32))
+    h.tx(ADMIN).transact(h.registry.functions.registerP256(genuine, h.address(LESSOR), qx, qy, EVIDENCE,
+                                                           ZERO_BYTES32))
+    kid = h.session.chain.w3.to_checksum_address(key_id(signer))
+    fns = h.registry.functions
+    assert (fns.evidenceHashOf(genuine, kid).call(), fns.evidenceHashOf(squatter, kid).call()) == (
+        EVIDENCE, ZERO_BYTES32)
 
 
 def test_register_p256_with_a_point_off_the_curve_reverts_invalid_key(h: LeaseHarness) -> None:
