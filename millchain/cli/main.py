@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 import click
 
 from millchain.cli import account, build, chain, demo, disclosure, lease, machine, order, qc
+from millchain.cli import console as console_cli
 from millchain.cli import index as index_cli
 from millchain.cli.common import err_console
 from millchain.errors import CompilationError, MillchainError
@@ -33,6 +34,7 @@ cli.add_command(disclosure.commit_command)
 cli.add_command(disclosure.disclose_command)
 cli.add_command(disclosure.verify_disclosure_command)
 cli.add_command(index_cli.index)
+cli.add_command(console_cli.console_command)
 
 for plugin in entry_points(group="millchain.commands"):
     cli.add_command(plugin.load(), plugin.name)

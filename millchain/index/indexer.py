@@ -100,8 +100,9 @@ class Indexer:
         recorded = self.store.meta("identity")
         if recorded is not None and recorded != identity and not rebuild:
             raise IndexStoreError(
-                f"the index at {self.store.where} was built for another chain or other deployments "
-                f"({recorded}); pass --rebuild to index this one from scratch"
+                f"the index at {self.store.where} was built for another chain or other deployments than "
+                f"chainId {self.chain_id} with the contracts in deployments/: pass --rebuild to index this one "
+                "from scratch"
             )
         if recorded == identity and not rebuild:
             return
