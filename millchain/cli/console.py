@@ -92,3 +92,19 @@ def console_command(
         if follower is not None:
             follower.join(5)
         reader.close()
+
+
+def console_hint(session: Session) -> str:
+    """How to open the console on the chain a command just used (the demo ends with it)."""
+    if session.chain.embedded:
+        return (
+            "console: the embedded chain ends with this process; to watch the day in the console run "
+            "`millchain node`, then `millchain demo --network anvil` and `millchain console --network anvil`"
+        )
+    url = getattr(session.chain.w3.provider, "endpoint_uri", None)
+    where = (
+        "--network anvil"
+        if session.chain.network == "anvil" and url in (None, "http://127.0.0.1:8545")
+        else (f"--network {session.chain.network} --rpc {url}")
+    )
+    return f"console: run `millchain console {where}` and open http://127.0.0.1:8600/"

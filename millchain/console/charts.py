@@ -78,10 +78,13 @@ def time_chart(
         f'<text x="14" y="{(top + height - bottom) / 2}" class="label" text-anchor="middle" '
         f'transform="rotate(-90 14 {(top + height - bottom) / 2})">{e(unit)}</text>'
     )
+    stacked: dict[int, int] = {}
     for t, label in marks:
+        # Events in the same block (a top-up that ends a suspension) get their labels one under the other.
+        row = stacked[round(x(t) / 24)] = stacked.get(round(x(t) / 24), -1) + 1
         out.append(
             f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{height - bottom}" class="mark"/>'
-            f'<text x="{x(t) + 3:.1f}" y="{top + 10}" class="marktext">{e(label)}</text>'
+            f'<text x="{x(t) + 3:.1f}" y="{top + 10 + 12 * row}" class="marktext">{e(label)}</text>'
         )
     for k, (name, values) in enumerate(series.items()):
         color = PALETTE[k % len(PALETTE)]
@@ -118,12 +121,10 @@ def lineage_graph(
         offset = (rows - len(column)) * (box_h + gap_y) / 2
         for r, lot in enumerate(column):
             where[lot] = (10 + c * (box_w + gap_x), 10 + offset + r * (box_h + gap_y))
-    out = [
-        f'<figure class="chart" data-testid="{e(test_id)}"><svg viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="lot lineage"><defs><marker id="arr" markerWidth="8" '
-        'markerHeight="8" refX="8" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#64748b"/></marker>'
-        "</defs>"
-    ]
+    arrow = '<marker id="arr" markerWidth="8" markerHeight="8" refX="8" refY="4" orient="auto">'
+    arrow += '<path d="M0,0 L8,4 L0,8 z" fill="#64748b"/></marker>'
+    svg = f'<svg class="lineage" viewBox="0 0 {width} {height}" role="img" aria-label="lot lineage">'
+    out = [f'<figure class="chart" data-testid="{e(test_id)}">{svg}<defs>{arrow}</defs>']
     for src, dst in edges:
         if src in where and dst in where:
             (x1, y1), (x2, y2) = where[src], where[dst]

@@ -96,6 +96,7 @@ def page(title: str, active: str, main: str, *, network: str, block: int, indexe
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)} · millchain console</title>"
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
         '<link rel="stylesheet" href="/static/console.css"></head><body>'
         '<header><div class="brand">millchain <span>控制台</span></div>'
         f"<nav>{nav}</nav>"
