@@ -17,12 +17,13 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from millchain.errors import ChainError
 from millchain.index.decode import EVENT_COLUMNS, USAGE_COLUMNS, Decoder, Followed
 from millchain.index.schema import row_id
-from millchain.index.source import Header, RpcSource, TooManyLogs
+from millchain.index.source import Header, RawLog, RpcSource, TooManyLogs
 from millchain.index.store import IndexStore, IndexStoreError
 from millchain.session import Session
 
@@ -65,7 +66,7 @@ class Indexer:
         followed: Sequence[Followed],
         *,
         chain_id: int,
-        max_range: int = 2_000,
+        max_range: int = 500,
         target_logs: int = 10_000,
     ) -> None:
         self.store = store
@@ -76,7 +77,14 @@ class Indexer:
         self.chain_id = chain_id
         self.max_range = max_range
         self.target_logs = target_logs
-        self.span = max_range
+        # Slow start: the first range is small (a chain may hold hundreds of thousands of logs per thousand blocks);
+        # each quiet range doubles it up to max_range.
+        self.span = min(max_range, 64)
+        # The next range's logs are read by a second connection while this one's rows are written: the node and
+        # the database work at the same time.
+        self._ahead = RpcSource(source.url)
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: tuple[int, int, Future[tuple[Header | None, list[RawLog]]]] | None = None
         self.on_range: Callable[[RangeDone], None] | None = None
         self.on_reorg: Callable[[Reorg], None] | None = None
 
@@ -148,16 +156,29 @@ class Indexer:
                 return self._rollback(number)
             return None
         first, last = number + 1, min(head, number + self.span)
-        end = self.source.header(last)
-        if end is None:
-            return None  # the head moved back between two calls: the next step sees the reorg
+        pending, self._pending = self._pending, None
         try:
-            logs = self.source.logs(self.addresses, first, last)
+            if pending is not None and pending[0] == first and pending[1] <= head:
+                last = pending[1]
+                end, logs = pending[2].result()
+            else:
+                if pending is not None:
+                    pending[2].cancel()
+                end, logs = _read_range(self.source, self.addresses, first, last)
         except TooManyLogs:
             if self.span == 1:
                 raise
             self.span = max(1, self.span // 2)
             return self.step(head)
+        if end is None:
+            return None  # the head moved back between two calls: the next step sees the reorg
+        # Aim each range at about target_logs logs: small enough for one quick transaction, big enough to amortise it.
+        if len(logs) > self.target_logs:
+            self.span = max(1, self.span * self.target_logs // len(logs))
+        elif len(logs) < self.target_logs // 4:
+            self.span = min(self.max_range, self.span * 2)
+        if last < head:
+            self._read_ahead(last + 1, min(head, last + self.span))
         headers = self.source.headers(sorted({first, *(entry.block_number for entry in logs)}))
         start = headers[first]
         if start is None or start.parent_hash != cursor_hash:
@@ -185,15 +206,21 @@ class Indexer:
             self.store.insert_many("events", EVENT_COLUMNS, events)
             self.store.insert_many("usage", USAGE_COLUMNS, usage)
             self._set_cursor(last, end.hash)
-        # Aim each range at about target_logs logs: small enough for one quick transaction, big enough to amortise it.
-        if len(logs) > self.target_logs:
-            self.span = max(1, self.span * self.target_logs // len(logs))
-        elif len(logs) < self.target_logs // 4:
-            self.span = min(self.max_range, self.span * 2)
         done = RangeDone(first, last, len(events) + len(usage))
         if self.on_range:
             self.on_range(done)
         return done
+
+    def _read_ahead(self, first: int, last: int) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="millchain-index-read")
+        self._pending = (first, last, self._executor.submit(_read_range, self._ahead, self.addresses, first, last))
+
+    def close(self) -> None:
+        """Stop reading ahead (the database is the caller's to close)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     def _rollback(self, cursor_number: int) -> Reorg:
         """Find the newest stored block the chain still has, delete everything above it, move the cursor there."""
@@ -240,17 +267,26 @@ class Indexer:
         """Index up to ``to_block`` (default: the head when called); returns the rows written."""
         target = self.source.head() if to_block is None else to_block
         written = 0
-        while True:
-            outcome = self.step(target)
-            if outcome is None:
-                return written
-            if isinstance(outcome, RangeDone):
-                written += outcome.events
-            elif outcome.ancestor < target and self.source.head() < target:
-                target = self.source.head()
+        try:
+            while True:
+                outcome = self.step(target)
+                if outcome is None:
+                    return written
+                if isinstance(outcome, RangeDone):
+                    written += outcome.events
+                elif outcome.ancestor < target and self.source.head() < target:
+                    target = self.source.head()
+        finally:
+            self.close()
 
     def follow(self, stop: threading.Event, *, poll_seconds: float = 1.0) -> None:
         """Keep up with the chain until ``stop`` is set; a node outage is waited out, not fatal."""
+        try:
+            self._follow(stop, poll_seconds)
+        finally:
+            self.close()
+
+    def _follow(self, stop: threading.Event, poll_seconds: float) -> None:
         backoff = poll_seconds
         while not stop.is_set():
             try:
@@ -263,6 +299,17 @@ class Indexer:
                 continue
             if outcome is None:
                 stop.wait(poll_seconds)
+
+
+def _read_range(
+    source: RpcSource, addresses: Sequence[str], first: int, last: int
+) -> tuple[Header | None, list[RawLog]]:
+    """The header of ``last``, then the logs of ``first``..``last``: the caller reads the header again after, and
+    keeps the logs only if it did not change (the chain stood still while they were read)."""
+    end = source.header(last)
+    if end is None:
+        return None, []
+    return end, source.logs(addresses, first, last)
 
 
 def open_indexer(session: Session, store: IndexStore, *, rebuild: bool = False, **kwargs: int) -> Indexer:

@@ -8,6 +8,7 @@ Any node that speaks the standard eth_* methods works (anvil, geth, Besu); nothi
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -54,8 +55,9 @@ class RpcSource:
         try:
             response = self._http.post(self.url, json=payload, timeout=self._timeout)
             response.raise_for_status()
-            return response.json()
-        except requests.RequestException as exc:
+            # Parsed from the bytes: requests' .json() may first sniff the charset of a multi-megabyte body.
+            return json.loads(response.content)
+        except (requests.RequestException, ValueError) as exc:
             raise ChainError(f"node {self.url} did not answer: {exc}") from exc
 
     def call(self, method: str, params: Sequence[Any]) -> Any:
@@ -123,17 +125,34 @@ class RpcSource:
         raw = self.call(
             "eth_getLogs", [{"address": list(addresses), "fromBlock": hex(from_block), "toBlock": hex(to_block)}]
         )
+        # A block's hundreds of logs share its number and hash, a batch's its transaction hash: each hex string is
+        # converted once.
+        numbers: dict[str, int] = {}
+        hashes: dict[str, bytes] = {}
         fromhex = bytes.fromhex
-        return [
-            RawLog(
-                int(log["blockNumber"], 16),
-                fromhex(log["blockHash"][2:]),
-                int(log["logIndex"], 16),
-                fromhex(log["transactionHash"][2:]),
-                log["address"].lower(),
-                [fromhex(t[2:]) for t in log["topics"]],
-                fromhex(log["data"][2:]),
+        out = []
+        for log in raw:
+            if log.get("removed"):
+                continue
+            number_hex, block_hex, tx_hex = log["blockNumber"], log["blockHash"], log["transactionHash"]
+            number = numbers.get(number_hex)
+            if number is None:
+                number = numbers[number_hex] = int(number_hex, 16)
+            block_hash = hashes.get(block_hex)
+            if block_hash is None:
+                block_hash = hashes[block_hex] = fromhex(block_hex[2:])
+            tx_hash = hashes.get(tx_hex)
+            if tx_hash is None:
+                tx_hash = hashes[tx_hex] = fromhex(tx_hex[2:])
+            out.append(
+                RawLog(
+                    number,
+                    block_hash,
+                    int(log["logIndex"], 16),
+                    tx_hash,
+                    log["address"].lower(),
+                    [fromhex(t[2:]) for t in log["topics"]],
+                    fromhex(log["data"][2:]),
+                )
             )
-            for log in raw
-            if not log.get("removed")
-        ]
+        return out
