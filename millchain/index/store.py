@@ -52,7 +52,7 @@ class IndexStore(ABC):
     def close(self) -> None: ...
 
     @abstractmethod
-    def _tables(self) -> set[str]: ...
+    def tables(self) -> set[str]: ...
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         rows = self.query(sql, params)
@@ -70,7 +70,7 @@ class IndexStore(ABC):
         """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before."""
         with self.transaction():
             found = 0
-            if "meta" in self._tables():
+            if "meta" in self.tables():
                 found = int(self.meta("schema_version") or 0)
             if found > SCHEMA_VERSION:
                 raise IndexStoreError(
@@ -135,7 +135,7 @@ class SqliteStore(IndexStore):
     def close(self) -> None:
         self._db.close()
 
-    def _tables(self) -> set[str]:
+    def tables(self) -> set[str]:
         return {str(r[0]) for r in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
@@ -189,7 +189,7 @@ class PostgresStore(IndexStore):
     def close(self) -> None:
         self._db.close()
 
-    def _tables(self) -> set[str]:
+    def tables(self) -> set[str]:
         return {
             str(r[0])
             for r in self.query(

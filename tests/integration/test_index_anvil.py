@@ -244,3 +244,29 @@ def test_an_index_of_another_chain_is_refused_unless_rebuilt(
             indexer: Indexer = open_indexer(session, store, rebuild=True)
             assert isinstance(indexer.step(), RangeDone)
             assert dump(store)["usage"] == []
+
+
+def test_cli_statement_reads_the_index_when_configured_and_says_when_it_reads_the_chain(
+    reporting: ReportingFleet, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli_runner import run_cli
+
+    session = reporting.session
+    target = str(tmp_path / "index.sqlite")
+    with open_store(target) as store:
+        open_indexer(session, store).backfill()
+    assert session.store.folder is not None
+    monkeypatch.setenv("MILLCHAIN_DEPLOYMENTS_DIR", str(session.store.folder.parent))
+    url = session.chain.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    lease = hex(reporting.machines[0].lease_id)
+    command = ["lease", "statement", lease, "--json", "--network", "anvil", "--rpc", url]
+
+    monkeypatch.setenv("MILLCHAIN_INDEX", target)
+    code, from_index, note = run_cli(capsys, monkeypatch, *command)
+    assert code == 0 and f"statement read from the index at {target}" in note
+    monkeypatch.setenv("MILLCHAIN_INDEX", str(tmp_path / "other.sqlite"))
+    open_store(str(tmp_path / "other.sqlite")).close()  # an index of nothing yet
+    code, from_chain, note = run_cli(capsys, monkeypatch, *command)
+    assert code == 0 and "statement read from the chain's logs (the index at" in note
+    assert from_index == from_chain
+    assert len(__import__("json").loads(from_index)["lines"]) == 3
