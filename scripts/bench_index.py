@@ -55,10 +55,18 @@ RELAYER = 3
 @contextmanager
 def anvil(project: Project, state: Path, *, load: bool) -> Iterator[str]:
     port = free_port()
-    cmd = [str(anvil_binary(project)), "--host", "127.0.0.1", "--port", str(port), "--silent",
-           "--gas-limit", "100000000", "--dump-state", str(state)]
-    if load:
-        cmd += ["--load-state", str(state)]
+    cmd = [
+        str(anvil_binary(project)),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--silent",
+        "--gas-limit",
+        "100000000",
+    ]
+    # Dumped once, after generating; a run that loads the cache leaves the file as it is.
+    cmd += ["--load-state", str(state)] if load else ["--dump-state", str(state)]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -73,7 +81,7 @@ def anvil(project: Project, state: Path, *, load: bool) -> Iterator[str]:
                 time.sleep(0.5)
         yield url
     finally:
-        process.send_signal(signal.SIGTERM)  # anvil writes --dump-state on the way out
+        process.send_signal(signal.SIGTERM)  # anvil writes --dump-state (when generating) on the way out
         process.wait(600)
 
 
@@ -102,22 +110,36 @@ def generate(session: Session, machines: int, events: int) -> None:
     started = time.perf_counter()
     for k in range(1, rounds + 1):
         when = base_time + k * ROUND_SECONDS
-        reports = [signer.sign(UsageReport(lease_id=m.lease_id, machine_id=m.machine_id, counter=10 * k,
-                                           runtime_seconds=30 * k, timestamp=when)).as_tuple()
-                   for m, signer in zip(fleet_, signers, strict=True)]
+        reports = [
+            signer.sign(
+                UsageReport(
+                    lease_id=m.lease_id, machine_id=m.machine_id, counter=10 * k, runtime_seconds=30 * k, timestamp=when
+                )
+            ).as_tuple()
+            for m, signer in zip(fleet_, signers, strict=True)
+        ]
         raw = []
         for first in range(0, len(reports), BATCH):
-            tx = {"to": lease.address, "data": encoder.calldata(reports[first:first + BATCH]), "value": 0,
-                  "gas": BATCH_GAS, "maxFeePerGas": 100 * 10**9, "maxPriorityFeePerGas": 0, "nonce": nonce,
-                  "chainId": session.chain.chain_id, "type": 2}
+            tx = {
+                "to": lease.address,
+                "data": encoder.calldata(reports[first : first + BATCH]),
+                "value": 0,
+                "gas": BATCH_GAS,
+                "maxFeePerGas": 100 * 10**9,
+                "maxPriorityFeePerGas": 0,
+                "nonce": nonce,
+                "chainId": session.chain.chain_id,
+                "type": 2,
+            }
             raw.append("0x" + bytes(relayer.sign_transaction(tx).raw_transaction).hex())
             nonce += 1
         for payload in raw:
             rpc(session, "eth_sendRawTransaction", payload)
         rpc(session, "evm_mine", {"timestamp": when, "blocks": 1})
         if k % 100 == 0:
-            print(f"  round {k}/{rounds}: {k * machines:,} reports in {time.perf_counter() - started:.0f} s",
-                  flush=True)
+            print(
+                f"  round {k}/{rounds}: {k * machines:,} reports in {time.perf_counter() - started:.0f} s", flush=True
+            )
     rpc(session, "evm_setAutomine", True)
 
 
@@ -140,7 +162,9 @@ def bench_backend(session: Session, target: str, prefix: str) -> dict[str, float
         # CPU seconds of this process (all its threads): what the rate would be with a core to itself.
         cpu = time.process_time() - cpu_started
         usage = store.one("SELECT COUNT(*) FROM usage")
-        lease_row = store.one("SELECT lease_id FROM usage ORDER BY id DESC LIMIT 1")
+        lease_row = store.one(
+            "SELECT l.lease_id FROM usage u JOIN leases l ON l.key = u.lease ORDER BY u.id DESC LIMIT 1"
+        )
         assert usage is not None and lease_row is not None
         lease_id = int.from_bytes(bytes(lease_row[0]), "big")
         head_time = session.chain.now()
@@ -159,10 +183,13 @@ def bench_backend(session: Session, target: str, prefix: str) -> dict[str, float
             f"{prefix}_fleet_ms": timed_ms(lambda: fleet(store, day_start=day_start)),
             f"{prefix}_fleet_leases": len(leases),
         }
-    print(f"{prefix}: {rows:,} rows in {seconds:.1f} s = {results[f'{prefix}_events_per_s']:,.0f} events/s "
-          f"({rows / cpu:,.0f} per CPU second of the indexer); "
-          f"statement ({len(lines)} lines) {results[f'{prefix}_statement_ms']:.1f} ms; "
-          f"fleet ({len(leases)} leases) {results[f'{prefix}_fleet_ms']:.1f} ms", flush=True)
+    print(
+        f"{prefix}: {rows:,} rows in {seconds:.1f} s = {results[f'{prefix}_events_per_s']:,.0f} events/s "
+        f"({rows / cpu:,.0f} per CPU second of the indexer); "
+        f"statement ({len(lines)} lines) {results[f'{prefix}_statement_ms']:.1f} ms; "
+        f"fleet ({len(leases)} leases) {results[f'{prefix}_fleet_ms']:.1f} ms",
+        flush=True,
+    )
     return results
 
 
@@ -182,8 +209,9 @@ def compare(results: dict[str, float], snapshot: dict[str, float]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.bench_index", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.bench_index", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--machines", type=int, default=1000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--update", action="store_true", help="record these figures as the new snapshot")
@@ -207,8 +235,10 @@ def main() -> None:
             started = time.perf_counter()
             generate(session, args.machines, args.events)
             results["generate_s"] = round(time.perf_counter() - started, 1)
-        print(f"chain: head {session.chain.w3.eth.block_number} ({'loaded from' if cached else 'saved to'} {state})",
-              flush=True)
+        print(
+            f"chain: head {session.chain.w3.eth.block_number} ({'loaded from' if cached else 'saved to'} {state})",
+            flush=True,
+        )
         with tempfile.TemporaryDirectory() as tmp:
             results.update(bench_backend(session, str(Path(tmp) / "index.sqlite"), "sqlite"))
         if not args.no_postgres:
@@ -224,9 +254,15 @@ def main() -> None:
                     results.update(bench_backend(session, server.create_database("bench"), "postgres"))
                 finally:
                     server_.close()
-    results.update({"machines": args.machines, "events_asked": args.events,
-                    "load_average_1m_start": round(load_before, 2), "load_average_1m_end": round(os.getloadavg()[0], 2),
-                    "cpus": os.cpu_count() or 0})
+    results.update(
+        {
+            "machines": args.machines,
+            "events_asked": args.events,
+            "load_average_1m_start": round(load_before, 2),
+            "load_average_1m_end": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count() or 0,
+        }
+    )
     snapshot = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.is_file() else {}
     problems = compare(results, snapshot)
     print(json.dumps(results, indent=2))

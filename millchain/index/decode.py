@@ -21,7 +21,7 @@ from millchain.index.source import RawLog
 
 USAGE_EVENT = ("EquipmentLease", "UsageSettled")
 EVENT_COLUMNS = ("id", "block_number", "log_index", "block_hash", "tx_hash", "contract", "event", "subject", "args")
-USAGE_COLUMNS = ("id", "lease_id", "block_number", "log_index", "block_hash", "tx_hash", "counter", "units", "amount")
+USAGE_COLUMNS = ("id", "lease", "block_number", "log_index", "block_hash", "tx_hash", "counter", "units", "amount")
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,13 @@ class Decoder:
                 )
                 self.specs[(contract.address.lower(), event_abi_to_log_topic(cast(Any, item)))] = spec
 
-    def rows(self, logs: Sequence[RawLog]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """(rows for ``events``, rows for ``usage``) of ``logs``; logs of unknown events are skipped."""
+    def rows(
+        self, logs: Sequence[RawLog], lease_keys: dict[bytes, int]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[bytes, int]]:
+        """(rows for ``events``, rows for ``usage``, lease keys given out here) of ``logs``; logs of unknown
+        events are skipped. ``lease_keys`` are the keys the index already holds."""
+        fresh: dict[bytes, int] = {}
+        next_key = len(lease_keys) + 1
         events: list[tuple[Any, ...]] = []
         usage: list[tuple[Any, ...]] = []
         specs = self.specs
@@ -122,10 +127,15 @@ class Decoder:
             rid = row_id(log.block_number, log.log_index)
             if spec.name == USAGE_EVENT[1] and spec.contract == USAGE_EVENT[0]:
                 data = log.data
+                lease_id = log.topics[1]
+                key = lease_keys.get(lease_id) or fresh.get(lease_id)
+                if key is None:
+                    key = fresh[lease_id] = next_key
+                    next_key += 1
                 usage.append(
                     (
                         rid,
-                        log.topics[1],
+                        key,
                         log.block_number,
                         log.log_index,
                         log.block_hash,
@@ -150,4 +160,4 @@ class Decoder:
                     json.dumps({k: _jsonable(v) for k, v in args.items()}),
                 )
             )
-        return events, usage
+        return events, usage, fresh

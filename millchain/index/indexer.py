@@ -85,6 +85,9 @@ class Indexer:
         self._ahead = RpcSource(source.url)
         self._executor: ThreadPoolExecutor | None = None
         self._pending: tuple[int, int, Future[tuple[Header | None, list[RawLog]]]] | None = None
+        self._stuck = 0
+        self._lease_keys: dict[bytes, int] | None = None
+        """lease id -> its key in ``usage`` (the ``leases`` table, read once)."""
         self.on_range: Callable[[RangeDone], None] | None = None
         self.on_reorg: Callable[[Reorg], None] | None = None
 
@@ -115,7 +118,8 @@ class Indexer:
         if recorded == identity and not rebuild:
             return
         with self.store.transaction():
-            for table in ("events", "usage", "blocks", "contracts"):
+            self._lease_keys = None
+            for table in ("events", "usage", "leases", "blocks", "contracts"):
                 self.store.execute(f"DELETE FROM {table}")
             self.store.insert_many(
                 "contracts",
@@ -191,7 +195,9 @@ class Indexer:
         ):
             log.info("chain changed while blocks %d-%d were read; reading them again", first, last)
             return self.step()
-        events, usage = self.decoder.rows(logs)
+        if self._lease_keys is None:
+            self._lease_keys = {bytes(i): int(k) for k, i in self.store.query("SELECT key, lease_id FROM leases")}
+        events, usage, fresh = self.decoder.rows(logs, self._lease_keys)
         blocks: dict[int, Header] = {last: end}
         for entry in logs:
             header = headers[entry.block_number]
@@ -204,8 +210,11 @@ class Indexer:
                 [(h.number, h.hash, h.parent_hash, h.timestamp) for h in blocks.values()],
             )
             self.store.insert_many("events", EVENT_COLUMNS, events)
+            self.store.insert_many("leases", ("key", "lease_id"), [(k, i) for i, k in fresh.items()])
             self.store.insert_many("usage", USAGE_COLUMNS, usage)
             self._set_cursor(last, end.hash)
+        self._lease_keys.update(fresh)  # only once committed: a failed range gives its keys out again
+        self._stuck = 0
         done = RangeDone(first, last, len(events) + len(usage))
         if self.on_range:
             self.on_range(done)
@@ -245,6 +254,16 @@ class Indexer:
                 "deployments): rebuild it with --rebuild"
             )
         number, block_hash = ancestor
+        if number == cursor_number:
+            # Nothing to undo: the cursor's block is canonical, yet the next block does not descend from it.
+            self._stuck += 1
+            if self._stuck >= 3:
+                raise ChainError(
+                    f"the node's block {cursor_number + 1} does not name block {cursor_number} "
+                    f"(0x{block_hash.hex()}) as its parent, three times running: the node's chain is inconsistent"
+                )
+        else:
+            self._stuck = 0
         with self.store.transaction():
             first_gone = row_id(number + 1, 0)
             self.store.execute("DELETE FROM events WHERE id >= ?", (first_gone,))

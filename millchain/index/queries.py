@@ -54,7 +54,8 @@ def statement_lines(store: IndexStore, lease_id: int) -> list[StatementLine]:
     """Every UsageSettled of a lease, in chain order, with its block's time."""
     rows = store.query(
         "SELECT u.block_number, b.timestamp, u.counter, u.units, u.amount, u.tx_hash FROM usage u "
-        "JOIN blocks b ON b.number = u.block_number WHERE u.lease_id = ? ORDER BY u.id",
+        "JOIN blocks b ON b.number = u.block_number "
+        "WHERE u.lease = (SELECT key FROM leases WHERE lease_id = ?) ORDER BY u.id",
         (lease_key(lease_id),),
     )
     return [
@@ -139,11 +140,11 @@ SELECT o.subject, o.args, o.block_number,
   (SELECT MAX(c.id) FROM events c WHERE c.event = 'LeaseClosed' AND c.subject = o.subject),
   (SELECT MAX(s.id) FROM events s WHERE s.event = 'LeaseSuspended' AND s.subject = o.subject),
   (SELECT MAX(r.id) FROM events r WHERE r.event = 'LeaseResumed' AND r.subject = o.subject),
-  (SELECT u.id FROM usage u WHERE u.lease_id = o.subject ORDER BY u.id DESC LIMIT 1),
-  (SELECT u.counter FROM usage u WHERE u.lease_id = o.subject ORDER BY u.id DESC LIMIT 1),
-  (SELECT u.counter FROM usage u WHERE u.lease_id = o.subject AND u.id < ? ORDER BY u.id DESC LIMIT 1),
-  (SELECT u.counter FROM usage u WHERE u.lease_id = o.subject ORDER BY u.id LIMIT 1)
-FROM events o WHERE o.event = 'LeaseOpened' ORDER BY o.id
+  (SELECT u.id FROM usage u WHERE u.lease = l.key ORDER BY u.id DESC LIMIT 1),
+  (SELECT u.counter FROM usage u WHERE u.lease = l.key ORDER BY u.id DESC LIMIT 1),
+  (SELECT u.counter FROM usage u WHERE u.lease = l.key AND u.id < ? ORDER BY u.id DESC LIMIT 1),
+  (SELECT u.counter FROM usage u WHERE u.lease = l.key ORDER BY u.id LIMIT 1)
+FROM events o LEFT JOIN leases l ON l.lease_id = o.subject WHERE o.event = 'LeaseOpened' ORDER BY o.id
 """
 
 

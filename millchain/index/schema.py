@@ -29,11 +29,13 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         "subject {blob}, args TEXT NOT NULL)",
         "CREATE INDEX events_by_subject ON events (event, subject, id)",
         "CREATE INDEX events_by_contract ON events (contract, event, id)",
-        # UsageSettled is the bulk of the chain (every report of every leased machine): typed columns of its own.
-        "CREATE TABLE usage (id {bigint} PRIMARY KEY, lease_id {blob} NOT NULL, block_number {bigint} NOT NULL, "
+        # UsageSettled is the bulk of the chain (every report of every leased machine): typed columns of its own,
+        # the lease as a small integer key (a 32-byte id in its index made appending three times slower).
+        "CREATE TABLE leases (key {bigint} PRIMARY KEY, lease_id {blob} NOT NULL UNIQUE)",
+        "CREATE TABLE usage (id {bigint} PRIMARY KEY, lease {bigint} NOT NULL, block_number {bigint} NOT NULL, "
         "log_index INTEGER NOT NULL, block_hash {blob} NOT NULL, tx_hash {blob} NOT NULL, counter TEXT NOT NULL, "
         "units TEXT NOT NULL, amount TEXT NOT NULL)",
-        "CREATE INDEX usage_by_lease ON usage (lease_id, id)",
+        "CREATE INDEX usage_by_lease ON usage (lease, id)",
     ),
 )
 

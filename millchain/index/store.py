@@ -102,6 +102,9 @@ class SqliteStore(IndexStore):
         # NORMAL under WAL: a killed process loses nothing committed; only a power cut may lose the last commit,
         # and then the cursor rolls back with its rows, so the index resumes from an earlier, consistent point.
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # The usage index takes rows in lease order, not in arrival order: 64 MiB of page cache keeps its hot
+        # pages in memory during a backfill instead of re-reading them from the OS.
+        self._db.execute("PRAGMA cache_size=-65536")
         self._depth = 0
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

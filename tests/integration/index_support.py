@@ -80,7 +80,14 @@ def dump(store: IndexStore) -> dict[str, Any]:
             tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
             for row in store.query("SELECT * FROM events ORDER BY id")
         ],
-        "usage": store.query("SELECT * FROM usage ORDER BY id"),
+        # Lease keys are the index's own numbering (first seen, first numbered): compared by the ids they stand for.
+        "usage": [
+            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+            for row in store.query(
+                "SELECT u.id, l.lease_id, u.block_number, u.log_index, u.block_hash, u.tx_hash, u.counter, u.units, "
+                "u.amount FROM usage u JOIN leases l ON l.key = u.lease ORDER BY u.id"
+            )
+        ],
         "cursor": (store.meta("cursor_number"), store.meta("cursor_hash")),
     }
 

@@ -270,3 +270,24 @@ def test_cli_statement_reads_the_index_when_configured_and_says_when_it_reads_th
     assert code == 0 and "statement read from the chain's logs (the index at" in note
     assert from_index == from_chain
     assert len(__import__("json").loads(from_index)["lines"]) == 3
+
+
+def test_a_node_whose_next_block_never_descends_from_the_cursor_is_an_error_not_an_endless_rollback(
+    reporting: ReportingFleet, tmp_path: Path
+) -> None:
+    from millchain.errors import ChainError
+    from millchain.index.source import Header
+
+    session = reporting.session
+    with open_store(str(tmp_path / "index.sqlite")) as store:
+        indexer = open_indexer(session, store)
+        real = indexer.source.headers
+
+        def lying(numbers: Any) -> dict[int, Header | None]:
+            # Every block names a parent nobody has: the chain the node reports does not hang together.
+            return {n: h and Header(h.number, h.hash, b"\x66" * 32, h.timestamp) for n, h in real(numbers).items()}
+
+        indexer.source.headers = lying  # type: ignore[method-assign]
+        with pytest.raises(ChainError, match="three times running"):
+            indexer.backfill()
+        assert status(store).reorgs == 2  # two empty rollbacks, then the error
