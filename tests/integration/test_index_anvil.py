@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -190,41 +192,60 @@ def test_kill_9_at_random_moments_resumes_without_gaps_or_duplicates(
         url,
     ]
     chooser = random.Random(15)
-    generator_done = threading.Event()
+    enough = threading.Event()
+    rounds: list[int] = []
 
-    def generate() -> None:
-        for _ in range(24):
+    def generate() -> None:  # reports keep arriving until the last kill
+        while not enough.is_set():
             reporting.report(units=chooser.randint(1, 50))
-        generator_done.set()
+            rounds.append(1)
+            time.sleep(0.1)
 
     traffic = threading.Thread(target=generate)
     traffic.start()
     kills = 0
+    cursors: list[int] = []
+
+    def cursor_now() -> int:
+        with open_store(target, migrate=False) as peek:
+            return int(peek.meta("cursor_number") or -1) if "meta" in peek.tables() else -1
+
+    def progressed(before: int) -> bool:
+        return cursor_now() > before
+
     try:
-        while not generator_done.is_set() or kills < 4:
+        while kills < 5:
+            before = cursor_now()
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            # Start-up (imports, connection) takes about a second; the kill lands anywhere from before the first
-            # range to the middle of following.
             try:
-                process.wait(timeout=chooser.uniform(0.8, 2.5))
-            except subprocess.TimeoutExpired:
+                # Once this process has written something (start-up takes seconds on a busy machine), the kill lands
+                # at a random instant of its following: between ranges or inside one.
+                wait_until(partial(progressed, before), 60, "the index process to make progress")
+                if process.poll() is not None:
+                    pytest.fail(f"the index process exited on its own: {process.stderr and process.stderr.read()!r}")
+                time.sleep(chooser.uniform(0.0, 0.3))
                 process.send_signal(signal.SIGKILL)
                 process.wait()
                 kills += 1
-            else:
-                pytest.fail(f"the index process exited on its own: {process.stderr and process.stderr.read()!r}")
+                cursors.append(cursor_now())
             finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
                 if process.stderr:
                     process.stderr.close()
     finally:
+        enough.set()
         traffic.join(60)
     with open_store(target) as store:
         indexer = open_indexer(session, store)
         indexer.backfill()
         resumed = dump(store)
-    assert kills >= 4
+    assert kills == 5
+    # Killed while it was working, not only before it started: the cursor had moved at several of the kills.
+    assert sum(1 for before, after in zip([-1, *cursors], cursors, strict=False) if after > before) >= 2, cursors
     assert resumed == rebuilt(session, index_db())
-    assert len(resumed["usage"]) == 3 * (3 + 24)
+    assert len(resumed["usage"]) == 3 * (3 + len(rounds))
 
 
 def test_an_index_of_another_chain_is_refused_unless_rebuilt(
