@@ -203,3 +203,27 @@ def test_the_demo_ends_by_saying_how_to_open_the_console_on_its_chain(demo_sessi
         f"console: run `millchain console --network anvil --rpc {url}` and open http://127.0.0.1:8600/"
     )
     assert "millchain node" in console_hint(Session(connect("local"), project=project))
+
+
+def test_oracle_health_is_read_from_its_metrics_and_an_unreachable_oracle_says_so(demo_session: Any) -> None:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+    from millchain.console.data import ConsoleData
+    from millchain.node import free_port
+
+    registry = CollectorRegistry()
+    Gauge("oracle_outbox_depth", "pending", registry=registry).set(7)
+    confirmed = Counter("oracle_readings_confirmed", "confirmed", ["outcome"], registry=registry)
+    confirmed.labels("settled").inc(4)
+    confirmed.labels("stale").inc(1)
+    port, dead = free_port(), free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        data = ConsoleData(demo_session, None, [f"http://127.0.0.1:{port}/metrics", f"http://127.0.0.1:{dead}/metrics"])
+        up, down = data.oracle_health()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert (up["up"], up["outbox"], up["confirmed"], up["rejected"]) == (True, 7, 5, 0)
+    assert down["up"] is False and down["error"] == "ConnectionError"
