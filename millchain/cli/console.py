@@ -12,6 +12,7 @@ from millchain.cli.common import err_console, network_options
 from millchain.errors import ConfigError
 from millchain.index.indexer import open_indexer
 from millchain.index.store import INDEX_ENV, index_target, open_store
+from millchain.quality import parse_address
 from millchain.session import Session
 
 TOKEN_ENV = "MILLCHAIN_CONSOLE_TOKEN"
@@ -40,6 +41,13 @@ TOKEN_ENV = "MILLCHAIN_CONSOLE_TOKEN"
     help=f"File holding the access token [default: ${TOKEN_ENV}].",
 )
 @click.option(
+    "--siwe-allow",
+    "siwe_allow",
+    multiple=True,
+    metavar="ADDRESS",
+    help="An account that may sign in with Ethereum (EIP-4361) instead of a token; repeatable.",
+)
+@click.option(
     "--oracle-metrics",
     "oracle_metrics",
     multiple=True,
@@ -53,6 +61,7 @@ def console_command(
     db: str | None,
     follow: bool,
     token_file: Path | None,
+    siwe_allow: tuple[str, ...],
     oracle_metrics: tuple[str, ...],
     session: Session,
 ) -> None:
@@ -62,10 +71,16 @@ def console_command(
 
         from millchain.console.app import check_exposure, create_app
         from millchain.console.data import ConsoleData
+        from millchain.console.siwe import SiweVerifier
     except ImportError as exc:
         raise ConfigError(f"the console needs its web server: pip install 'millchain[console]' ({exc})") from exc
     token = token_file.read_text(encoding="utf-8").strip() if token_file else os.environ.get(TOKEN_ENV)
-    check_exposure(host, token)
+    check_exposure(host, token, bool(siwe_allow))
+    siwe = (
+        SiweVerifier({parse_address(a, what="--siwe-allow") for a in siwe_allow}, session.chain.chain_id)
+        if siwe_allow
+        else None
+    )
     target = index_target(session.project.root, db)
     stop = threading.Event()
     follower: threading.Thread | None = None
@@ -78,7 +93,7 @@ def console_command(
         follower.start()
     reader = open_store(target)
     data = ConsoleData(session, reader, list(oracle_metrics))
-    app = create_app(data, token=token)
+    app = create_app(data, token=token, siwe=siwe)
     shown = f"[{host}]" if ":" in host else host
     err_console.print(
         f"console: http://{shown}:{port}/  (index {reader.where}"

@@ -227,3 +227,68 @@ def test_oracle_health_is_read_from_its_metrics_and_an_unreachable_oracle_says_s
         thread.join(5)
     assert (up["up"], up["outbox"], up["confirmed"], up["rejected"]) == (True, 7, 5, 0)
     assert down["up"] is False and down["error"] == "ConnectionError"
+
+
+def test_sign_in_with_ethereum_opens_the_console_for_an_allowed_account_only(demo_session: Any, tmp_path: Path) -> None:
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    from millchain.chain import dev_accounts
+
+    allowed, stranger = dev_accounts()[5], dev_accounts()[6]
+    gated = start_console(demo_session, tmp_path, "--no-follow", "--siwe-allow", allowed.address)
+    host = gated.url.removeprefix("http://")
+
+    def sign_in(account: Any, edit: Any = None, signer: Any = None) -> requests.Response:
+        message = requests.get(f"{gated.url}/siwe/message", params={"address": account.address}, timeout=10).json()[
+            "message"
+        ]
+        if edit:
+            message = edit(message)
+        signature = Account.sign_message(encode_defunct(text=message), (signer or account).key).signature.hex()
+        return requests.post(
+            f"{gated.url}/siwe/login", json={"message": message, "signature": "0x" + signature}, timeout=10
+        )
+
+    try:
+        assert requests.get(f"{gated.url}/fleet", timeout=10).status_code == 401
+        assert (
+            f"{host} wants you to sign in with your Ethereum account:\n{allowed.address}\n"
+            in requests.get(f"{gated.url}/siwe/message", params={"address": allowed.address}, timeout=10).json()[
+                "message"
+            ]
+        )
+        refused = {
+            "stranger": sign_in(stranger),
+            "other domain": sign_in(allowed, lambda m: m.replace(host, "console.example", 1)),
+            "other chain": sign_in(allowed, lambda m: m.replace("Chain ID: 31337", "Chain ID: 1")),
+            "made-up nonce": sign_in(
+                allowed,
+                lambda m: (
+                    m.rsplit("Nonce: ", 1)[0] + "Nonce: abcdefgh1234\nIssued At: " + m.rsplit("Issued At: ", 1)[1]
+                ),
+            ),
+            "someone else's signature": sign_in(allowed, signer=stranger),
+        }
+        for case, answer in refused.items():
+            assert answer.status_code == 401, case
+        assert "not allowed" in refused["stranger"].json()["error"]
+        assert "this console is" in refused["other domain"].json()["error"]
+        assert "not the address's" in refused["someone else's signature"].json()["error"]
+        ok = sign_in(allowed)
+        assert ok.status_code == 200 and ok.json() == {"account": allowed.address}
+        assert requests.get(f"{gated.url}/fleet", cookies=ok.cookies, timeout=10).status_code == 200
+        assert requests.get(f"{gated.url}/fleet", cookies={"millchain_siwe": "forged"}, timeout=10).status_code == 401
+    finally:
+        stop(gated)
+
+
+def test_serving_beyond_localhost_without_a_token_or_sign_in_is_refused() -> None:
+    from millchain.console.app import check_exposure
+    from millchain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"--host 0\.0\.0\.0 serves the console beyond this machine"):
+        check_exposure("0.0.0.0", None)
+    check_exposure("0.0.0.0", "a-token-of-16-chars+")
+    check_exposure("0.0.0.0", None, siwe_allowed=True)
+    check_exposure("127.0.0.1", None)
