@@ -135,17 +135,21 @@ class FleetRow:
     """How far the machine's counter advanced through reports settled since ``day_start``."""
 
 
+# Per lease, two lookups on usage_by_lease: the last report ("id:counter" in one go) and the last before today, or
+# (COALESCE evaluates it only then) the first report, the anchor that billed nothing, for a lease started today.
 _FLEET_SQL = """
 SELECT o.subject, o.args, o.block_number,
-  (SELECT MAX(c.id) FROM events c WHERE c.event = 'LeaseClosed' AND c.subject = o.subject),
-  (SELECT MAX(s.id) FROM events s WHERE s.event = 'LeaseSuspended' AND s.subject = o.subject),
-  (SELECT MAX(r.id) FROM events r WHERE r.event = 'LeaseResumed' AND r.subject = o.subject),
-  (SELECT u.id FROM usage u WHERE u.lease = l.key ORDER BY u.id DESC LIMIT 1),
-  (SELECT u.counter FROM usage u WHERE u.lease = l.key ORDER BY u.id DESC LIMIT 1),
-  (SELECT u.counter FROM usage u WHERE u.lease = l.key AND u.id < ? ORDER BY u.id DESC LIMIT 1),
-  (SELECT u.counter FROM usage u WHERE u.lease = l.key ORDER BY u.id LIMIT 1)
+  (SELECT CAST(u.id AS TEXT) || ':' || u.counter FROM usage u WHERE u.lease = l.key ORDER BY u.id DESC LIMIT 1),
+  COALESCE(
+    (SELECT u.counter FROM usage u WHERE u.lease = l.key AND u.id < ? ORDER BY u.id DESC LIMIT 1),
+    (SELECT u.counter FROM usage u WHERE u.lease = l.key ORDER BY u.id LIMIT 1))
 FROM events o LEFT JOIN leases l ON l.lease_id = o.subject WHERE o.event = 'LeaseOpened' ORDER BY o.id
 """
+# Closing, suspending and resuming are rare: one pass over them for the whole fleet.
+_STATE_SQL = (
+    "SELECT subject, event, MAX(id) FROM events WHERE event IN ('LeaseClosed', 'LeaseSuspended', 'LeaseResumed') "
+    "GROUP BY subject, event"
+)
 
 
 def fleet(store: IndexStore, *, day_start: int) -> list[FleetRow]:
@@ -153,10 +157,13 @@ def fleet(store: IndexStore, *, day_start: int) -> list[FleetRow]:
     first_today = store.one("SELECT MIN(number) FROM blocks WHERE timestamp >= ?", (day_start,))
     boundary = row_id(int(first_today[0]), 0) if first_today and first_today[0] is not None else 2**62
     rows = store.query(_FLEET_SQL, (boundary,))
-    last_blocks = {int(r[6]) >> LOG_INDEX_BITS for r in rows if r[6] is not None}
+    latest: dict[tuple[bytes, str], int] = {
+        (bytes(subject), str(event)): int(last) for subject, event, last in store.query(_STATE_SQL)
+    }
+    last_reports = {bytes(r[0]): tuple(int(v) for v in str(r[3]).split(":")) for r in rows if r[3] is not None}
+    numbers = sorted({last_id >> LOG_INDEX_BITS for last_id, _ in last_reports.values()})
     times: dict[int, int] = {}
-    if last_blocks:
-        numbers = sorted(last_blocks)
+    if numbers:
         times = {
             int(n): int(t)
             for n, t in store.query(
@@ -164,21 +171,23 @@ def fleet(store: IndexStore, *, day_start: int) -> list[FleetRow]:
             )
         }
     out = []
-    for subject, args, opened, closed, suspended, resumed, last_id, last, before, first in rows:
+    for subject, args, opened, _last, before in rows:
+        key = bytes(subject)
         data = json.loads(args)
-        last_counter = None if last is None else int(last)
-        baseline = before if before is not None else first
+        last_id, last_counter = last_reports.get(key, (None, None))
+        baseline = None if before is None else int(before)
+        suspended, resumed = latest.get((key, "LeaseSuspended")), latest.get((key, "LeaseResumed"))
         out.append(
             FleetRow(
                 machine_id=bytes.fromhex(str(data["machineId"])[2:]),
-                lease_id=int.from_bytes(bytes(subject), "big"),
+                lease_id=int.from_bytes(key, "big"),
                 lessee=str(data["lessee"]),
                 opened_block=int(opened),
-                closed=closed is not None,
-                suspended=suspended is not None and (resumed is None or int(resumed) < int(suspended)),
+                closed=(key, "LeaseClosed") in latest,
+                suspended=suspended is not None and (resumed is None or resumed < suspended),
                 last_counter=last_counter,
-                last_report_at=None if last_id is None else times.get(int(last_id) >> LOG_INDEX_BITS),
-                units_today=0 if last_counter is None or baseline is None else last_counter - int(baseline),
+                last_report_at=None if last_id is None else times.get(last_id >> LOG_INDEX_BITS),
+                units_today=0 if last_counter is None or baseline is None else last_counter - baseline,
             )
         )
     return out

@@ -89,6 +89,10 @@ def test_backfill_stores_every_report_with_its_block_hash_and_statement_matches_
         rows = fleet(store, day_start=0)
         assert sorted(r.last_counter or 0 for r in rows) == sorted(reporting.counters.values())
         assert all(not r.closed and not r.suspended for r in rows)
+        # Every report is "today" from the epoch on: units counted from each lease's first (anchoring) report.
+        assert sorted(r.units_today for r in rows) == sorted(c - 7 for c in reporting.counters.values())
+        later = fleet(store, day_start=2**40)  # a day with no report yet: nothing counted
+        assert [r.units_today for r in later] == [0, 0, 0]
 
 
 def test_reorg_seen_on_restart_is_rolled_back_to_the_common_ancestor_and_equals_a_rebuild(
