@@ -258,7 +258,8 @@ def test_an_index_of_another_chain_is_refused_unless_rebuilt(
     target = str(tmp_path / "index.sqlite")
     with open_store(target) as store:
         open_indexer(reporting.session, store).backfill()
-    with AnvilNode(project) as other:
+    # Another dev chain: same accounts and contract addresses, another chain id.
+    with AnvilNode(project, extra=["--chain-id", "31338"]) as other:
         session = Session(
             connect("anvil", rpc_url=other.url), project=project, deployments_dir=tmp_path / "other-deployments"
         )
