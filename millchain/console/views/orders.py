@@ -81,7 +81,7 @@ def order_card(data: ConsoleData, report: OrderReport) -> str:
         + stat("order value", m(order.total))
         + stat("escrow", m(order.escrow), "order-escrow")
         + stat("retention", m(order.retention), "order-retention")
-        + stat("retention released", e(release), "release-at")
+        + stat("retention release date", e(release), "release-at")
         + "</div>"
         + "".join(shipments)
         + table(
