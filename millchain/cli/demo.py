@@ -9,6 +9,7 @@ import click
 from millchain import demo
 from millchain.cli.chain import status_rows
 from millchain.cli.common import console, emit_json, json_option, network_options, table
+from millchain.cli.console import console_hint
 from millchain.report import render
 from millchain.session import Session
 
@@ -34,3 +35,4 @@ def demo_command(session: Session, report_path: Path | None, keep_state: bool, a
           f"{session.chain.w3.eth.block_number})", ["contract", "address", "code"],
           [(r["contract"], r["address"], r["code"]) for r in status_rows(session)])
     console.print(f"report: {path.resolve()}")
+    console.print(console_hint(session), highlight=False)

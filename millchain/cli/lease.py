@@ -14,8 +14,9 @@ from eth_utils import is_address
 from hexbytes import HexBytes
 
 from millchain.chain import load_keystore
-from millchain.cli.common import console, emit_json, json_option, model_json, network_options, table
+from millchain.cli.common import console, emit_json, err_console, json_option, model_json, network_options, table
 from millchain.errors import ConfigError
+from millchain.index import reader as index_reader
 from millchain.leasing import Lease, LeaseClient, LeaseTerms, lease_hex, parse_lease_id
 from millchain.session import Session
 from millchain.typed_data import DeviceSigner, UsageReport
@@ -216,7 +217,8 @@ def show(lease_text: str, session: Session, as_json: bool) -> None:
 def statement(lease_text: str, as_csv: bool, session: Session, as_json: bool) -> None:
     """Every settled report of LEASE_ID, total billed, debt and escrow left."""
     client = LeaseClient(session)
-    st = client.statement(parse_lease_id(lease_text))
+    st, source = index_reader.statement(session, client, parse_lease_id(lease_text))
+    err_console.print(source, highlight=False, soft_wrap=True)
     if as_json:
         emit_json({"lease": st.lease.lease_hex, "lines": [line.model_dump() for line in st.lines],
                    "total_units": st.total_units, "total_billed": st.total_billed,

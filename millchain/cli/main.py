@@ -78,6 +78,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "disclose_command",
         "Disclose FIELD of the opened DOCUMENT (or of the order lines in an order...",
     ),
+    "index": ("millchain.cli.index", "index", "The event index: backfill, follow the chain (reorg-safe), status."),
+    "console": (
+        "millchain.cli.console",
+        "console_command",
+        "Serve the operations console (fleet, leases, quality, orders, parties), live...",
+    ),
     "verify-disclosure": (
         "millchain.cli.disclosure",
         "verify_disclosure_command",

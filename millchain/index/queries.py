@@ -1,0 +1,193 @@
+"""What readers (the console, the CLI) ask of the index. Read-only: the indexer is the only writer.
+
+Each query is one SQL statement whose per-lease parts are correlated subqueries on an index, so its cost grows
+with the number of leases shown, not with the millions of reports stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from millchain.index.schema import LOG_INDEX_BITS, row_id
+from millchain.index.store import IndexStore
+from millchain.leasing import Lease, Statement, StatementLine
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    where: str
+    cursor: int
+    cursor_hash: str
+    events: int
+    usage: int
+    reorgs: int
+    contracts: dict[str, str]
+
+
+def status(store: IndexStore) -> IndexStatus:
+    counts = store.one("SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM usage)")
+    assert counts is not None
+    return IndexStatus(
+        where=store.where,
+        cursor=int(store.meta("cursor_number") or -1),
+        cursor_hash="0x" + (store.meta("cursor_hash") or ""),
+        events=int(counts[0]),
+        usage=int(counts[1]),
+        reorgs=int(store.meta("reorgs") or 0),
+        contracts={str(n): str(a) for n, a in store.query("SELECT name, address FROM contracts")},
+    )
+
+
+def cursor(store: IndexStore) -> int:
+    """The last block indexed (-1 before the first run)."""
+    return int(store.meta("cursor_number") or -1)
+
+
+def lease_key(lease_id: int) -> bytes:
+    return lease_id.to_bytes(32, "big")
+
+
+def statement_lines(store: IndexStore, lease_id: int) -> list[StatementLine]:
+    """Every UsageSettled of a lease, in chain order, with its block's time."""
+    rows = store.query(
+        "SELECT u.block_number, b.timestamp, u.counter, u.units, u.amount, u.tx_hash FROM usage u "
+        "JOIN blocks b ON b.number = u.block_number "
+        "WHERE u.lease = (SELECT key FROM leases WHERE lease_id = ?) ORDER BY u.id",
+        (lease_key(lease_id),),
+    )
+    return [
+        StatementLine(
+            block=int(block),
+            time=int(when),
+            counter=int(counter),
+            units=int(units),
+            amount=int(amount),
+            tx_hash="0x" + bytes(tx).hex(),
+        )
+        for block, when, counter, units, amount, tx in rows
+    ]
+
+
+def statement(store: IndexStore, lease: Lease) -> Statement:
+    """The same :class:`Statement` as ``LeaseClient.statement``, read from the index."""
+    return Statement(lease=lease, lines=statement_lines(store, lease.lease_id))
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    contract: str
+    event: str
+    block_number: int
+    log_index: int
+    time: int
+    tx_hash: str
+    args: dict[str, Any]
+
+
+def events(
+    store: IndexStore,
+    event: str | Sequence[str] | None = None,
+    *,
+    contract: str | None = None,
+    subject: bytes | None = None,
+) -> list[IndexedEvent]:
+    """Events other than UsageSettled, oldest first, filtered by name(s), contract and first indexed argument."""
+    where: list[str] = []
+    params: list[Any] = []
+    if event is not None:
+        names = [event] if isinstance(event, str) else list(event)
+        where.append(f"e.event IN ({', '.join('?' for _ in names)})")
+        params += names
+    if contract is not None:
+        where.append("e.contract = ?")
+        params.append(contract)
+    if subject is not None:
+        where.append("e.subject = ?")
+        params.append(subject)
+    rows = store.query(
+        "SELECT e.contract, e.event, e.block_number, e.log_index, b.timestamp, e.tx_hash, e.args FROM events e "
+        "JOIN blocks b ON b.number = e.block_number"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY e.id",
+        params,
+    )
+    return [
+        IndexedEvent(str(c), str(ev), int(bn), int(li), int(ts), "0x" + bytes(tx).hex(), json.loads(args))
+        for c, ev, bn, li, ts, tx, args in rows
+    ]
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    machine_id: bytes
+    lease_id: int
+    lessee: str
+    opened_block: int
+    closed: bool
+    suspended: bool
+    last_counter: int | None
+    last_report_at: int | None
+    """Block time of the last settled report."""
+    units_today: int
+    """How far the machine's counter advanced through reports settled since ``day_start``."""
+
+
+# Per lease, two lookups on usage_by_lease: the last report ("id:counter" in one go) and the last before today, or
+# (COALESCE evaluates it only then) the first report, the anchor that billed nothing, for a lease started today.
+_FLEET_SQL = """
+SELECT o.subject, o.args, o.block_number,
+  (SELECT CAST(u.id AS TEXT) || ':' || u.counter FROM usage u WHERE u.lease = l.key ORDER BY u.id DESC LIMIT 1),
+  COALESCE(
+    (SELECT u.counter FROM usage u WHERE u.lease = l.key AND u.id < ? ORDER BY u.id DESC LIMIT 1),
+    (SELECT u.counter FROM usage u WHERE u.lease = l.key ORDER BY u.id LIMIT 1))
+FROM events o LEFT JOIN leases l ON l.lease_id = o.subject WHERE o.event = 'LeaseOpened' ORDER BY o.id
+"""
+# Closing, suspending and resuming are rare: one pass over them for the whole fleet.
+_STATE_SQL = (
+    "SELECT subject, event, MAX(id) FROM events WHERE event IN ('LeaseClosed', 'LeaseSuspended', 'LeaseResumed') "
+    "GROUP BY subject, event"
+)
+
+
+def fleet(store: IndexStore, *, day_start: int) -> list[FleetRow]:
+    """Every opened lease with its machine, state and today's metered units (``day_start``: a unix time)."""
+    first_today = store.one("SELECT MIN(number) FROM blocks WHERE timestamp >= ?", (day_start,))
+    boundary = row_id(int(first_today[0]), 0) if first_today and first_today[0] is not None else 2**62
+    rows = store.query(_FLEET_SQL, (boundary,))
+    latest: dict[tuple[bytes, str], int] = {
+        (bytes(subject), str(event)): int(last) for subject, event, last in store.query(_STATE_SQL)
+    }
+    last_reports = {bytes(r[0]): tuple(int(v) for v in str(r[3]).split(":")) for r in rows if r[3] is not None}
+    numbers = sorted({last_id >> LOG_INDEX_BITS for last_id, _ in last_reports.values()})
+    times: dict[int, int] = {}
+    if numbers:
+        times = {
+            int(n): int(t)
+            for n, t in store.query(
+                f"SELECT number, timestamp FROM blocks WHERE number IN ({', '.join('?' for _ in numbers)})", numbers
+            )
+        }
+    out = []
+    for subject, args, opened, _last, before in rows:
+        key = bytes(subject)
+        data = json.loads(args)
+        last_id, last_counter = last_reports.get(key, (None, None))
+        baseline = None if before is None else int(before)
+        suspended, resumed = latest.get((key, "LeaseSuspended")), latest.get((key, "LeaseResumed"))
+        out.append(
+            FleetRow(
+                machine_id=bytes.fromhex(str(data["machineId"])[2:]),
+                lease_id=int.from_bytes(key, "big"),
+                lessee=str(data["lessee"]),
+                opened_block=int(opened),
+                closed=(key, "LeaseClosed") in latest,
+                suspended=suspended is not None and (resumed is None or resumed < suspended),
+                last_counter=last_counter,
+                last_report_at=None if last_id is None else times.get(last_id >> LOG_INDEX_BITS),
+                units_today=0 if last_counter is None or baseline is None else last_counter - baseline,
+            )
+        )
+    return out
