@@ -58,6 +58,8 @@ SUBMIT_POLL_S = 0.02
 """How often the submitter looks at the chain while batches form or are in flight: one eth_blockNumber."""
 RELAYER_PASSWORD_ENV = "ORACLE_RELAYER_PASSWORD"
 DEVICE_PASSWORD_ENV = "ORACLE_DEVICE_PASSWORD"
+QUARANTINING = ("counter_backwards", "runtime_backwards")
+"""Rejections that quarantine the machine: its counters went back, which a reset or a false reading explains."""
 
 
 def _record(folder: Path, name: str) -> dict[str, Any]:
@@ -183,12 +185,14 @@ class OracleService:
         if state is None or state.quarantined:
             state = self.outbox.machine_state(machine.name)
         try:
-            counter, runtime = check_against_history(raw, state, now=now, max_skew=self.settings.max_clock_skew_s,
-                                                     max_rate_per_hour=lease.max_rate_per_hour)
+            checked = check_against_history(raw, state, now=now, max_skew=self.settings.max_clock_skew_s,
+                                            max_rate_per_hour=lease.max_rate_per_hour)
         except InvalidTelemetry as exc:
-            if exc.reason == "counter_backwards":
-                self.outbox.quarantine_machine(machine.name, f"counter went backwards ({exc.detail})")
+            if exc.reason in QUARANTINING:
+                self.outbox.quarantine_machine(machine.name, f"{exc.reason}: {exc.detail}; if the machine "
+                                               f"restarted, run `millchain oracle rebaseline {machine.name}`")
             raise
+        counter, runtime = checked.counter, checked.runtime
         report = UsageReport(lease_id=lease.lease_id, machine_id=machine.machine_bytes, counter=counter,
                              runtime_seconds=runtime, timestamp=raw.timestamp)
         if machine.signing == "gateway":
@@ -208,7 +212,8 @@ class OracleService:
                                counter=counter, runtime=runtime, timestamp=raw.timestamp, r=signed.r, vs=signed.vs,
                                device_counter=raw.counter, device_runtime=raw.runtime,
                                received_at=telemetry.received_at,
-                               anchor=not lease.anchored and not self.outbox.has_readings(lease.lease_id))
+                               anchor=not lease.anchored and not self.outbox.has_readings(lease.lease_id),
+                               state=checked.state)
 
     def ingest(self, group: list[Telemetry]) -> int:
         """Validate a group of messages and commit the good ones in one outbox transaction; returns how many
@@ -223,9 +228,11 @@ class OracleService:
                 reading = self.validate(telemetry, now, states.get(telemetry.machine))
             except InvalidTelemetry as exc:
                 self.metrics.rejected.labels(exc.reason).inc()
+                if exc.reason == "duplicate":  # a redelivery: expected with QoS 1, nothing to warn about
+                    continue
                 self._throttle.log(logging.WARNING, f"{telemetry.machine}:{exc.reason}", "rejected %s from %s: %s",
                                    exc.reason, telemetry.machine[:64], exc.detail[:200])
-                if exc.reason == "counter_backwards":
+                if exc.reason in QUARANTINING:
                     states.pop(telemetry.machine, None)  # quarantined in the outbox: read it from there
                 continue
             except Exception as exc:  # a bug or a chain hiccup must not stall the other machines
@@ -237,10 +244,8 @@ class OracleService:
                 reading = dataclasses.replace(reading, anchor=False)  # one anchor per lease
             if reading.anchor:
                 anchors.add(reading.lease_id)
-            previous = states.get(reading.machine) or self.outbox.machine_state(reading.machine)
-            states[reading.machine] = dataclasses.replace(
-                previous, last_counter=reading.device_counter, last_runtime=reading.device_runtime,
-                last_timestamp=reading.timestamp)
+            assert reading.state is not None
+            states[reading.machine] = reading.state
             accepted.append(reading)
         if accepted:
             self.outbox.accept_many(accepted)
@@ -255,7 +260,14 @@ class OracleService:
             # Shielded: cancelling this loop at shutdown must not abandon a group half way through the worker
             # thread; the shutdown waits for it before closing the outbox.
             self._ingesting = asyncio.ensure_future(asyncio.to_thread(self.ingest, group))
-            await asyncio.shield(self._ingesting)
+            try:
+                await asyncio.shield(self._ingesting)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # e.g. the outbox's disk full: the intake must live on and try the next group
+                self.metrics.rejected.labels("internal_error").inc(len(group))
+                self._throttle.log(logging.ERROR, "intake", "could not ingest %d readings: %s", len(group), exc,
+                                   exc_info=True)
 
     # ------------------------------------------------------------------ loops
 
