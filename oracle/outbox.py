@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS readings (
     tries INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS readings_state ON readings(state, lease_id);
+CREATE INDEX IF NOT EXISTS readings_batch ON readings(batch_id);
 CREATE TABLE IF NOT EXISTS machines (
     machine TEXT PRIMARY KEY,
     last_counter INTEGER,
@@ -81,6 +82,15 @@ CREATE TABLE IF NOT EXISTS attempts (
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+    machine TEXT PRIMARY KEY,
+    lease_id TEXT,
+    status INTEGER NOT NULL,
+    max_rate INTEGER NOT NULL,
+    anchored INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS preflight (check_name TEXT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL,
+                                      at REAL NOT NULL);
 """
 MIGRATIONS = {
     # Columns added after the first release: an outbox written by an older oracle gains them at start.
@@ -462,6 +472,66 @@ class Outbox:
         with self._tx() as db:
             db.execute("INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
                        "value = excluded.value", (name, value))
+
+    @_serialised
+    def save_leases(self, leases: Sequence[tuple[str, int | None, int, int, bool]]) -> None:
+        """Each machine's lease as last read from the chain (machine, lease id or None, status, max rate,
+        anchored): what the intake works from when the oracle starts while the node is down."""
+        with self._tx() as db:
+            db.executemany("INSERT INTO leases(machine, lease_id, status, max_rate, anchored) VALUES (?, ?, ?, ?, ?) "
+                           "ON CONFLICT(machine) DO UPDATE SET lease_id = excluded.lease_id, status = excluded.status, "
+                           "max_rate = excluded.max_rate, anchored = excluded.anchored",
+                           [(m, None if i is None else hex(i), st, rate, int(a)) for m, i, st, rate, a in leases])
+
+    @_serialised
+    def load_leases(self) -> list[tuple[str, int | None, int, int, bool]]:
+        rows = self._db.execute("SELECT machine, lease_id, status, max_rate, anchored FROM leases").fetchall()
+        return [(m, None if i is None else int(i, 16), int(st), int(rate), bool(a)) for m, i, st, rate, a in rows]
+
+    @_serialised
+    def count_start(self) -> int:
+        """Record one more start of the oracle on this outbox; returns how many there were."""
+        with self._tx() as db:
+            db.execute("INSERT INTO cursors(name, value) VALUES ('starts', 1) ON CONFLICT(name) DO UPDATE SET "
+                       "value = value + 1")
+            return int(db.execute("SELECT value FROM cursors WHERE name = 'starts'").fetchone()[0])
+
+    @_serialised
+    def save_preflight(self, findings: Sequence[tuple[str, str, str]]) -> None:
+        """The last preflight's findings (check, level, message), replacing the previous run's."""
+        with self._tx() as db:
+            db.execute("DELETE FROM preflight")
+            db.executemany("INSERT INTO preflight(check_name, level, message, at) VALUES (?, ?, ?, ?)",
+                           [(*f, time.time()) for f in findings])
+
+    @_serialised
+    def preflight(self) -> list[dict[str, object]]:
+        return [{"check": c, "level": lv, "message": m, "at": at} for c, lv, m, at in self._db.execute(
+            "SELECT check_name, level, message, at FROM preflight ORDER BY rowid").fetchall()]
+
+    @_serialised
+    def last_settled_at(self) -> float | None:
+        row = self._db.execute("SELECT MAX(settled_at) FROM readings WHERE state = 'settled'").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    @_serialised
+    def prune(self, older_than: float, limit: int = 5_000) -> int:
+        """Delete delivered history received before ``older_than`` (unix time), at most ``limit`` readings a call:
+        superseded and settled readings except each lease's newest settled one (status shows it), and the closed
+        batches and attempts no remaining reading refers to. Pending, in-flight and quarantined readings are kept
+        (quarantined ones are what an operator must look into). Returns the readings deleted."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE state IN ('superseded', 'settled', "
+                "'stale') AND received_at < ? AND id NOT IN (SELECT MAX(id) FROM readings WHERE state IN "
+                "('settled', 'stale') GROUP BY lease_id) LIMIT ?)", (older_than, limit))
+            deleted = cursor.rowcount
+            db.execute("DELETE FROM attempts WHERE batch_id IN (SELECT b.id FROM batches b WHERE b.state != "
+                       "'inflight' AND b.created_at < ? AND NOT EXISTS (SELECT 1 FROM readings r WHERE "
+                       "r.batch_id = b.id))", (older_than,))
+            db.execute("DELETE FROM batches WHERE state != 'inflight' AND created_at < ? AND NOT EXISTS "
+                       "(SELECT 1 FROM readings r WHERE r.batch_id = batches.id)", (older_than,))
+        return int(deleted)
 
     # ------------------------------------------------------------------ status
 

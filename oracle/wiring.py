@@ -3,11 +3,33 @@ source and commander per OPC UA machine, one in-process simulator for simulated 
 
 from __future__ import annotations
 
+import hashlib
+
 from oracle.config import OracleSettings
+from oracle.outbox import Outbox
 from oracle.sources import Commander, Source
 from oracle.sources.mqtt import MqttCommander, MqttSource
 from oracle.sources.opcua import OpcUaCommander, OpcUaSource
 from oracle.sources.simulator import SimulatedMachine, SimulatorCommander, SimulatorSource
+
+
+def default_client_id(settings: OracleSettings) -> str:
+    """A client id fixed for one installation (its outbox) and distinct between installations on one broker."""
+    digest = hashlib.sha256(str(settings.outbox.resolve()).encode()).hexdigest()[:16]
+    return f"millchain-oracle-{digest}"
+
+
+def _resume(settings: OracleSettings, name: str) -> dict[str, int]:
+    """Where a simulated machine stood when the oracle last stopped: a simulator restarting at 0 would look like
+    a machine reset (counter_backwards) and quarantine it."""
+    if not settings.outbox.exists():
+        return {}
+    outbox = Outbox(settings.outbox)
+    try:
+        state = outbox.machine_state(name)
+    finally:
+        outbox.close()
+    return {"start_counter": state.last_counter or 0, "start_runtime": state.last_runtime or 0}
 
 
 def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Commander]]:
@@ -16,8 +38,10 @@ def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Co
     mqtt_machines = [m.name for m in settings.machines if m.source == "mqtt"]
     if mqtt_machines:
         mqtt = settings.mqtt
+        client_id = mqtt.client_id or default_client_id(settings)
         sources.append(MqttSource(mqtt.host, mqtt.port, mqtt.topic_prefix, machines=mqtt_machines,
-                                  username=mqtt.username, password=mqtt.password))
+                                  username=mqtt.username, password=mqtt.password, client_id=client_id,
+                                  persistent=mqtt.persistent_session))
         commander = MqttCommander(mqtt.host, mqtt.port, mqtt.topic_prefix, username=mqtt.username,
                                   password=mqtt.password)
         commanders.update(dict.fromkeys(mqtt_machines, commander))
@@ -30,7 +54,7 @@ def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Co
                                    opc.interval_s))
         if opc.locked_node is not None:
             commanders[machine.name] = OpcUaCommander(opc.endpoint, machine.name, locked_node=opc.locked_node)
-    simulated = [SimulatedMachine(m.name, m.simulator_rate_per_hour, seed=i)
+    simulated = [SimulatedMachine(m.name, m.simulator_rate_per_hour, seed=i, **_resume(settings, m.name))
                  for i, m in enumerate(settings.machines) if m.source == "simulator"]
     if simulated:
         sources.append(SimulatorSource(simulated, settings.simulator_interval_s))
