@@ -143,3 +143,16 @@ def test_readings_that_cannot_be_signed_are_quarantined_with_the_reason(tmp_path
     box.quarantine_pending([r.id for r in box.pending(10)], "no device key to sign with")
     assert box.pending(10) == [] and not box.has_readings(7)
     assert box.status()[0]["quarantine_reasons"] == ["no device key to sign with"]
+
+
+def test_prune_keeps_what_status_and_audit_need_and_deletes_old_delivered_history(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    old = [dataclasses.replace(reading(c), received_at=1.0) for c in (1, 2, 3)]
+    box.accept_many(old[:1])
+    batch = box.open_batch(0, box.pending(10), attempt())
+    box.finish_batch(batch, {batch.reading_ids[0]: Outcome("settled")})
+    box.accept_many(old[1:])  # 2 superseded by 3, 3 pending
+    assert box.prune(older_than=time.time()) == 1  # the superseded one; the lease's newest settled one stays
+    status = {row["machine"]: row for row in box.status()}["press-01"]
+    assert (status["last_settled"], status["pending"]) == (1, 1)
+    assert [r.counter for r in box.pending(10)] == [3]
