@@ -41,6 +41,7 @@ from millchain.typed_data import (
     lease_domain,
     recover_signer,
 )
+from oracle import keyvault
 from oracle.config import MachineSettings, OracleSettings
 from oracle.metrics import Metrics, MetricsServer
 from oracle.outbox import UNSIGNED, AcceptedReading, Outbox
@@ -193,15 +194,16 @@ class OracleService:
         return chain, relayer
 
     def _device_signers(self, password: str | None) -> dict[str, DeviceSigner]:
+        """The gateway machines' signers, unlocked through the key vault (one scrypt derivation per start)."""
+        keystores = {m.name: m.device_keystore for m in self.settings.machines
+                     if m.signing == "gateway" and m.device_keystore is not None}
+        keys = keyvault.unlock(self.settings.outbox.with_suffix(".keys"), keystores, password)
         signers = {}
-        for machine in self.settings.machines:
-            if machine.signing != "gateway":
-                continue
-            assert machine.device_keystore is not None
-            key = load_keystore(machine.device_keystore, password)
-            if key.address == self.relayer.address:
-                raise ConfigError(f"machine {machine.name}: the device key must not be the relayer key")
-            signers[machine.name] = DeviceSigner(bytes(key.key), self.hasher)
+        for name, key in keys.items():
+            signer = DeviceSigner(key, self.hasher)
+            if signer.address == self.relayer.address:
+                raise ConfigError(f"machine {name}: the device key must not be the relayer key")
+            signers[name] = signer
         return signers
 
     # ------------------------------------------------------------------ intake

@@ -19,17 +19,17 @@ def default_client_id(settings: OracleSettings) -> str:
     return f"millchain-oracle-{digest}"
 
 
-def _resume(settings: OracleSettings, name: str) -> dict[str, int]:
-    """Where a simulated machine stood when the oracle last stopped: a simulator restarting at 0 would look like
-    a machine reset (counter_backwards) and quarantine it."""
-    if not settings.outbox.exists():
+def _resume(settings: OracleSettings, names: list[str]) -> dict[str, tuple[int, int]]:
+    """Where each simulated machine stood when the oracle last stopped: a simulator restarting at 0 would look
+    like a machine reset (counter_backwards) and quarantine it."""
+    if not names or not settings.outbox.exists():
         return {}
     outbox = Outbox(settings.outbox)
     try:
-        state = outbox.machine_state(name)
+        states = {name: outbox.machine_state(name) for name in names}
     finally:
         outbox.close()
-    return {"start_counter": state.last_counter or 0, "start_runtime": state.last_runtime or 0}
+    return {name: (st.last_counter or 0, st.last_runtime or 0) for name, st in states.items()}
 
 
 def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Commander]]:
@@ -54,8 +54,13 @@ def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Co
                                    opc.interval_s))
         if opc.locked_node is not None:
             commanders[machine.name] = OpcUaCommander(opc.endpoint, machine.name, locked_node=opc.locked_node)
-    simulated = [SimulatedMachine(m.name, m.simulator_rate_per_hour, seed=i, **_resume(settings, m.name))
-                 for i, m in enumerate(settings.machines) if m.source == "simulator"]
+    simulated = []
+    resume = _resume(settings, [m.name for m in settings.machines if m.source == "simulator"])
+    for i, m in enumerate(settings.machines):
+        if m.source == "simulator":
+            counter, runtime = resume.get(m.name, (0, 0))
+            simulated.append(SimulatedMachine(m.name, m.simulator_rate_per_hour, seed=i, start_counter=counter,
+                                              start_runtime=runtime))
     if simulated:
         sources.append(SimulatorSource(simulated, settings.simulator_interval_s))
         simulator_commander = SimulatorCommander(simulated)
