@@ -17,9 +17,10 @@ from millchain.leasing import LeaseClient
 from millchain.node import AnvilNode
 from millchain.session import Session
 from oracle.config import OracleSettings
-from oracle.outbox import Outbox
+from oracle.outbox import AcceptedReading, Attempt, Outbox, Outcome
 from oracle.service import OracleService
 from oracle.sources import Emit, Telemetry
+from oracle.status import collect
 from tests.oracle_floor import DEVICE_PASSWORD, PRICE_PER_UNIT, RELAYER, Floor, build_floor
 
 pytestmark = pytest.mark.integration
@@ -309,3 +310,25 @@ def test_a_counter_jump_within_one_second_is_refused_and_quarantines_nothing(
     service = run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, {name: 1011}), timeout=30)
     assert rejected_by_reason(service) == {"implausible_jump": 1}
     assert reopened(service).machine_state(name).quarantined is None
+
+
+def test_status_shows_the_chain_beside_the_outbox_and_flags_an_outbox_claiming_more(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    t = opened(floor, name) + 1
+    run_service(settings, [msg(name, 1000, 100, t), msg(name, 1010, 101, t + 1)], settled(floor, {name: 1010}))
+    row = next(r for r in collect(settings)["machines"] if r["machine"] == name)
+    assert (row["last_settled"], row["on_chain"], row["flags"]) == (1010, 1010, [])
+    # What the old oracle did after a stale skip: a reading recorded settled that the chain never billed.
+    box = Outbox(settings.outbox)
+    box.accept_many([AcceptedReading(machine=name, machine_id=name.encode().ljust(32, b"\0"),
+                                     lease_id=floor.leases[name], counter=1020, runtime=102, timestamp=t + 1,
+                                     r=b"\1" * 32, vs=b"\2" * 32, device_counter=1020, device_runtime=102,
+                                     received_at=time.time())])
+    batch = box.open_batch(10_000, box.pending(10), Attempt("0x01", 0, "0x", 1, 1, 1, 1))
+    box.finish_batch(batch, {batch.reading_ids[0]: Outcome("settled")})
+    box.close()
+    row = next(r for r in collect(settings)["machines"] if r["machine"] == name)
+    assert row["flags"][0] == "ALARM: outbox says 1020 settled, chain holds 1010"

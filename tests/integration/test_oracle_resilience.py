@@ -23,10 +23,11 @@ from oracle.outbox import Outbox
 from oracle.service import OracleService
 from oracle.sources import Emit, Telemetry
 from oracle.sources.mqtt import telemetry_topic
+from oracle.status import collect
 from oracle.wiring import build_adapters
 from tests.integration.test_oracle_core_anvil import msg, run_service, settled
 from tests.oracle_fixtures import MosquittoBroker
-from tests.oracle_floor import DEVICE_PASSWORD, Floor, build_floor
+from tests.oracle_floor import DEVICE_PASSWORD, RELAYER, Floor, build_floor
 
 pytestmark = pytest.mark.integration
 
@@ -241,3 +242,27 @@ def test_a_flood_of_unknown_machine_names_costs_one_log_line_and_bounded_memory(
                                                          {"reason": "unknown_machine"}) == 20_000
     finally:
         service.outbox.close()
+
+
+def test_preflight_says_loudly_a_wrong_device_key_and_an_unfunded_relayer(
+    floor3: Floor, anvil: AnvilNode, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Defect 12: both used to be logged at info level only, nowhere else.
+    first, second, _ = floor3.leases
+    settings = floor3.settings(tmp_path, anvil.url)
+    machines = [m.model_copy(update={"device_keystore": floor3.keystores[second]}) if m.name == first else m
+                for m in settings.machines]  # first holds second's key: not its registered signer
+    settings = settings.model_copy(update={"machines": machines})
+    relayer = floor3.session.chain.account(RELAYER).address
+    floor3.session.chain.w3.provider.make_request("anvil_setBalance", [relayer, "0x0"])  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="oracle.preflight"), Running(settings) as oracle:
+        wait_for(lambda: bool(oracle.service and oracle.service.preflight), 15, "the preflight")
+        checks = {f.check: f for f in oracle.service.preflight}  # type: ignore[union-attr]
+        health = oracle.health()
+    assert set(checks) >= {"device_key", "relayer_balance"}
+    assert first in checks["device_key"].message and checks["device_key"].level == "error"
+    assert checks["relayer_balance"].level == "error"
+    assert health["status"] == "degraded" and any("device_key" in p for p in health["problems"])  # type: ignore[union-attr]
+    assert {r.levelname for r in caplog.records if r.name == "oracle.preflight"} == {"ERROR"}
+    stored = {f["check"] for f in collect(settings)["preflight"]}
+    assert stored >= {"device_key", "relayer_balance"}
