@@ -75,6 +75,7 @@ PROBE_INTERVAL_S = 1.0
 RECONCILE_INTERVAL_S = 5.0
 """How often each machine's counter seen is compared with its lease's counter on chain (metrics)."""
 PRUNE_INTERVAL_S = 60.0
+PREFLIGHT_DELAY_S = 3.0
 
 
 @dataclass
@@ -370,7 +371,10 @@ class OracleService:
         a log line when the node stops or starts answering; the preflight once it first answers; the
         reconciliation of counters seen with counters on chain."""
         down_since: float | None = None
-        next_reconcile = 0.0
+        # Not in the first seconds: a thousand registry look-ups must not delay the first settlement after a
+        # restart; the findings are logged a few seconds later instead.
+        preflight_after = time.monotonic() + PREFLIGHT_DELAY_S
+        next_reconcile = time.monotonic() + PREFLIGHT_DELAY_S
         preflight_done = False
         while True:
             try:
@@ -388,7 +392,7 @@ class OracleService:
                 if down_since is not None:
                     log.warning("node answers again after %.0f s (head %d)", time.monotonic() - down_since, head)
                     down_since = None
-                if not preflight_done:
+                if not preflight_done and time.monotonic() >= preflight_after:
                     preflight_done = await self._preflight()
                 if time.monotonic() >= next_reconcile:
                     next_reconcile = time.monotonic() + RECONCILE_INTERVAL_S

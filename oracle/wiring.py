@@ -9,7 +9,6 @@ from oracle.config import OracleSettings
 from oracle.outbox import Outbox
 from oracle.sources import Commander, Source
 from oracle.sources.mqtt import MqttCommander, MqttSource
-from oracle.sources.opcua import OpcUaCommander, OpcUaSource
 from oracle.sources.simulator import SimulatedMachine, SimulatorCommander, SimulatorSource
 
 
@@ -48,6 +47,8 @@ def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Co
     for machine in settings.machines:
         if machine.source != "opcua":
             continue
+        from oracle.sources.opcua import OpcUaCommander, OpcUaSource  # asyncua: imported only when used
+
         assert machine.opcua is not None  # enforced by MachineSettings
         opc = machine.opcua
         sources.append(OpcUaSource(opc.endpoint, machine.name, opc.counter_node, opc.runtime_node, opc.mode,
