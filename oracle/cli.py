@@ -24,12 +24,17 @@ def oracle() -> None:
 @click.option("--log-level", default="INFO", show_default=True)
 def run(config_path: Path, log_level: str) -> None:
     """Run the oracle until SIGTERM / SIGINT (then flush and exit 0)."""
+    import os
+
+    from oracle import keyvault
     from oracle.logs import configure
-    from oracle.service import OracleService
-    from oracle.wiring import build_adapters
 
     configure(log_level)
     settings = load_config(config_path)
+    # The vault's key derivation runs while the service's heavy imports load (restart time, issue 12).
+    keyvault.prefetch(settings.outbox.with_suffix(".keys"), os.environ.get("ORACLE_DEVICE_PASSWORD"))
+    from oracle.service import OracleService
+    from oracle.wiring import build_adapters
 
     async def main() -> int:
         sources, commanders = build_adapters(settings)

@@ -17,14 +17,13 @@ import json
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from millchain.chain import load_keystore
 
 log = logging.getLogger("oracle.keyvault")
 
@@ -36,8 +35,42 @@ n x r x p block mixes, the same for both."""
 VERSION = 1
 
 
-def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+_prefetched: dict[tuple[str, bytes, int, int, int], Future[bytes]] = {}
+_prefetch_lock = threading.Lock()
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=64 * 1024 * 1024)
+
+
+def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    with _prefetch_lock:
+        future = _prefetched.pop((password, salt, n, r, p), None)
+    return future.result() if future is not None else _scrypt(password, salt, n, r, p)
+
+
+def prefetch(vault: Path, password: str | None) -> None:
+    """Start deriving the vault's key in a background thread (OpenSSL's scrypt releases the GIL), so the
+    derivation overlaps the seconds the service spends importing and connecting; :func:`unlock` then takes the
+    result. Does nothing without a password or a readable vault."""
+    if password is None:
+        return
+    try:
+        body = json.loads(vault.read_text(encoding="utf-8"))
+        params = (password, bytes.fromhex(body["salt"]), int(body["n"]), int(body["r"]), int(body["p"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    future: Future[bytes] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(_scrypt(*params))
+        except BaseException as exc:  # handed to whoever takes the result
+            future.set_exception(exc)
+
+    with _prefetch_lock:
+        _prefetched[params] = future
+    threading.Thread(target=run, name="oracle-vault-kdf", daemon=True).start()
 
 
 def fingerprint(path: Path) -> str:
@@ -81,6 +114,8 @@ def unlock(vault: Path, keystores: Mapping[str, Path], password: str | None) -> 
     """Each machine's private key: from the vault where its keystore is unchanged, else from the keystore
     (decrypted in parallel), after which the vault is rewritten. Raises ConfigError for a keystore that
     cannot be unlocked."""
+    from millchain.chain import load_keystore  # web3 and eth-account: imported once the prefetch runs
+
     if password is None:
         # No password in the environment: each keystore asks for its own (load_keystore prompts), no vault.
         return {name: bytes(load_keystore(path, None).key) for name, path in keystores.items()}
