@@ -143,14 +143,19 @@ def main() -> None:
         session.deploy()
         for machines in args.machines:
             print(f"{machines} machines:", flush=True)
-            results["runs"].append(bench_fleet(session, node, machines, args.rounds, work))
+            run = bench_fleet(session, node, machines, args.rounds, work)
+            results["runs"].append({**run, "load_average_1m": round(os.getloadavg()[0], 2)})
     results.update({"load_average_1m_start": round(load_before, 2), "load_average_1m_end": round(os.getloadavg()[0], 2),
                     "cpus": os.cpu_count() or 0})
     print(json.dumps(results, indent=2))
     problems = [f"{run['machines']} machines: {run['worst_s']:.2f} s misses the target {run['target_s']} s"
                 for run in results["runs"] if run["target_s"] is not None and run["worst_s"] > run["target_s"]]
     if args.update:
-        SNAPSHOT.write_text(json.dumps(results, indent=2) + "\n")
+        # Fleet sizes not rerun keep their last figures (each run records its own load average).
+        kept = json.loads(SNAPSHOT.read_text()).get("runs", []) if SNAPSHOT.is_file() else []
+        rerun = {run["machines"] for run in results["runs"]}
+        runs = sorted([r for r in kept if r["machines"] not in rerun] + results["runs"], key=lambda r: r["machines"])
+        SNAPSHOT.write_text(json.dumps({**results, "runs": runs}, indent=2) + "\n")
         print(f"snapshot written: {SNAPSHOT}")
     for problem in problems:
         print(problem, file=sys.stderr)

@@ -266,3 +266,29 @@ def test_preflight_says_loudly_a_wrong_device_key_and_an_unfunded_relayer(
     assert {r.levelname for r in caplog.records if r.name == "oracle.preflight"} == {"ERROR"}
     stored = {f["check"] for f in collect(settings)["preflight"]}
     assert stored >= {"device_key", "relayer_balance"}
+
+
+def test_hostile_payloads_on_a_machines_topic_are_refused_by_name_and_billing_goes_on(
+    floor3: Floor, anvil: AnvilNode, mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    # Defects 1 and 11: a retained bracket bomb made the process exit with SIGSEGV on every start; a 5,000-digit
+    # counter gave internal_error with a traceback.
+    name = next(iter(floor3.leases))
+    settings = floor3.settings(tmp_path, anvil.url, mqtt={"host": mosquitto.host, "port": mosquitto.port})
+    topic = telemetry_topic(settings.mqtt.topic_prefix, name)
+    t0 = int(floor3.lease_state(name).last_timestamp) + 1
+    bomb = b"[" * 100_000 + b"]" * 100_000
+    publish.single(topic, bomb, qos=1, retain=True, hostname=mosquitto.host, port=mosquitto.port)
+    with Running(settings, real_adapters=True) as oracle:
+        assert oracle.service is not None
+        metrics = oracle.service.metrics.registry
+        wait_for(lambda: oracle.health()["broker_connected"] is True, 10, "the subscription")
+        for body in (b"[" * 500 + b"]" * 500, b'{"counter": ' + b"9" * 5_000 + b', "runtime": 1, "timestamp": 1}',
+                     b'{"counter": ' + b"9" * 100 + b', "runtime": 1, "timestamp": 1}',
+                     json.dumps({"counter": 1000, "runtime": 10, "timestamp": t0}).encode()):
+            publish.single(topic, body, qos=1, hostname=mosquitto.host, port=mosquitto.port)
+        wait_for(lambda: floor3.lease_state(name).last_counter == 1000, 20, "the good reading to settle")
+        rejected = {s.labels["reason"]: s.value for s in oracle.service.metrics.rejected.collect()[0].samples
+                    if s.name.endswith("_total")}
+        assert rejected == {"payload_too_large": 2, "too_deeply_nested": 1, "number_too_long": 1}
+        assert metrics.get_sample_value("oracle_readings_rejected_total", {"reason": "internal_error"}) is None

@@ -70,3 +70,25 @@ def test_bad_configs_name_the_field_and_the_reason(tmp_path: Path, change: tuple
 def test_a_missing_config_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_a_simulated_machine_resumes_from_the_outbox_instead_of_restarting_at_zero(tmp_path: Path) -> None:
+    # Defect 12: the simulator restarting at 0 with the oracle quarantined its machine (counter_backwards).
+    from oracle.config import ChainSettings, MachineSettings, OracleSettings
+    from oracle.outbox import AcceptedReading, Outbox
+    from oracle.sources.simulator import SimulatorSource
+    from oracle.wiring import build_adapters
+
+    settings = OracleSettings(chain=ChainSettings(relayer_dev_account=3), outbox=tmp_path / "o.sqlite",
+                              machines=[MachineSettings(name="sim-1", machine_id="sim-1", source="simulator",
+                                                        signing="device")])
+    box = Outbox(settings.outbox)
+    box.accept_many([AcceptedReading(machine="sim-1", machine_id=b"\1" * 32, lease_id=7, counter=512, runtime=90,
+                                     timestamp=1, r=b"", vs=b"", device_counter=512, device_runtime=90,
+                                     received_at=0.0)])
+    box.close()
+    sources, _ = build_adapters(settings)
+    (source,) = sources
+    assert isinstance(source, SimulatorSource)
+    reading = source.machines[0].reading()
+    assert reading["counter"] >= 512 and reading["runtime"] >= 90
