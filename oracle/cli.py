@@ -10,8 +10,15 @@ import click
 from oracle.config import load_config
 from oracle.outbox import Outbox
 
-config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default="oracle.toml",
-                             show_default=True, envvar="ORACLE_CONFIG", help="Oracle config file (TOML).")
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default="oracle.toml",
+    show_default=True,
+    envvar="ORACLE_CONFIG",
+    help="Oracle config file (TOML).",
+)
 
 
 @click.group()
@@ -69,8 +76,16 @@ def status(config_path: Path, as_json: bool) -> None:
             quarantined += f" (machine: {row['machine_quarantined']})"
         elif row["quarantine_reasons"]:
             quarantined += f" ({row['quarantine_reasons']})"
-        grid.add_row(str(row["machine"]), str(row["last_seen"]), str(row["last_settled"]), str(row["on_chain"]),
-                     str(row["pending"]), quarantined, str(row["lock"]), "; ".join(row["flags"]) or "ok")
+        grid.add_row(
+            str(row["machine"]),
+            str(row["last_seen"]),
+            str(row["last_settled"]),
+            str(row["on_chain"]),
+            str(row["pending"]),
+            quarantined,
+            str(row["lock"]),
+            "; ".join(row["flags"]) or "ok",
+        )
     console = Console(soft_wrap=True)
     console.print(grid)
     if report["chain_error"]:

@@ -90,8 +90,7 @@ def _open(path: Path, password: str) -> dict[str, dict[str, str]]:
         entries: dict[str, dict[str, str]] = json.loads(plain)["keys"]
         return entries
     except (InvalidTag, ValueError, KeyError, TypeError) as exc:
-        log.warning("key vault %s cannot be opened (%s); rebuilding it from the keystores", path,
-                    type(exc).__name__)
+        log.warning("key vault %s cannot be opened (%s); rebuilding it from the keystores", path, type(exc).__name__)
         return {}
 
 
@@ -99,8 +98,16 @@ def _write(path: Path, password: str, entries: Mapping[str, Mapping[str, str]]) 
     salt, nonce = secrets.token_bytes(32), secrets.token_bytes(12)
     key = _derive(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     ciphertext = AESGCM(key).encrypt(nonce, json.dumps({"keys": entries}).encode(), b"millchain-vault")
-    body = {"version": VERSION, "kdf": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "salt": salt.hex(),
-            "nonce": nonce.hex(), "ciphertext": ciphertext.hex()}
+    body = {
+        "version": VERSION,
+        "kdf": "scrypt",
+        "n": SCRYPT_N,
+        "r": SCRYPT_R,
+        "p": SCRYPT_P,
+        "salt": salt.hex(),
+        "nonce": nonce.hex(),
+        "ciphertext": ciphertext.hex(),
+    }
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -57,8 +57,7 @@ def test_a_changed_keystore_is_read_again_and_a_wrong_password_opens_nothing(tmp
 def test_the_vault_costs_what_one_keystore_costs_to_brute_force() -> None:
     keystore = {"n": 2**18, "r": 1, "p": 8}  # eth-account's scrypt defaults
     assert 128 * keystore["r"] * keystore["n"] == 128 * keyvault.SCRYPT_R * keyvault.SCRYPT_N
-    assert (keystore["n"] * keystore["r"] * keystore["p"]
-            == keyvault.SCRYPT_N * keyvault.SCRYPT_R * keyvault.SCRYPT_P)
+    assert keystore["n"] * keystore["r"] * keystore["p"] == keyvault.SCRYPT_N * keyvault.SCRYPT_R * keyvault.SCRYPT_P
 
 
 def test_a_prefetched_derivation_is_the_one_unlock_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
