@@ -130,6 +130,7 @@ class OracleService:
         embedding: Embedding | None = None,
     ) -> None:
         self.settings = settings
+        log.debug("starting: configuration read")
         self.metrics = Metrics()
         self.clock = embedding.clock if embedding else time.time
         if embedding is None:
@@ -162,6 +163,7 @@ class OracleService:
         self.decoder = RevertDecoder([lease_record["abi"], registry_record["abi"]])
         self.hasher = UsageReportHasher(lease_domain(self.chain.chain_id, self.lease.address))
         self.outbox = Outbox(settings.outbox)
+        log.debug("outbox open")
         self.directory = LeaseDirectory(self.lease, settings.machines)
         self.machines: dict[str, MachineSettings] = {m.name: m for m in settings.machines}
         self.signers = self._device_signers(
@@ -574,6 +576,7 @@ class OracleService:
         # watcher's first step sends every machine its state from this same look.
         touched: set[str] | None
         try:
+            log.debug("device keys unlocked; reading the leases")
             touched = await asyncio.to_thread(self.watcher.poll_chain)
             self.metrics.chain_ok = True
             await asyncio.to_thread(self.refresh_device_keys)
