@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import click
@@ -12,8 +11,15 @@ from oracle.config import load_config
 from oracle.init_config import init_command
 from oracle.outbox import Outbox
 
-config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default="oracle.toml",
-                             show_default=True, envvar="ORACLE_CONFIG", help="Oracle config file (TOML).")
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default="oracle.toml",
+    show_default=True,
+    envvar="ORACLE_CONFIG",
+    help="Oracle config file (TOML).",
+)
 
 
 @click.group()
@@ -29,14 +35,19 @@ oracle.add_command(init_command)
 @click.option("--log-level", default="INFO", show_default=True)
 def run(config_path: Path, log_level: str) -> None:
     """Run the oracle until SIGTERM / SIGINT (then flush and exit 0)."""
+    import os
+
     from millchain.speedups import use_c_keccak
+    from oracle import keyvault
     from oracle.logs import configure
-    from oracle.service import OracleService
-    from oracle.wiring import build_adapters
 
     use_c_keccak()  # a long-running process that builds and decodes contract calls all day
     configure(log_level)
     settings = load_config(config_path)
+    # The vault's key derivation runs while the service's heavy imports load (restart time, issue 12).
+    keyvault.prefetch(settings.outbox.with_suffix(".keys"), os.environ.get("ORACLE_DEVICE_PASSWORD"))
+    from oracle.service import OracleService
+    from oracle.wiring import build_adapters
 
     async def main() -> int:
         sources, commanders = build_adapters(settings)
@@ -50,31 +61,42 @@ def run(config_path: Path, log_level: str) -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def status(config_path: Path, as_json: bool) -> None:
-    """Per machine: last counter seen, last settled, pending, quarantined, lock state (from the outbox)."""
+    """Per machine: the outbox's view (last seen, last settled, pending, quarantined, lock) beside the chain's
+    (the lease's counter), every difference flagged; then the last preflight's findings."""
     from rich.table import Table
 
     from millchain.cli.common import console  # as wide as the table when not a terminal: reasons stay whole
+    from oracle.status import collect, to_json
 
     settings = load_config(config_path)
-    outbox = Outbox(settings.outbox)
-    rows = outbox.status()
-    depth = outbox.depth()
-    outbox.close()
+    report = collect(settings)
     if as_json:
-        click.echo(json.dumps({"outbox_depth": depth, "machines": rows}, indent=2))
+        click.echo(to_json(report))
         return
-    grid = Table(title=f"oracle outbox {settings.outbox} (depth {depth})", title_justify="left")
-    for column in ("machine", "last seen", "last settled", "pending", "quarantined", "lock"):
+    grid = Table(title=f"oracle outbox {settings.outbox} (depth {report['outbox_depth']})", title_justify="left")
+    for column in ("machine", "last seen", "last settled", "on chain", "pending", "quarantined", "lock", "flags"):
         grid.add_column(column)
-    for row in rows:
+    for row in report["machines"]:
         quarantined = str(row["quarantined_readings"])
         if row["machine_quarantined"]:
             quarantined += f" (machine: {row['machine_quarantined']})"
         elif row["quarantine_reasons"]:
             quarantined += f" ({row['quarantine_reasons']})"
-        grid.add_row(str(row["machine"]), str(row["last_seen"]), str(row["last_settled"]), str(row["pending"]),
-                     quarantined, str(row["lock"]))
+        grid.add_row(
+            str(row["machine"]),
+            str(row["last_seen"]),
+            str(row["last_settled"]),
+            str(row["on_chain"]),
+            str(row["pending"]),
+            quarantined,
+            str(row["lock"]),
+            "; ".join(row["flags"]) or "ok",
+        )
     console.print(grid)
+    if report["chain_error"]:
+        console.print(f"chain view unavailable: {report['chain_error']}")
+    for finding in report["preflight"]:
+        console.print(f"preflight {finding['level']} ({finding['check']}): {finding['message']}")
 
 
 @oracle.command("rebaseline")

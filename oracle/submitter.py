@@ -14,12 +14,15 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3.contract import Contract
 
+from millchain.calls import FunctionCall
 from millchain.chain import Chain
 from millchain.events import LogDecoder, Receipt, block_hash, fetch_receipt
 from millchain.leasing import SkipReason, UsageBatchEncoder
@@ -27,7 +30,7 @@ from millchain.reverts import RevertDecoder
 from millchain.tx import Transactor
 from millchain.typed_data import DeviceSigner, UsageReport
 from oracle.metrics import Metrics
-from oracle.outbox import UNSIGNED, Attempt, Batch, Outbox, PendingReading
+from oracle.outbox import UNSIGNED, Attempt, Batch, Outbox, Outcome, PendingReading
 
 log = logging.getLogger("oracle.submitter")
 
@@ -37,14 +40,46 @@ PER_REPORT_GAS = 60_000
 lease and skipped reports that emit an anomaly with the whole report in it."""
 TRACK_EVERY_S = 1.0
 """How often batches in flight are looked at while the chain's head stands still."""
-DELIVERED_SKIPS = {SkipReason.STALE_REPORT}
-"""A stale-counter rejection means an equal or newer reading already settled: delivered."""
+PASSING_SKIPS = {SkipReason.REPORT_FROM_FUTURE}
+"""Skips that pass with time (the device clock ahead of the chain's): the reading is sent again later."""
+RETRY_AFTER_S = 2.0
+"""How long a reading the chain skipped for a passing reason waits before it is sent again."""
+CARRY_MAX_S = 2
+"""A gateway-signed reading at most this many seconds older than the chain's last report is carried to the next
+second: the same second (a newer counter within it), or a device clock a moment behind. Further behind, carrying
+would squeeze real elapsed time into a second and turn later reports into anomalies."""
+NONCE_TAKEN_AFTER_S = 2.0
+"""How long a batch's nonce must look mined without its receipt before another transaction is blamed."""
+MAX_TRIES = 30
+"""Sends of one reading before a passing reason is treated as lasting (the reading is quarantined)."""
+
+
+@dataclass(frozen=True)
+class ChainLease:
+    """What the lease contract holds for a lease: the truth a reading is settled against."""
+
+    anchored: bool
+    last_counter: int
+    last_timestamp: int
 
 
 class Submitter:
-    def __init__(self, chain: Chain, relayer: LocalAccount, lease: Contract, outbox: Outbox, metrics: Metrics,
-                 decoder: RevertDecoder, signers: Mapping[str, DeviceSigner], *, max_batch: int, confirmations: int,
-                 stuck_blocks: int, fee_bump_percent: float, max_inflight: int = 4) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        relayer: LocalAccount,
+        lease: Contract,
+        outbox: Outbox,
+        metrics: Metrics,
+        decoder: RevertDecoder,
+        signers: Mapping[str, DeviceSigner],
+        *,
+        max_batch: int,
+        confirmations: int,
+        stuck_blocks: int,
+        fee_bump_percent: float,
+        max_inflight: int = 4,
+    ) -> None:
         self.chain = chain
         self.w3 = chain.w3
         self.tx = Transactor(chain, relayer, decoder)
@@ -59,11 +94,14 @@ class Submitter:
         self.stuck_blocks = stuck_blocks
         self.bump = 1 + fee_bump_percent / 100
         self.max_inflight = max_inflight
+        self._get_lease = FunctionCall(lease.abi, "getLease")
+        self._multicall_fn = FunctionCall(lease.abi, "multicall")
         self._backoff_until = 0.0
         self._tick_lock = threading.Lock()
         self._tracked_head = -1
         self._tracked_at = 0.0
         self._waiting_since: float | None = None
+        self._nonce_gone_since: dict[int, float] = {}
 
     # ------------------------------------------------------------------ one step
 
@@ -111,8 +149,9 @@ class Submitter:
     # ------------------------------------------------------------------ sending
 
     def _calldata(self, readings: list[PendingReading]) -> str:
-        return self.encoder.calldata([((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs)
-                                      for r in readings])
+        return self.encoder.calldata(
+            [((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs) for r in readings]
+        )
 
     def _next_nonce(self) -> int:
         chain_nonce = self.w3.eth.get_transaction_count(self.tx.account.address, "pending")
@@ -120,11 +159,28 @@ class Submitter:
         return max([chain_nonce, *(n + 1 for n in ours)])
 
     def _sign(self, data: str, nonce: int, gas: int, max_fee: int, tip: int, batch_id: int, head: int) -> Attempt:
-        signed = self.tx.sign({"to": self.lease.address, "data": data, "value": 0, "nonce": nonce, "gas": gas,
-                               "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip,
-                               "chainId": self.chain.chain_id, "from": self.tx.address})
-        return Attempt(tx_hash=signed.tx_hash, batch_id=batch_id, raw=signed.raw, max_fee=max_fee, tip=tip,
-                       gas=gas, sent_block=head)
+        signed = self.tx.sign(
+            {
+                "to": self.lease.address,
+                "data": data,
+                "value": 0,
+                "nonce": nonce,
+                "gas": gas,
+                "maxFeePerGas": max_fee,
+                "maxPriorityFeePerGas": tip,
+                "chainId": self.chain.chain_id,
+                "from": self.tx.address,
+            }
+        )
+        return Attempt(
+            tx_hash=signed.tx_hash,
+            batch_id=batch_id,
+            raw=signed.raw,
+            max_fee=max_fee,
+            tip=tip,
+            gas=gas,
+            sent_block=head,
+        )
 
     def _signed(self, readings: list[PendingReading]) -> list[PendingReading]:
         """Sign the gateway-signed readings about to be sent (the intake leaves them unsigned: most are
@@ -138,13 +194,22 @@ class Submitter:
             if signer is None:
                 keyless.append(reading.id)
                 continue
-            report = signer.sign(UsageReport(lease_id=reading.lease_id, machine_id=reading.machine_id,
-                                             counter=reading.counter, runtime_seconds=reading.runtime,
-                                             timestamp=reading.timestamp))
+            report = signer.sign(
+                UsageReport(
+                    lease_id=reading.lease_id,
+                    machine_id=reading.machine_id,
+                    counter=reading.counter,
+                    runtime_seconds=reading.runtime,
+                    timestamp=reading.timestamp,
+                )
+            )
             signed.append(dataclasses.replace(reading, r=report.r, vs=report.vs))
         if keyless:
-            log.warning("%d readings have no device key to be signed with (machine removed from the config or "
-                        "switched to device signing); quarantined", len(keyless))
+            log.warning(
+                "%d readings have no device key to be signed with (machine removed from the config or "
+                "switched to device signing); quarantined",
+                len(keyless),
+            )
             self.outbox.quarantine_pending(keyless, "no device key to sign with")
             self.metrics.rejected.labels("no_device_key").inc(len(keyless))
         self.metrics.signed.inc(len(signed) - sum(1 for r in readings if r.r != UNSIGNED))
@@ -183,10 +248,10 @@ class Submitter:
     # ------------------------------------------------------------------ tracking
 
     def _receipt(self, tx_hash: str) -> Receipt | None:
-        try:
-            return fetch_receipt(self.w3, tx_hash)
-        except Exception:  # a node that is restarting
-            return None
+        """The receipt, or None when the node says the transaction is not mined. A node that cannot answer
+        (restarting, busy past the timeout) raises: not knowing is never read as "not mined", which would
+        send a mined batch again as if another transaction had taken its nonce."""
+        return fetch_receipt(self.w3, tx_hash)
 
     def _canonical(self, receipt: Receipt) -> bool:
         try:
@@ -220,8 +285,15 @@ class Submitter:
         if mined_nonce > batch.nonce:
             if any(self._receipt(a.tx_hash) is not None for a in attempts):
                 return  # mined between our two looks: the next tick records it
-            log.warning("nonce %d was used by another transaction; batch %d goes back to pending",
-                        batch.nonce, batch.id)
+            # A node can count a nonce as mined a moment before it serves the receipt (a big batch's block):
+            # conclude only when it still looks so NONCE_TAKEN_AFTER_S later.
+            first_seen = self._nonce_gone_since.setdefault(batch.id, time.monotonic())
+            if time.monotonic() - first_seen < NONCE_TAKEN_AFTER_S:
+                return
+            self._nonce_gone_since.pop(batch.id, None)
+            log.warning(
+                "nonce %d was used by another transaction; batch %d goes back to pending", batch.nonce, batch.id
+            )
             self.metrics.transactions.labels("nonce_taken").inc()
             self.outbox.drop_batch(batch, "nonce used by another transaction")
             return
@@ -247,37 +319,119 @@ class Submitter:
         self.outbox.add_attempt(attempt)
         self._broadcast(attempt)
         self.metrics.transactions.labels("replaced").inc()
-        log.info("batch %d stuck for %d blocks: replaced %s by %s (tip %d -> %d wei)", batch.id,
-                 head - last.sent_block, last.tx_hash, attempt.tx_hash, last.tip, tip)
+        log.info(
+            "batch %d stuck for %d blocks: replaced %s by %s (tip %d -> %d wei)",
+            batch.id,
+            head - last.sent_block,
+            last.tx_hash,
+            attempt.tx_hash,
+            last.tip,
+            tip,
+        )
+
+    def chain_leases(self, lease_ids: Iterable[int], block: int | None = None) -> dict[int, ChainLease]:
+        """The lease contract's view of ``lease_ids`` (one multicall)."""
+        ids = sorted(set(lease_ids))
+        if not ids:
+            return {}
+        data = HexBytes(self._multicall_fn.encode([self._get_lease.encode(i) for i in ids]))
+        answer = self.w3.eth.call({"to": self.lease.address, "data": data}, "latest" if block is None else block)
+        out = {}
+        for lease_id, raw in zip(ids, self._multicall_fn.decode_output(bytes(answer))[0], strict=True):
+            record = self._get_lease.decode_output(raw)[0]
+            out[lease_id] = ChainLease(
+                anchored=bool(record[5]), last_counter=int(record[7]), last_timestamp=int(record[9])
+            )
+        return out
 
     def _finish(self, batch: Batch, receipt: Receipt) -> None:
-        readings = {(r.lease_id, r.counter): r for r in self.outbox.readings(batch.reading_ids)}
-        outcomes: dict[int, tuple[str, str | None]] = {}
-        now = time.time()
+        """Each reading's outcome. Settled only when the lease's counter on chain reached the reading's counter:
+        the receipt's events say why one did not, never whether one counts as billed."""
+        self._nonce_gone_since.pop(batch.id, None)
+        readings = self.outbox.readings(batch.reading_ids)
+        # Events come in the order of the reports; a (lease, counter) can occur twice in one batch (a lease's
+        # anchor and a reading with no new units), so each event takes the first reading it fits not yet told.
+        waiting: dict[tuple[int, int], deque[PendingReading]] = defaultdict(deque)
+        for reading in readings:
+            waiting[(reading.lease_id, reading.counter)].append(reading)
+        told: dict[int, tuple[str, SkipReason | None]] = {}
         for event, args in self.events.decode(receipt):
             if event == "UsageSettled":
-                reading = readings.get((args["leaseId"], args["counter"]))
-                if reading is not None:
-                    outcomes[reading.id] = ("settled", None)
-                    self.metrics.latency.observe(max(now - reading.received_at, 0))
+                key, what, skip = (args["leaseId"], args["counter"]), "settled", None
             elif event == "UsageReportSkipped":
-                reading = readings.get((args["leaseId"], args["counter"]))
-                if reading is not None:
-                    skip = SkipReason(args["reason"])
-                    delivered = skip in DELIVERED_SKIPS
-                    outcomes[reading.id] = ("stale", None) if delivered else ("quarantined", skip.name.lower())
+                key, what, skip = (args["leaseId"], args["counter"]), "skipped", SkipReason(args["reason"])
             elif event == "UsageAnomalyDetected":
                 (lease_id, _, counter, _, _), _, _ = args["report"]  # IEquipmentLease.SignedUsageReport
-                reading = readings.get((lease_id, counter))
-                if reading is not None:
-                    outcomes[reading.id] = ("quarantined", "anomaly: above the lease's plausible rate")
-        for reading in readings.values():
-            outcomes.setdefault(reading.id, ("quarantined", "no outcome event in the receipt"))
-        self.outbox.finish_batch(batch, outcomes)
-        for state, reason in outcomes.values():
-            if state == "quarantined":
-                self.metrics.rejected.labels(f"chain_{(reason or 'unknown').split(':')[0]}").inc()
+                key, what, skip = (lease_id, counter), "anomaly", None
             else:
-                self.metrics.confirmed.labels(state).inc()
+                continue
+            queue = waiting.get(key)
+            if queue:
+                told[queue.popleft().id] = (what, skip)
+        chain = self.chain_leases((r.lease_id for r in readings), receipt.block_number)
+        tries = self.outbox.tries([r.id for r in readings])
+        outcomes: dict[int, Outcome] = {}
+        now = time.time()
+        for reading in readings:
+            view = chain[reading.lease_id]
+            if view.anchored and view.last_counter >= reading.counter:
+                outcomes[reading.id] = Outcome("settled")
+                self.metrics.latency.observe(max(now - reading.received_at, 0))
+                continue
+            what, skip = told.get(reading.id, ("none", None))
+            outcomes[reading.id] = self._not_settled(reading, view, what, skip, tries.get(reading.id, 0), now)
+        self.outbox.finish_batch(batch, outcomes)
+        for rid, outcome in outcomes.items():
+            if outcome.state == "settled":
+                self.metrics.confirmed.labels("settled").inc()
+                continue
+            label = (outcome.reason or "unknown").split(":")[0]
+            quarantined = outcome.state == "quarantined"
+            self.metrics.rejected.labels(f"chain_{label}" if quarantined else f"chain_retry_{label}").inc()
+            log.log(
+                logging.WARNING if quarantined else logging.INFO,
+                "reading %d not settled on chain (%s): %s",
+                rid,
+                outcome.state,
+                outcome.reason,
+            )
         self.metrics.transactions.labels("confirmed").inc()
 
+    def _not_settled(
+        self, reading: PendingReading, view: ChainLease, what: str, skip: SkipReason | None, tries: int, now: float
+    ) -> Outcome:
+        """Pending again (with when and why) or quarantined (with why) for a reading the chain did not reach."""
+        if tries >= MAX_TRIES:
+            last = skip.name.lower() if skip else what
+            return Outcome("quarantined", f"not_settled: still refused after {tries} sends (last: {last})")
+        if what == "anomaly":
+            return Outcome(
+                "quarantined",
+                "anomaly: above the lease's plausible rate since the last settled report; "
+                "the lessee may accept it or a later reading bills the interval",
+            )
+        if skip is SkipReason.STALE_REPORT:
+            behind = view.last_timestamp - reading.timestamp
+            if reading.machine in self.signers and behind <= CARRY_MAX_S:
+                # A newer counter within the second the chain already has: carried into the next second (the
+                # gateway signs it again with that timestamp), never dropped. Sent once that second has come on
+                # our clock, so it never runs ahead of time: by then the machine's next reading, if any, has
+                # superseded it and carries the units itself.
+                carried = view.last_timestamp + 1
+                return Outcome(
+                    "pending",
+                    f"stale_report: carried to {carried} (chain at {view.last_timestamp})",
+                    timestamp=carried,
+                    not_before=max(now, float(carried)),
+                )
+            return Outcome(
+                "quarantined",
+                f"stale_report: the chain has a report at {view.last_timestamp}, this "
+                f"reading is {behind} s older (device clock behind the chain, or a device-signed reading "
+                "within a settled second): a newer reading carries its units",
+            )
+        if skip in PASSING_SKIPS or what == "none":
+            reason = skip.name.lower() if skip else "no outcome in the receipt"
+            return Outcome("pending", f"{reason}: sent again", not_before=now + RETRY_AFTER_S)
+        reason = skip.name.lower() if skip else what
+        return Outcome("quarantined", f"{reason}: the contract refused it")

@@ -17,8 +17,10 @@ from millchain.leasing import LeaseClient
 from millchain.node import AnvilNode
 from millchain.session import Session
 from oracle.config import OracleSettings
+from oracle.outbox import AcceptedReading, Attempt, Outbox, Outcome
 from oracle.service import OracleService
 from oracle.sources import Emit, Telemetry
+from oracle.status import collect
 from tests.oracle_floor import DEVICE_PASSWORD, PRICE_PER_UNIT, RELAYER, Floor, build_floor
 
 pytestmark = pytest.mark.integration
@@ -44,8 +46,13 @@ def msg(machine: str, counter: int, runtime: int, timestamp: int) -> Telemetry:
     return Telemetry(machine=machine, payload=body, received_at=time.time())
 
 
-def run_service(settings: OracleSettings, items: Sequence[Telemetry], until: Callable[[OracleService], bool],
-                timeout: float = 60.0, during: Callable[[OracleService], None] | None = None) -> OracleService:
+def run_service(
+    settings: OracleSettings,
+    items: Sequence[Telemetry],
+    until: Callable[[OracleService], bool],
+    timeout: float = 60.0,
+    during: Callable[[OracleService], None] | None = None,
+) -> OracleService:
     async def main() -> OracleService:
         service = OracleService(settings, sources=[ListSource(items)])
         task = asyncio.create_task(service.run())
@@ -99,8 +106,9 @@ def test_ten_thousand_bad_messages_crash_nothing_and_the_good_ones_settle(
         lambda: Telemetry(rng.choice(machines), rng.randbytes(rng.randint(0, 60)), time.time()),
         lambda: Telemetry(rng.choice(machines), b'{"counter": "7", "runtime": 1, "timestamp": 1}', time.time()),
         lambda: Telemetry(rng.choice(machines), b'{"runtime": 1, "timestamp": 1}', time.time()),
-        lambda: Telemetry(rng.choice(machines), json.dumps({"counter": -5, "runtime": 0, "timestamp": t0}).encode(),
-                          time.time()),
+        lambda: Telemetry(
+            rng.choice(machines), json.dumps({"counter": -5, "runtime": 0, "timestamp": t0}).encode(), time.time()
+        ),
         lambda: Telemetry("ghost-machine", b'{"counter": 1, "runtime": 1, "timestamp": 1}', time.time()),
         lambda: msg(rng.choice(machines), 10, 10, t0 + 100_000),  # clock far off
         lambda: Telemetry(rng.choice(machines), b"[]", time.time()),
@@ -109,14 +117,22 @@ def test_ten_thousand_bad_messages_crash_nothing_and_the_good_ones_settle(
     items: list[Telemetry] = []
     for i, item in enumerate(good):  # interleave: valid readings keep their order among the junk
         items.append(item)
-        items.extend(junk[i * len(junk) // len(good):(i + 1) * len(junk) // len(good)])
-    service = run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, dict.fromkeys(machines, 400)),
-                          timeout=120)
-    rejected = {s.labels["reason"]: s.value for s in service.metrics.rejected.collect()[0].samples
-                if s.name.endswith("_total")}
+        items.extend(junk[i * len(junk) // len(good) : (i + 1) * len(junk) // len(good)])
+    service = run_service(
+        floor.settings(tmp_path, anvil.url), items, settled(floor, dict.fromkeys(machines, 400)), timeout=120
+    )
+    rejected = {
+        s.labels["reason"]: s.value for s in service.metrics.rejected.collect()[0].samples if s.name.endswith("_total")
+    }
     assert sum(rejected.values()) == len(junk)
-    assert set(rejected) <= {"malformed_json", "bad_type", "missing_field", "out_of_range", "unknown_machine",
-                             "clock_skew"}
+    assert set(rejected) <= {
+        "malformed_json",
+        "bad_type",
+        "missing_field",
+        "out_of_range",
+        "unknown_machine",
+        "clock_skew",
+    }
     for name in machines:
         assert floor.lease_state(name).earnings == 400 * PRICE_PER_UNIT
 
@@ -127,14 +143,16 @@ def test_a_machine_reset_is_quarantined_until_rebaselined_and_billing_continues(
     name = next(iter(floor.leases))
     settings = floor.settings(tmp_path, anvil.url)
     t0 = int(time.time()) + 1
+
     def quarantined_after_600(service: OracleService) -> bool:
         return bool(service.outbox.machine_state(name).quarantined) and floor.lease_state(name).last_counter == 600
 
-    run_service(settings, [msg(name, 500, 50, t0), msg(name, 600, 60, t0 + 10), msg(name, 3, 1, t0 + 20)],
-                quarantined_after_600)
+    run_service(
+        settings, [msg(name, 500, 50, t0), msg(name, 600, 60, t0 + 10), msg(name, 3, 1, t0 + 20)], quarantined_after_600
+    )
     service = OracleService(settings, sources=[])
     status = {row["machine"]: row for row in service.outbox.status()}
-    assert status[name]["machine_quarantined"].startswith("counter went backwards")
+    assert status[name]["machine_quarantined"].startswith("counter_backwards: counter went from 600 to 3")
     service.outbox.rebaseline(name)
     service.outbox.close()
     # After the reset the machine counts from 3 again; the chain sees 600 + its new counts.
@@ -174,10 +192,14 @@ def test_a_stuck_transaction_is_replaced_with_a_fee_bump(floor: Floor, anvil: An
             w3.provider.make_request("anvil_dropTransaction", [attempts[0].tx_hash])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
-    service = run_service(settings, [msg(name, 0, 0, t0), msg(name, 20, 2, t0 + 2)],
-                          settled(floor, {name: 20}), during=produce_blocks)
-    replaced = [s for s in service.metrics.transactions.collect()[0].samples
-                if s.labels.get("event") == "replaced" and s.name.endswith("_total")]
+    service = run_service(
+        settings, [msg(name, 0, 0, t0), msg(name, 20, 2, t0 + 2)], settled(floor, {name: 20}), during=produce_blocks
+    )
+    replaced = [
+        s
+        for s in service.metrics.transactions.collect()[0].samples
+        if s.labels.get("event") == "replaced" and s.name.endswith("_total")
+    ]
     assert replaced and replaced[0].value >= 1
     lease = LeaseClient(floor.session).get(floor.leases[name])
     assert lease.earnings == 20 * PRICE_PER_UNIT
@@ -192,8 +214,12 @@ def test_a_reorg_that_drops_the_receipt_sends_the_batch_again(floor: Floor, anvi
     state = {"reorged": False}
 
     def reorg_once_then_build_blocks(service: OracleService) -> None:
-        mined = [a for b in service.outbox.inflight() for a in service.outbox.attempts(b.id)
-                 if service.submitter._receipt(a.tx_hash) is not None]
+        mined = [
+            a
+            for b in service.outbox.inflight()
+            for a in service.outbox.attempts(b.id)
+            if service.submitter._receipt(a.tx_hash) is not None
+        ]
         if mined and not state["reorged"]:
             # The block holding our batch leaves the chain before it has 3 confirmations.
             w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
@@ -205,7 +231,167 @@ def test_a_reorg_that_drops_the_receipt_sends_the_batch_again(floor: Floor, anvi
         # On chain is not enough: the outbox must have seen its batch through 3 confirmations.
         return state["reorged"] and not service.outbox.inflight() and settled(floor, {name: 30})(service)
 
-    run_service(settings, [msg(name, 0, 0, t0), msg(name, 30, 3, t0 + 3)], confirmed_after_the_reorg,
-                during=reorg_once_then_build_blocks)
+    run_service(
+        settings,
+        [msg(name, 0, 0, t0), msg(name, 30, 3, t0 + 3)],
+        confirmed_after_the_reorg,
+        during=reorg_once_then_build_blocks,
+    )
     assert state["reorged"]
     assert floor.lease_state(name).earnings == 30 * PRICE_PER_UNIT  # settled once, after the reorg
+
+
+def rejected_by_reason(service: OracleService) -> dict[str, float]:
+    return {
+        s.labels["reason"]: s.value for s in service.metrics.rejected.collect()[0].samples if s.name.endswith("_total")
+    }
+
+
+def opened(floor: Floor, name: str) -> int:
+    """When the machine's lease opened on chain: device readings from before it are stale there."""
+    return int(floor.lease_state(name).last_timestamp)
+
+
+def reopened(service: OracleService) -> Outbox:
+    """The outbox a stopped service left, opened again (the service closes its own at shutdown)."""
+    return Outbox(service.settings.outbox)
+
+
+def outbox_agrees_with_chain(floor: Floor, service: OracleService) -> None:
+    """Nothing the outbox calls settled is above what the chain holds for its lease."""
+    for row in reopened(service).status():
+        if row["last_settled"] is not None:
+            assert row["last_settled"] <= floor.lease_state(str(row["machine"])).last_counter, row
+
+
+def test_a_same_second_newer_counter_is_carried_into_the_next_second_and_billed(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 2: 1001 at T settles, then 1006 at the same T; the contract skips it as stale. It used to be
+    # called settled while the chain stayed at 1001 (5 units never billed once the machine stopped).
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    t = opened(floor, name) + 3
+    run_service(settings, [msg(name, 1000, 100, t - 2), msg(name, 1001, 100, t)], settled(floor, {name: 1001}))
+    service = run_service(settings, [msg(name, 1006, 100, t)], settled(floor, {name: 1006}), timeout=30)
+    assert floor.lease_state(name).earnings == 6 * PRICE_PER_UNIT
+    outbox_agrees_with_chain(floor, service)
+
+
+def test_a_leases_first_reading_sharing_a_batch_with_an_equal_counter_settles(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 7: receipts were matched by (lease, counter), so the anchor stayed "submitted" for ever.
+    name = next(iter(floor.leases))
+    t = opened(floor, name) + 1
+    service = run_service(
+        floor.settings(tmp_path, anvil.url, batch_window_ms=500),
+        [msg(name, 1000, 100, t), msg(name, 1000, 100, t + 1)],
+        lambda s: settled(floor, {name: 1000})(s) and s.outbox.depth() == 0,
+        timeout=20,
+    )
+    row = next(r for r in reopened(service).status() if r["machine"] == name)
+    assert (row["pending"], row["last_settled"]) == (0, 1000)
+
+
+def test_a_redelivered_reading_is_a_duplicate_and_quarantines_nothing(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 3: 1001@T, 1002@T, then 1001@T again (an MQTT QoS 1 redelivery) used to quarantine the machine.
+    name = next(iter(floor.leases))
+    t = opened(floor, name) + 1
+    items = [msg(name, 1001, 100, t), msg(name, 1002, 100, t), msg(name, 1001, 100, t), msg(name, 1010, 104, t + 5)]
+    service = run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, {name: 1010}), timeout=30)
+    assert reopened(service).machine_state(name).quarantined is None
+    assert rejected_by_reason(service) == {"duplicate": 1}
+    assert floor.lease_state(name).earnings == 9 * PRICE_PER_UNIT
+
+
+def test_rebaseline_after_a_false_backwards_reading_leaves_reports_the_contract_accepts(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 3's repair: `oracle rebaseline` used to add the last counters as offsets even when the machine was
+    # never reset, so every later report was an on-chain anomaly and the lease kept producing unbilled.
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    t0 = opened(floor, name) + 1
+
+    def quarantined_after_510(service: OracleService) -> bool:
+        return bool(service.outbox.machine_state(name).quarantined) and floor.lease_state(name).last_counter == 510
+
+    run_service(
+        settings, [msg(name, 500, 50, t0), msg(name, 510, 51, t0 + 1), msg(name, 3, 1, t0 + 2)], quarantined_after_510
+    )
+    box = Outbox(settings.outbox)
+    box.rebaseline(name)
+    box.close()
+    items = [msg(name, 515, 52, t0 + 3), msg(name, 525, 53, t0 + 4)]  # the 3 was false: no reset happened
+    service = run_service(settings, items, settled(floor, {name: 525}), timeout=30)
+    lease = floor.lease_state(name)
+    assert (lease.earnings, lease.last_runtime_seconds) == (25 * PRICE_PER_UNIT, 53)
+    assert not [r for r in rejected_by_reason(service) if r.startswith("chain_")]
+
+
+def test_a_counter_jump_within_one_second_is_refused_and_quarantines_nothing(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 4: 1001@T then 901001@T passed the rate check (no elapsed time); the next genuine reading then
+    # quarantined the machine. Anyone able to publish on the topic could do it.
+    name = next(iter(floor.leases))
+    t = opened(floor, name) + 1
+    items = [msg(name, 1001, 100, t), msg(name, 901_001, 100, t), msg(name, 1011, 102, t + 2)]
+    service = run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, {name: 1011}), timeout=30)
+    assert rejected_by_reason(service) == {"implausible_jump": 1}
+    assert reopened(service).machine_state(name).quarantined is None
+
+
+def test_status_shows_the_chain_beside_the_outbox_and_flags_an_outbox_claiming_more(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    t = opened(floor, name) + 1
+    run_service(settings, [msg(name, 1000, 100, t), msg(name, 1010, 101, t + 1)], settled(floor, {name: 1010}))
+    row = next(r for r in collect(settings)["machines"] if r["machine"] == name)
+    assert (row["last_settled"], row["on_chain"], row["flags"]) == (1010, 1010, [])
+    # What the old oracle did after a stale skip: a reading recorded settled that the chain never billed.
+    box = Outbox(settings.outbox)
+    box.accept_many(
+        [
+            AcceptedReading(
+                machine=name,
+                machine_id=name.encode().ljust(32, b"\0"),
+                lease_id=floor.leases[name],
+                counter=1020,
+                runtime=102,
+                timestamp=t + 1,
+                r=b"\1" * 32,
+                vs=b"\2" * 32,
+                device_counter=1020,
+                device_runtime=102,
+                received_at=time.time(),
+            )
+        ]
+    )
+    batch = box.open_batch(10_000, box.pending(10), Attempt("0x01", 0, "0x", 1, 1, 1, 1))
+    box.finish_batch(batch, {batch.reading_ids[0]: Outcome("settled")})
+    box.close()
+    row = next(r for r in collect(settings)["machines"] if r["machine"] == name)
+    assert row["flags"][0] == "ALARM: outbox says 1020 settled, chain holds 1010"
+
+
+def test_the_status_command_prints_the_chain_beside_the_outbox(floor: Floor, anvil: AnvilNode, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from oracle.cli import oracle
+
+    name = next(iter(floor.leases))
+    config = floor.write_config(tmp_path / "oracle.toml", anvil.url)
+    t = opened(floor, name) + 1
+    run_service(floor.settings(tmp_path, anvil.url), [msg(name, 1000, 100, t)], settled(floor, {name: 1000}))
+    table = CliRunner().invoke(oracle, ["status", "--config", str(config)], catch_exceptions=False)
+    assert table.exit_code == 0, table.output
+    assert "on chain" in table.output and "flags" in table.output
+    report = json.loads(CliRunner().invoke(oracle, ["status", "--config", str(config), "--json"]).output)
+    row = next(r for r in report["machines"] if r["machine"] == name)
+    assert (row["last_settled"], row["on_chain"], row["flags"], report["chain_error"]) == (1000, 1000, [], None)
