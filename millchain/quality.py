@@ -176,6 +176,7 @@ class ClaimStatus(IntEnum):
     PAID = 3
     REJECTED = 4
     WITHDRAWN = 5
+    LAPSED = 6
 
 
 def parse_choice(enum: type[IntEnum], text: str, *, what: str) -> int:
@@ -547,7 +548,16 @@ class QualityClient(AccountClient):
         return self._send(self.ledger.functions.registerOrganisation(org, parse_address(admin), regulator))
 
     def add_member(self, org: bytes, account: str) -> TxReceipt:
+        """Invites ``account`` to ``org``; it joins when it accepts (``accept_membership``)."""
         return self._send(self.ledger.functions.addMember(org, parse_address(account)))
+
+    def accept_membership(self, org: bytes) -> TxReceipt:
+        """Joins ``org``, which invited this account."""
+        return self._send(self.ledger.functions.acceptMembership(org))
+
+    def leave_organisation(self) -> TxReceipt:
+        """Leaves this account's organisation (it stays affiliated with it and may only ever rejoin it)."""
+        return self._send(self.ledger.functions.leaveOrganisation())
 
     def remove_member(self, org: bytes, account: str) -> TxReceipt:
         return self._send(self.ledger.functions.removeMember(org, parse_address(account)))
@@ -575,6 +585,20 @@ class QualityClient(AccountClient):
         org = bytes(self.tx.call(self.ledger.functions.organisationOf(parse_address(account or self.address))))
         return None if org == ZERO32 else org
 
+    def affiliation_of(self, account: str | None = None) -> bytes | None:
+        """The organisation ``account`` belongs or last belonged to (fixed from its first membership on)."""
+        org = bytes(self.tx.call(self.ledger.functions.affiliationOf(parse_address(account or self.address))))
+        return None if org == ZERO32 else org
+
+    def last_independent_fail_at(self, org: bytes) -> int:
+        """When an independent Fail last hit one of ``org``'s lots (0: never); its bond withdrawals wait
+        WITHDRAWAL_DELAY after it."""
+        return int(self.tx.call(self.ledger.functions.lastIndependentFailAt(org)))
+
+    def latest_independent(self, lot: bytes) -> int:
+        """The seq of ``lot``'s latest record by an organisation other than its producer (0: none)."""
+        return int(self.tx.call(self.ledger.functions.latestIndependent(lot)))
+
     def my_organisation(self) -> bytes:
         org = self.organisation_of()
         if org is None:
@@ -591,8 +615,9 @@ class QualityClient(AccountClient):
                          status=InspectorStatus(status), since=since, valid_until=valid_until, can_attest=can)
 
     def members(self, org: bytes) -> list[str]:
-        """Current member accounts of ``org``, from MemberAdded / MemberRemoved events."""
-        events = [*self._logs("MemberAdded", {"orgId": org}), *self._logs("MemberRemoved", {"orgId": org})]
+        """Current member accounts of ``org``, from MemberAdded / MemberRemoved / MemberLeft events."""
+        events = [*self._logs("MemberAdded", {"orgId": org}), *self._logs("MemberRemoved", {"orgId": org}),
+                  *self._logs("MemberLeft", {"orgId": org})]
         members: dict[str, None] = {}
         for event in sorted(events, key=_order):
             account = str(event["args"]["account"])

@@ -925,16 +925,18 @@ class SettlementClient(AccountClient):
         return self._send(self.contract.functions.confirmReceiptByInspection(key, shipment_id, lots, list(seqs)))
 
     def passing_attestation(self, lot: bytes) -> int:
-        """The latest attestation of ``lot`` that counts as receipt: a current Pass by an independent inspector."""
+        """The attestation of ``lot`` that counts as receipt: its latest independent record, when that is a Pass.
+        An older Pass never counts once a later independent record (a Fail, an alert) exists, which is also the
+        contract's rule (confirmReceiptByInspection)."""
         ledger = self.session.contract("QualityLedger", self.tx.call(self.contract.functions.LEDGER()))
-        count = int(self.tx.call(ledger.functions.lot(lot))[5])
-        for seq in range(count, 0, -1):
-            (_, outcome, _, _, _, _, _, superseded_by, independent, _) = self.tx.call(
-                ledger.functions.attestation(lot, seq))
-            if outcome == 1 and superseded_by == 0 and independent:
-                return seq
-        raise SettlementError(f"lot {label_of(lot)} has no current, independent Pass attestation "
-                              f"({count} attestation(s) in its record)")
+        seq = int(self.tx.call(ledger.functions.latestIndependent(lot)))
+        if seq == 0:
+            raise SettlementError(f"lot {label_of(lot)} has no independent attestation")
+        outcome = int(self.tx.call(ledger.functions.attestation(lot, seq))[1])
+        if outcome != 1:
+            raise SettlementError(f"lot {label_of(lot)}: its latest independent attestation #{seq} is not a Pass "
+                                  f"(outcome {outcome}); no receipt by inspection")
+        return seq
 
     # ------------------------------------------------------------------ invoices
 

@@ -139,6 +139,17 @@ interface IQualityLedger {
     /// @param account The former member.
     event MemberRemoved(bytes32 indexed orgId, address indexed account);
 
+    /// @notice Emitted when an organisation invites an account to join (addMember); the account joins only
+    /// when it accepts (acceptMembership, which emits MemberAdded).
+    /// @param orgId The organisation.
+    /// @param account The invited account.
+    event MemberInvited(bytes32 indexed orgId, address indexed account);
+
+    /// @notice Emitted when a member leaves its organisation of its own accord (leaveOrganisation).
+    /// @param orgId The organisation it left.
+    /// @param account The account.
+    event MemberLeft(bytes32 indexed orgId, address indexed account);
+
     /// @notice Emitted when an organisation's admin changes.
     /// @param orgId The organisation.
     /// @param previousAdmin The admin before (stays a member).
@@ -244,6 +255,18 @@ interface IQualityLedger {
     /// @param orgId The organisation.
     /// @param account The admin.
     error QualityLedgerCannotRemoveAdmin(bytes32 orgId, address account);
+
+    /// @notice Thrown when an account accepts a membership it was not invited to.
+    /// @param orgId The organisation.
+    /// @param account The account.
+    error QualityLedgerNotInvited(bytes32 orgId, address account);
+
+    /// @notice Thrown when an account that was ever a member of one organisation is invited to, joins or is
+    /// made admin of another: an account's affiliation is permanent, so membership changes never move a party's
+    /// obligations.
+    /// @param account The account.
+    /// @param orgId The organisation it is affiliated with.
+    error QualityLedgerAffiliatedElsewhere(address account, bytes32 orgId);
 
     /// @notice Thrown when the caller belongs to no organisation but must act for one.
     /// @param account The caller.
@@ -369,10 +392,19 @@ interface IQualityLedger {
     /// @param regulator Whether the organisation is a regulator.
     function registerOrganisation(bytes32 orgId, address admin, bool regulator) external;
 
-    /// @notice Adds a member account to an organisation. Organisation admin.
+    /// @notice Invites an account to join an organisation; it joins when it accepts (acceptMembership).
+    /// Organisation admin, or an accreditor (so a recovered organisation can enrol its new admin key).
     /// @param orgId The organisation.
-    /// @param account The account; must not belong to any organisation.
+    /// @param account The account; must belong to no organisation and be affiliated with no other.
     function addMember(bytes32 orgId, address account) external;
+
+    /// @notice Accepts the caller's pending invitation and joins `orgId`.
+    /// @param orgId The organisation that invited the caller.
+    function acceptMembership(bytes32 orgId) external;
+
+    /// @notice The caller leaves its organisation (not as its admin). It stays affiliated with it: it may rejoin
+    /// it, never another (see affiliationOf).
+    function leaveOrganisation() external;
 
     /// @notice Removes a member account (not the admin). Organisation admin.
     /// @param orgId The organisation.
@@ -381,7 +413,7 @@ interface IQualityLedger {
 
     /// @notice Hands an organisation to a new admin. The admin, or an accreditor (key recovery).
     /// @param orgId The organisation.
-    /// @param newAdmin The new admin: a member of this organisation or of none (it then becomes a member).
+    /// @param newAdmin The new admin: a current member of this organisation (it accepted an invitation).
     function transferOrganisationAdmin(bytes32 orgId, address newAdmin) external;
 
     // ------------------------------------------------------------------ inspectors
@@ -464,6 +496,24 @@ interface IQualityLedger {
 
     /// @notice The organisation an account belongs to, or zero.
     function organisationOf(address account) external view returns (bytes32);
+
+    /// @notice The organisation an account belongs to or last belonged to (zero if never a member). Fixed from
+    /// the account's first membership on: an account can never join another organisation, so contracts that
+    /// bind a party's obligations to its organisation read this, not organisationOf.
+    function affiliationOf(address account) external view returns (bytes32);
+
+    /// @notice The organisation that invited `account` and awaits its acceptance, or zero.
+    function invitationOf(address account) external view returns (bytes32);
+
+    /// @notice Block timestamp of the latest independent Fail on a lot produced by `orgId` (one that does not
+    /// merely correct an earlier Fail), or 0. QualityBonds freezes the organisation's bond withdrawals for
+    /// WITHDRAWAL_DELAY after it, so claimants have that long to file.
+    function lastIndependentFailAt(bytes32 orgId) external view returns (uint40);
+
+    /// @notice The seq of the lot's latest attestation or alert by an organisation other than its producer, or 0.
+    /// A correction by the same organisation is itself the latest, so this is the lot's current independent
+    /// verdict; SupplyChainSettlement counts a lot as received by inspection only when it is a Pass.
+    function latestIndependent(bytes32 lotId) external view returns (uint32);
 
     /// @notice Number of registered organisations (indices run from 1 to it).
     function organisationCount() external view returns (uint32);

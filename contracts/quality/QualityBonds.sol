@@ -153,7 +153,16 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         BondRecord storage record = _bonds[orgId][productId];
         uint128 amount = record.withdrawalAmount;
         if (amount == 0) revert QualityBondsNoPendingWithdrawal(orgId, productId);
-        if (block.timestamp < record.unlockAt) revert QualityBondsWithdrawalLocked(orgId, productId, record.unlockAt);
+        uint40 unlockAt = record.unlockAt;
+        if (block.timestamp < unlockAt) revert QualityBondsWithdrawalLocked(orgId, productId, unlockAt);
+        // A request expires: one made long ago cannot be held ready for the block after a failure.
+        uint40 expiredAt = unlockAt + WITHDRAWAL_DELAY;
+        if (block.timestamp >= expiredAt) revert QualityBondsWithdrawalExpired(orgId, productId, expiredAt);
+        // Claimants get WITHDRAWAL_DELAY after every new independent failure of the supplier to file.
+        uint40 failedAt = LEDGER.lastIndependentFailAt(orgId);
+        if (failedAt != 0 && block.timestamp < uint256(failedAt) + WITHDRAWAL_DELAY) {
+            revert QualityBondsWithdrawalFrozen(orgId, productId, failedAt + WITHDRAWAL_DELAY);
+        }
         uint128 free = record.balance - record.locked;
         if (amount > free) revert QualityBondsInsufficientFreeBond(orgId, productId, free, amount);
 
@@ -213,7 +222,12 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         _requireStatus(claimId, record, ClaimStatus.Filed);
         if (block.timestamp < record.deadline) revert QualityBondsDisputeWindowOpen(claimId, record.deadline);
         uint32 supersededBy = LEDGER.attestation(record.lotId, record.seq).supersededBy;
-        if (supersededBy != 0) revert QualityBondsAttestationSuperseded(record.lotId, record.seq, supersededBy);
+        if (supersededBy != 0) {
+            // The failure was corrected and nobody disputed or accepted in the window: the claim closes unpaid
+            // rather than lock the bond for good; its claimant may file again on the correction.
+            _lapse(claimId, record, supersededBy);
+            return;
+        }
         uint128 amount = record.amount;
         _pay(claimId, _close(record, amount), amount);
     }
@@ -342,9 +356,7 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
     /// @dev Prices `draft` on the bond's current terms, locks the amount and stores the claim.
     function _openClaim(ClaimRecord memory draft, uint32 defects) private returns (uint256 claimId) {
         uint256 previous = _claimOf[draft.lotId][draft.claimant];
-        if (previous != 0 && _claims[previous].status != ClaimStatus.Withdrawn) {
-            revert QualityBondsDuplicateClaim(draft.lotId, draft.claimant, previous);
-        }
+        if (previous != 0) _replacePrevious(draft, previous);
         BondRecord storage record = _bonds[draft.supplier][draft.productId];
         Terms memory terms = _currentTerms(record);
         if (terms.disputeWindow == 0) revert QualityBondsNoTerms(draft.supplier, draft.productId);
@@ -364,6 +376,30 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         _claimOf[draft.lotId][draft.claimant] = claimId;
         _claims[claimId] = draft;
         _emitClaimFiled(claimId, draft);
+    }
+
+    /// @dev The claimant's earlier claim `previousId` on the same lot gives way to `draft`: it must have been
+    /// withdrawn or have lapsed, or be a filed claim whose attestation was corrected (it lapses now, in the same
+    /// transaction as the new claim locks, so the supplier never sees the amount free in between).
+    function _replacePrevious(ClaimRecord memory draft, uint256 previousId) private {
+        ClaimRecord storage previous = _claims[previousId];
+        ClaimStatus status = previous.status;
+        if (status == ClaimStatus.Withdrawn || status == ClaimStatus.Lapsed) return;
+        if (status == ClaimStatus.Filed && previous.seq != draft.seq) {
+            uint32 supersededBy = LEDGER.attestation(previous.lotId, previous.seq).supersededBy;
+            if (supersededBy != 0) {
+                _lapse(previousId, previous, supersededBy);
+                return;
+            }
+        }
+        revert QualityBondsDuplicateClaim(draft.lotId, draft.claimant, previousId);
+    }
+
+    /// @dev Closes a filed claim unpaid because attestation `supersededBy` corrected its basis.
+    function _lapse(uint256 claimId, ClaimRecord storage record, uint32 supersededBy) private {
+        record.status = ClaimStatus.Lapsed;
+        _bonds[record.supplier][record.productId].locked -= record.amount;
+        emit ClaimLapsed(claimId, supersededBy);
     }
 
     function _emitClaimFiled(uint256 claimId, ClaimRecord memory c) private {

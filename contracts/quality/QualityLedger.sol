@@ -33,7 +33,24 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         uint40 validUntil;
     }
 
-    /// @dev Three slots: the packed header (32 + 64 + 40 + 8 + 32), the product id, the lineage digest. An
+    /// @dev An account's standing: `org` is its affiliation, set by its first membership and never changed to
+    /// another organisation; `active` whether it is a member now; `invitation` the organisation whose invitation
+    /// awaits its acceptance. One slot: 32 + 8 + 32.
+    struct Membership {
+        uint32 org;
+        bool active;
+        uint32 invitation;
+    }
+
+    /// @dev Per organisation index, one slot (40 + 40). Written at registration so that the slot is never zero
+    /// and the first failure against the organisation rewrites a live slot (5,000 gas) rather than creating one
+    /// (22,100), which keeps every attestation within its 90,000 gas target.
+    struct OrganisationClock {
+        uint40 registeredAt;
+        uint40 lastIndependentFailAt;
+    }
+
+    /// @dev Three slots: the packed header (32 + 64 + 40 + 8 + 32 + 32), the product id, the lineage digest. An
     /// attestation reads and writes the header as one word (_lotHeader, _record);
     /// tests/contracts/test_quality_ledger.py pins the bit offsets they assume.
     struct LotRecord {
@@ -42,6 +59,8 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         uint40 registeredAt;
         uint8 inputCount;
         uint32 attestationCount;
+        // The seq of the latest attestation or alert by an organisation other than the producer (0: none).
+        uint32 latestIndependent;
         bytes32 productId;
         bytes32 lineageDigest;
     }
@@ -75,7 +94,8 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     mapping(bytes32 orgId => OrganisationRecord) private _organisations;
     mapping(uint32 index => bytes32 orgId) private _organisationIds;
     uint32 private _organisationCount;
-    mapping(address account => uint32 orgIndex) private _memberOf;
+    mapping(address account => Membership) private _members;
+    mapping(uint32 orgIndex => OrganisationClock) private _clocks;
     mapping(address inspector => InspectorRecord) private _inspectors;
     mapping(bytes32 lotId => LotRecord) private _lots;
     mapping(bytes32 lotId => mapping(uint32 seq => AttestationRecord)) private _attestations;
@@ -97,31 +117,57 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         if (orgId == bytes32(0)) revert QualityLedgerZeroId();
         if (admin == address(0)) revert QualityLedgerZeroAddress();
         if (_organisations[orgId].index != 0) revert QualityLedgerOrganisationExists(orgId);
-        _requireNoOrganisation(admin);
+        // A new organisation's index is no account's affiliation yet: any affiliation is another one.
+        _requireJoinable(_members[admin], admin, type(uint32).max);
 
         uint32 index = ++_organisationCount;
         _organisations[orgId] = OrganisationRecord({admin: admin, index: index, regulator: regulator});
         _organisationIds[index] = orgId;
-        _memberOf[admin] = index;
+        _clocks[index].registeredAt = _now();
+        _members[admin] = Membership({org: index, active: true, invitation: 0});
         emit OrganisationRegistered(orgId, admin, index, regulator);
         emit MemberAdded(orgId, admin);
     }
 
     /// @inheritdoc IQualityLedger
     function addMember(bytes32 orgId, address account) external {
-        OrganisationRecord storage org = _organisationAdminOnly(orgId, false);
+        // The accreditor may invite too: after a lost admin key it enrols the new key, which must still accept.
+        uint32 index = _organisationAdminOnly(orgId, true).index;
         if (account == address(0)) revert QualityLedgerZeroAddress();
-        _requireNoOrganisation(account);
-        _memberOf[account] = org.index;
-        emit MemberAdded(orgId, account);
+        Membership storage m = _members[account];
+        _requireJoinable(m, account, index);
+        m.invitation = index;
+        emit MemberInvited(orgId, account);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function acceptMembership(bytes32 orgId) external {
+        uint32 index = _existingOrganisation(orgId).index;
+        Membership storage m = _members[msg.sender];
+        if (m.invitation != index) revert QualityLedgerNotInvited(orgId, msg.sender);
+        // Checked again: the account may have become another organisation's admin since it was invited.
+        _requireJoinable(m, msg.sender, index);
+        _members[msg.sender] = Membership({org: index, active: true, invitation: 0});
+        emit MemberAdded(orgId, msg.sender);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function leaveOrganisation() external {
+        Membership storage m = _members[msg.sender];
+        bytes32 orgId = _organisationIds[_organisationIndexOf(msg.sender)];
+        if (msg.sender == _organisations[orgId].admin) revert QualityLedgerCannotRemoveAdmin(orgId, msg.sender);
+        m.active = false;
+        emit MemberLeft(orgId, msg.sender);
     }
 
     /// @inheritdoc IQualityLedger
     function removeMember(bytes32 orgId, address account) external {
         OrganisationRecord storage org = _organisationAdminOnly(orgId, false);
-        if (_memberOf[account] != org.index) revert QualityLedgerNotMember(orgId, account);
+        Membership storage m = _members[account];
+        if (!m.active || m.org != org.index) revert QualityLedgerNotMember(orgId, account);
         if (account == org.admin) revert QualityLedgerCannotRemoveAdmin(orgId, account);
-        delete _memberOf[account];
+        // The affiliation stays (see Membership): the account may rejoin this organisation, never another.
+        m.active = false;
         emit MemberRemoved(orgId, account);
     }
 
@@ -129,15 +175,14 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     function transferOrganisationAdmin(bytes32 orgId, address newAdmin) external {
         OrganisationRecord storage org = _organisationAdminOnly(orgId, true);
         if (newAdmin == address(0)) revert QualityLedgerZeroAddress();
-        uint32 current = _memberOf[newAdmin];
-        bool joins = current == 0;
-        if (!joins && current != org.index) revert QualityLedgerAlreadyMember(newAdmin, _organisationIds[current]);
+        // Only a member that accepted may be handed the organisation: nobody is made an admin (and so a
+        // member, and affiliated for good) without its consent.
+        Membership storage m = _members[newAdmin];
+        if (!m.active || m.org != org.index) revert QualityLedgerNotMember(orgId, newAdmin);
 
         address previousAdmin = org.admin;
         org.admin = newAdmin;
-        if (joins) _memberOf[newAdmin] = org.index;
         emit OrganisationAdminTransferred(orgId, previousAdmin, newAdmin);
-        if (joins) emit MemberAdded(orgId, newAdmin);
     }
 
     // ---------------------------------------------------------------- inspectors
@@ -260,6 +305,8 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         if (severity == Severity.None) revert QualityLedgerInvalidOutcome(Outcome.None, severity);
         seq = lotRecord.attestationCount + 1;
         lotRecord.attestationCount = seq;
+        // An independent alert is the lot's latest independent record: it stops a receipt by inspection.
+        if (inspectorOrg != lotRecord.producer) lotRecord.latestIndependent = seq;
         _attestations[lotId][seq] = AttestationRecord({
             inspectorOrg: inspectorOrg,
             outcome: Outcome.None,
@@ -296,7 +343,28 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     /// @inheritdoc IQualityLedger
     function organisationOf(address account) external view returns (bytes32) {
-        return _organisationIds[_memberOf[account]];
+        Membership storage m = _members[account];
+        return m.active ? _organisationIds[m.org] : bytes32(0);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function affiliationOf(address account) external view returns (bytes32) {
+        return _organisationIds[_members[account].org];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function invitationOf(address account) external view returns (bytes32) {
+        return _organisationIds[_members[account].invitation];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function lastIndependentFailAt(bytes32 orgId) external view returns (uint40) {
+        return _clocks[_existingOrganisation(orgId).index].lastIndependentFailAt;
+    }
+
+    /// @inheritdoc IQualityLedger
+    function latestIndependent(bytes32 lotId) external view returns (uint32) {
+        return _existingLot(lotId).latestIndependent;
     }
 
     /// @inheritdoc IQualityLedger
@@ -417,14 +485,18 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         uint256 word = _packedRecord(finding, inspectorOrg);
         _checkFinding(word, uint64(header >> 32));
         seq = uint32(header >> 144) + 1;
-        // The new attestationCount put into the header word, written back whole (layout: _lotHeader).
+        // The new attestationCount put into the header word, and for an independent record the new
+        // latestIndependent too, written back whole (layout: _lotHeader).
         header = (header & ~(uint256(type(uint32).max) << 144)) | (uint256(seq) << 144);
+        if (inspectorOrg != uint32(header)) header = (header & ~(uint256(type(uint32).max) << 176)) | (uint256(seq) << 176);
         assembly ("memory-safe") {
             sstore(lotRecord.slot, header)
         }
         bytes32 lotId = finding.lotId;
         uint32 supersedes = uint32(word >> 152);
-        if (supersedes != 0) _supersede(lotId, supersedes, seq, inspectorOrg);
+        // The outcome of the record corrected (None when nothing is).
+        uint8 corrected = supersedes != 0 ? _supersede(lotId, supersedes, seq, inspectorOrg) : 0;
+        _noteFailure(word, uint32(header), corrected);
         AttestationRecord storage record = _attestations[lotId][seq];
         // One SSTORE of the whole first slot instead of one per member (the legacy code generator writes a
         // struct member by member); _packedRecord follows AttestationRecord's layout exactly.
@@ -433,6 +505,17 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         }
         record.reportCommitment = finding.reportCommitment;
         _emitAttested(finding, uri, seq, account, word);
+    }
+
+    /// @dev Starts the claimants' time on an independent Fail (packed record `word`) against organisation
+    /// `producer`: QualityBonds freezes its withdrawals for WITHDRAWAL_DELAY after it. A Fail that only corrects a
+    /// Fail (`corrected`, the outcome of the record it supersedes) does not: that failure was already public, and
+    /// its claims move onto the correction without unlocking (QualityBonds.fileClaim).
+    function _noteFailure(uint256 word, uint32 producer, uint8 corrected) private {
+        if (
+            uint32(word) != producer && uint8(word >> 32) == uint8(Outcome.Fail)
+                && corrected != uint8(Outcome.Fail)
+        ) _clocks[producer].lastIndependentFailAt = _now();
     }
 
     /// @dev Attested for `finding`, its members taken from the packed record `word` rather than decoded again.
@@ -492,8 +575,9 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         if (sampleSize > quantity) revert QualityLedgerSampleExceedsLot(sampleSize, quantity);
     }
 
-    /// @dev Marks attestation `seq` of `lotId` superseded by `bySeq`, made by an inspector of `byOrg`.
-    function _supersede(bytes32 lotId, uint32 seq, uint32 bySeq, uint32 byOrg) private {
+    /// @dev Marks attestation `seq` of `lotId` superseded by `bySeq`, made by an inspector of `byOrg`; returns the
+    /// outcome of the record it corrects.
+    function _supersede(bytes32 lotId, uint32 seq, uint32 bySeq, uint32 byOrg) private returns (uint8 outcome) {
         // seq < bySeq always holds for an existing attestation: bySeq is the next number.
         if (seq >= bySeq) revert QualityLedgerUnknownAttestation(lotId, seq);
         AttestationRecord storage previous = _attestations[lotId][seq];
@@ -510,6 +594,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         assembly ("memory-safe") {
             sstore(previous.slot, word)
         }
+        outcome = uint8(word >> 32);
     }
 
     /// @dev The organisation index of an inspector that may attest now; reverts otherwise.
@@ -593,13 +678,17 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     /// @dev The organisation index of a member account; reverts for an account of no organisation.
     function _organisationIndexOf(address account) private view returns (uint32 index) {
-        index = _memberOf[account];
-        if (index == 0) revert QualityLedgerNoOrganisation(account);
+        Membership storage m = _members[account];
+        if (!m.active) revert QualityLedgerNoOrganisation(account);
+        index = m.org;
     }
 
-    function _requireNoOrganisation(address account) private view {
-        uint32 index = _memberOf[account];
-        if (index != 0) revert QualityLedgerAlreadyMember(account, _organisationIds[index]);
+    /// @dev `account` (standing `m`) may become a member of organisation `index`: it is a member of none now,
+    /// and not affiliated with another.
+    function _requireJoinable(Membership storage m, address account, uint32 index) private view {
+        uint32 org = m.org;
+        if (m.active) revert QualityLedgerAlreadyMember(account, _organisationIds[org]);
+        if (org != 0 && org != index) revert QualityLedgerAffiliatedElsewhere(account, _organisationIds[org]);
     }
 
     function _existingOrganisation(bytes32 orgId) private view returns (OrganisationRecord storage org) {
@@ -626,7 +715,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     /// @dev An existing lot's record and its first slot read whole (one SLOAD, where the legacy code generator
     /// reads a packed struct member by member): producer [0, 32), quantity [32, 96), registeredAt [96, 136),
-    /// inputCount [136, 144), attestationCount [144, 176).
+    /// inputCount [136, 144), attestationCount [144, 176), latestIndependent [176, 208).
     function _lotHeader(bytes32 lotId) private view returns (LotRecord storage record, uint256 header) {
         record = _lots[lotId];
         assembly ("memory-safe") {

@@ -223,9 +223,11 @@ def test_a_claim_filed_during_the_time_lock_wins_over_the_withdrawal(q: World) -
     unlock = supplier.bond(AXLE, BEARING).unlock_at
     failed = failed_lot(q, "during-lock")
     q(PLANT).file_claim(failed.ref)
+    # Past the unlock and past the freeze the failure started: the locked claim still wins.
+    at = max(unlock, supplier.last_independent_fail_at(AXLE) + DELAY)
     with reverts("QualityBondsInsufficientFreeBond", orgId=AXLE, productId=BEARING, free=DEPOSIT - 14 * PENALTY,
                  amount=DEPOSIT):
-        q.at(unlock, lambda: q(STRANGER).execute_withdrawal(AXLE, BEARING))
+        q.at(at, lambda: q(STRANGER).execute_withdrawal(AXLE, BEARING))
     receipt = supplier.cancel_withdrawal(AXLE, BEARING)
     assert q.events(receipt, q.bonds, "WithdrawalCancelled") == [
         {"orgId": AXLE, "productId": BEARING, "amount": DEPOSIT}]
@@ -477,15 +479,90 @@ def test_an_undisputed_claim_is_paid_by_anyone_once_the_window_has_passed(q: Wor
         q(STRANGER).execute_claim(claim_id)
 
 
-def test_a_corrected_failure_closes_the_automatic_path(q: World) -> None:
+def test_a_claim_on_a_corrected_failure_lapses_after_its_window_without_the_claimant(q: World) -> None:
+    """Issue 11 item 2: a claim whose failure was corrected after the dispute window locked the bond for good
+    (executeClaim reverted, disputeClaim was too late, ruleClaim needs Disputed) unless the claimant withdrew.
+    Bound: anyone closes it unpaid once its window has passed; the supplier never needs the claimant."""
     failed = failed_lot(q, "corrected")
     claim_id, _ = q(PLANT).file_claim(failed.ref)
     q(INSPECTOR).attest(passed(failed.ref.lot, supersedes=1))
     deadline = q(PLANT).claim(claim_id).deadline
-    with reverts("QualityBondsAttestationSuperseded", lotId=failed.ref.lot, seq=1, supersededBy=2):
-        q.at(deadline, lambda: q.estimating(STRANGER).execute_claim(claim_id))
-    q(PLANT).withdraw_claim(claim_id)  # the claimant withdraws; the money is free again
-    assert bond_of(q) == (DEPOSIT, 0)
+    with reverts("QualityBondsDisputeWindowOpen", claimId=claim_id, deadline=deadline):
+        q.at(deadline - 1, lambda: q.estimating(STRANGER).execute_claim(claim_id))
+    before = q.balance(PLANT)
+    receipt = q.at(deadline, lambda: q(SUPPLIER_QC).execute_claim(claim_id))  # anyone, the supplier's side too
+    assert q.events(receipt, q.bonds, "ClaimLapsed") == [{"claimId": claim_id, "supersededBy": 2}]
+    assert q.events(receipt, q.bonds, "ClaimPaid") == []
+    assert q(PLANT).claim(claim_id).status == ClaimStatus.LAPSED
+    assert bond_of(q) == (DEPOSIT, 0) and q.balance(PLANT) == before
+    with reverts("QualityBondsUnexpectedClaimStatus", claimId=claim_id, status=ClaimStatus.LAPSED):
+        q(STRANGER).execute_claim(claim_id)
+
+
+def test_a_claim_moves_onto_a_corrected_failure_without_unlocking_its_amount(q: World) -> None:
+    """Issue 11 item 2, the other half: when the laboratory corrects a Fail with another Fail, the claimant files
+    on the correction and its first claim lapses in the same transaction, so the supplier never sees the amount
+    free in between (it cannot withdraw it), and the claim does not depend on the supplier's goodwill."""
+    failed = failed_lot(q, "recounted")
+    first, _ = q(PLANT).file_claim(failed.ref)
+    q(INSPECTOR).attest(fail(failed.ref.lot, 12, supersedes=1))
+    second, receipt = q(PLANT).file_claim(AlertRef(failed.ref.lot, 2), failed.consumer)
+    assert q.events(receipt, q.bonds, "ClaimLapsed") == [{"claimId": first, "supersededBy": 2}]
+    assert [e["amount"] for e in q.events(receipt, q.bonds, "ClaimFiled")] == [12 * PENALTY]
+    assert (q(PLANT).claim(first).status, q(PLANT).claim(second).status) == (ClaimStatus.LAPSED, ClaimStatus.FILED)
+    assert bond_of(q) == (DEPOSIT, 12 * PENALTY)
+    # A claim still backed by its (current) failure is not replaced: that would be a duplicate.
+    with reverts("QualityBondsDuplicateClaim", lotId=failed.ref.lot, orgId=MILL, claimId=second):
+        q(PLANT).file_claim(AlertRef(failed.ref.lot, 2), failed.consumer)
+
+
+# ---------------------------------------------------------------------------------------------- withdrawal freeze
+
+
+def test_a_pre_armed_withdrawal_cannot_drain_the_bond_after_a_failure(q: World) -> None:
+    """Issue 11 item 4: a supplier requested a full withdrawal long before, and executed it in the block after an
+    independent Fail, before any claim could be filed. Bound: no withdrawal executes within WITHDRAWAL_DELAY of
+    the supplier's latest independent Fail; a claim filed in that time locks its amount first."""
+    supplier = q(SUPPLIER)
+    supplier.request_withdrawal(AXLE, BEARING, DEPOSIT)
+    unlock = supplier.bond(AXLE, BEARING).unlock_at
+    q.next_block_at(unlock + 100)
+    failed = failed_lot(q, "armed")
+    failed_at = supplier.last_independent_fail_at(AXLE)
+    assert failed_at >= unlock + 100
+    with reverts("QualityBondsWithdrawalFrozen", orgId=AXLE, productId=BEARING, frozenUntil=failed_at + DELAY):
+        supplier.execute_withdrawal(AXLE, BEARING)
+    q(PLANT).file_claim(failed.ref)
+    assert bond_of(q) == (DEPOSIT, 14 * PENALTY)
+
+
+def test_a_withdrawal_request_expires_after_its_execution_window(q: World) -> None:
+    supplier = q(SUPPLIER)
+    at = q.now() + 10
+    q.at(at, lambda: supplier.request_withdrawal(AXLE, BEARING, 100 * MUSD))
+    with reverts("QualityBondsWithdrawalExpired", orgId=AXLE, productId=BEARING, expiredAt=at + 2 * DELAY):
+        q.at(at + 2 * DELAY, lambda: q.estimating(STRANGER).execute_withdrawal(AXLE, BEARING))
+    again = at + 2 * DELAY + 5
+    q.at(again, lambda: supplier.request_withdrawal(AXLE, BEARING, 100 * MUSD))  # the supplier asks again
+    receipt = q.at(again + 2 * DELAY - 1, lambda: q(STRANGER).execute_withdrawal(AXLE, BEARING))  # last second
+    assert q.events(receipt, q.bonds, "BondWithdrawn")[0]["amount"] == 100 * MUSD
+
+
+def test_only_a_new_independent_failure_starts_the_freeze(q: World) -> None:
+    supplier = q(SUPPLIER)
+    lot = lot_id("freeze-clock")
+    supplier.register_lot(lot, BEARING, 1000)
+    q(SUPPLIER_QC).attest(fail(lot))  # the supplier's own QC: not independent
+    assert supplier.last_independent_fail_at(AXLE) == 0
+    q(INSPECTOR).attest(passed(lot))
+    assert supplier.last_independent_fail_at(AXLE) == 0
+    _, receipt = q.at(q.now() + 10, lambda: q(INSPECTOR).attest(fail(lot)))
+    first = q.block_time(receipt)
+    assert supplier.last_independent_fail_at(AXLE) == first
+    q.at(first + 50, lambda: q(INSPECTOR).attest(fail(lot, 9, supersedes=3)))  # only recounts the failure
+    assert supplier.last_independent_fail_at(AXLE) == first
+    _, receipt = q.at(first + 60, lambda: q(INSPECTOR).attest(fail(lot, 3, supersedes=2)))  # a Pass turned Fail
+    assert supplier.last_independent_fail_at(AXLE) == q.block_time(receipt) == first + 60
 
 
 def test_withdraw_claim_by_the_claimant_only(q: World) -> None:
@@ -548,7 +625,7 @@ def test_a_hostile_token_cannot_reenter_a_payout(q: World) -> None:
     with reverts("ReentrancyGuardReentrantCall"):
         supplier.accept_claim(claim_id)
     arm.transact(token.functions.arm(bonds.address, bonds.encode_abi("acceptClaim", [claim_id]), True))
-    q.next_block_at(supplier.bond(AXLE, BEARING).unlock_at)
+    q.next_block_at(max(supplier.bond(AXLE, BEARING).unlock_at, q(PLANT).last_independent_fail_at(AXLE) + DELAY))
     with reverts("ReentrancyGuardReentrantCall"):
         supplier.execute_withdrawal(AXLE, BEARING)
     assert (supplier.bond(AXLE, BEARING).balance, int(token.functions.balanceOf(bonds.address).call())) == (
@@ -799,4 +876,5 @@ def label(lot: bytes) -> str:
 
 
 def test_claim_status_names_match_the_contract() -> None:
-    assert [s.name for s in ClaimStatus] == ["NONE", "FILED", "DISPUTED", "PAID", "REJECTED", "WITHDRAWN"]
+    assert [s.name for s in ClaimStatus] == ["NONE", "FILED", "DISPUTED", "PAID", "REJECTED", "WITHDRAWN",
+                                                "LAPSED"]
