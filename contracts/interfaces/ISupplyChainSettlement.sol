@@ -540,6 +540,29 @@ interface ISupplyChainSettlement {
     /// @param supplierOrg The supplier's organisation (0: none).
     error SupplyChainSettlementLotOfOtherProducer(bytes32 lotId, bytes32 producer, bytes32 supplierOrg);
 
+    /// @notice Thrown when an attestation given as receipt is not its lot's latest independent record
+    /// (QualityLedger.latestIndependent): an older Pass never outweighs a later Fail or alert of another body.
+    /// @param lotId The lot.
+    /// @param seq The attestation given.
+    /// @param latest The lot's latest independent record (0: none).
+    error SupplyChainSettlementInspectionNotLatest(bytes32 lotId, uint32 seq, uint32 latest);
+
+    /// @notice Thrown when a receipt by inspection would accept more units than the shipment's lots hold.
+    /// @param orderKey The order.
+    /// @param shipmentId The shipment.
+    /// @param delivered Units the carrier reported delivered.
+    /// @param lotsQuantity Units the listed lots hold together.
+    error SupplyChainSettlementDeliveredExceedsLots(
+        bytes32 orderKey, uint256 shipmentId, uint256 delivered, uint256 lotsQuantity
+    );
+
+    /// @notice Thrown when someone other than the buyer confirms a receipt by inspection while the buyer's own
+    /// window (BUYER_RECEIPT_WINDOW after delivery) is open.
+    /// @param orderKey The order.
+    /// @param shipmentId The shipment.
+    /// @param opensAt First timestamp at which anyone may confirm by inspection.
+    error SupplyChainSettlementBuyerReceiptWindow(bytes32 orderKey, uint256 shipmentId, uint40 opensAt);
+
     /// @notice Thrown when a quality claim is against a lot that is not in the shipment given.
     /// @param claimId The claim.
     /// @param lotId Its lot.
@@ -580,6 +603,9 @@ interface ISupplyChainSettlement {
 
     /// @notice Most lots a shipment may list.
     function MAX_LOTS() external view returns (uint256);
+
+    /// @notice Seconds after a delivery during which only the buyer may confirm its receipt by inspection.
+    function BUYER_RECEIPT_WINDOW() external view returns (uint32);
 
     /// @notice The quality ledger whose attestations count as receipt (0: not configured).
     function LEDGER() external view returns (IQualityLedger);
@@ -681,9 +707,10 @@ interface ISupplyChainSettlement {
     function confirmReceipt(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external;
 
     /// @notice Confirms a delivered shipment's quantity as received from QC pass attestations of all its lots.
-    /// Anyone; only for orders that require QC.
+    /// Only for orders that require QC. The buyer at any time; anyone else once BUYER_RECEIPT_WINDOW has passed
+    /// since the delivery. The delivered quantity must not exceed what the listed lots hold.
     /// @param lotIds The shipment's full lot list, as shipped.
-    /// @param seqs For each lot, the number of a current, independent Pass attestation in the quality ledger.
+    /// @param seqs For each lot, its latest independent record (QualityLedger.latestIndependent), a Pass.
     function confirmReceiptByInspection(
         bytes32 orderKey,
         uint256 shipmentId,
@@ -718,8 +745,10 @@ interface ISupplyChainSettlement {
     function releaseRetention(bytes32 orderKey) external;
 
     /// @notice Applies a quality claim against a lot of one of the order's shipments to the retention: an open
-    /// claim holds it, a paid claim draws the price of the defective units for the buyer, a rejected or
-    /// withdrawn claim lifts its hold. Anyone.
+    /// claim holds it, a paid claim draws the price of the defective units for the buyer, a rejected, withdrawn or
+    /// lapsed claim lifts its hold. Anyone. The parties' organisations are their permanent affiliations
+    /// (QualityLedger.affiliationOf), and a hold, once placed, is lifted or drawn without checking them again:
+    /// no later membership change can freeze or dodge a retention.
     /// @param lotIds The shipment's full lot list, as shipped.
     /// @param claimId The claim in the quality bonds contract.
     function applyQualityClaim(bytes32 orderKey, uint256 shipmentId, bytes32[] calldata lotIds, uint256 claimId)

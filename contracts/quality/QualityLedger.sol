@@ -485,18 +485,24 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         uint256 word = _packedRecord(finding, inspectorOrg);
         _checkFinding(word, uint64(header >> 32));
         seq = uint32(header >> 144) + 1;
-        // The new attestationCount put into the header word, and for an independent record the new
-        // latestIndependent too, written back whole (layout: _lotHeader).
-        header = (header & ~(uint256(type(uint32).max) << 144)) | (uint256(seq) << 144);
-        if (inspectorOrg != uint32(header)) header = (header & ~(uint256(type(uint32).max) << 176)) | (uint256(seq) << 176);
+        bool independent = inspectorOrg != uint32(header);
         assembly ("memory-safe") {
-            sstore(lotRecord.slot, header)
+            // The new attestationCount [144, 176) put into the header word, and for an independent record the new
+            // latestIndependent [176, 208) too, written back whole (layout: _lotHeader). seq fits 32 bits.
+            let mask := shl(144, 0xffffffff)
+            let bits := shl(144, seq)
+            if independent {
+                mask := shl(144, 0xffffffffffffffff)
+                bits := or(bits, shl(176, seq))
+            }
+            sstore(lotRecord.slot, or(and(header, not(mask)), bits))
         }
         bytes32 lotId = finding.lotId;
         uint32 supersedes = uint32(word >> 152);
         // The outcome of the record corrected (None when nothing is).
         uint8 corrected = supersedes != 0 ? _supersede(lotId, supersedes, seq, inspectorOrg) : 0;
-        _noteFailure(word, uint32(header), corrected);
+        // An independent Fail starts the claimants' time (see _noteFailure); Outcome.Fail is 3.
+        if (independent && uint8(word >> 32) == 3) _noteFailure(uint32(header), corrected);
         AttestationRecord storage record = _attestations[lotId][seq];
         // One SSTORE of the whole first slot instead of one per member (the legacy code generator writes a
         // struct member by member); _packedRecord follows AttestationRecord's layout exactly.
@@ -507,15 +513,12 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         _emitAttested(finding, uri, seq, account, word);
     }
 
-    /// @dev Starts the claimants' time on an independent Fail (packed record `word`) against organisation
-    /// `producer`: QualityBonds freezes its withdrawals for WITHDRAWAL_DELAY after it. A Fail that only corrects a
-    /// Fail (`corrected`, the outcome of the record it supersedes) does not: that failure was already public, and
-    /// its claims move onto the correction without unlocking (QualityBonds.fileClaim).
-    function _noteFailure(uint256 word, uint32 producer, uint8 corrected) private {
-        if (
-            uint32(word) != producer && uint8(word >> 32) == uint8(Outcome.Fail)
-                && corrected != uint8(Outcome.Fail)
-        ) _clocks[producer].lastIndependentFailAt = _now();
+    /// @dev Starts the claimants' time after an independent Fail against organisation `producer`: QualityBonds
+    /// freezes its withdrawals for WITHDRAWAL_DELAY after it. A Fail that only corrects a Fail (`corrected`, the
+    /// outcome of the record it supersedes) does not: that failure was already public, and its claims move onto
+    /// the correction without unlocking (QualityBonds.fileClaim).
+    function _noteFailure(uint32 producer, uint8 corrected) private {
+        if (corrected != uint8(Outcome.Fail)) _clocks[producer].lastIndependentFailAt = _now();
     }
 
     /// @dev Attested for `finding`, its members taken from the packed record `word` rather than decoded again.

@@ -62,7 +62,8 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         bool completed;
     }
 
-    /// @dev A shipment, in one slot. The lots it carried are in its id (see _shipmentId).
+    /// @dev A shipment, in one slot (8 + 8 + 8 + 48 + 48 + 96 + 40). The lots it carried are in its id (see
+    /// _shipmentId). `deliveredAt` opens the buyer's receipt window (confirmReceiptByInspection).
     struct ShipmentRecord {
         ShipmentStatus status;
         Receipt receipt;
@@ -70,6 +71,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint48 delivered;
         uint48 received;
         uint96 invoiceAmount;
+        uint40 deliveredAt;
     }
 
     /// @dev What a quality claim did, and to which order.
@@ -86,6 +88,9 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     uint256 public constant MAX_LOTS = 32;
+
+    /// @inheritdoc ISupplyChainSettlement
+    uint32 public constant BUYER_RECEIPT_WINDOW = 2 days;
 
     uint256 private constant _BPS = 10_000;
     uint256 private constant _SEQUENCE_SHIFT = 240;
@@ -304,13 +309,25 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
         }
         if (s.receipt != Receipt.None) revert SupplyChainSettlementAlreadyReceived(orderKey, shipmentId, s.receipt);
+        if (msg.sender != _buyer(orderKey)) {
+            // The buyer's own window first: it may inspect on arrival and confirm (or refuse) the receipt itself.
+            uint40 opensAt = s.deliveredAt + BUYER_RECEIPT_WINDOW;
+            if (block.timestamp < opensAt) {
+                revert SupplyChainSettlementBuyerReceiptWindow(orderKey, shipmentId, opensAt);
+            }
+        }
         _checkLots(orderKey, shipmentId, lotIds);
         if (lotIds.length != seqs.length) revert SupplyChainSettlementLengthMismatch(lotIds.length, seqs.length);
-        bytes32 supplierOrg = ledger.organisationOf(o.supplier);
+        bytes32 supplierOrg = ledger.affiliationOf(o.supplier);
+        uint256 lotsQuantity;
         for (uint256 i = 0; i < lotIds.length; ++i) {
-            _checkPassed(ledger, lotIds[i], seqs[i], supplierOrg);
+            lotsQuantity += _checkPassed(ledger, lotIds[i], seqs[i], supplierOrg);
         }
         uint48 quantity = s.delivered;
+        // A carrier's figure is paid only up to what the passed lots hold (the supplier may be its own carrier).
+        if (quantity > lotsQuantity) {
+            revert SupplyChainSettlementDeliveredExceedsLots(orderKey, shipmentId, quantity, lotsQuantity);
+        }
         s.received = quantity;
         s.receipt = Receipt.Inspection;
         emit GoodsReceived(orderKey, shipmentId, quantity, Receipt.Inspection);
@@ -387,14 +404,12 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         _checkLots(orderKey, shipmentId, lotIds);
         IQualityBonds.Claim memory c = bonds.claim(claimId);
         _checkClaimOnLots(claimId, c.lotId, lotIds);
-        bytes32 buyerOrg = ledger.organisationOf(_buyer(orderKey));
-        if (c.claimant != buyerOrg) revert SupplyChainSettlementClaimByOtherOrganisation(claimId, c.claimant, buyerOrg);
-        // The carrier lists the lots: only a defect of the supplier's own lot may touch the supplier's retention.
-        bytes32 supplierOrg = ledger.organisationOf(o.supplier);
-        if (c.supplier != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(c.lotId, c.supplier, supplierOrg);
-
         ClaimRecord storage record = _claims[claimId];
         ClaimUse use = record.use;
+        // A hold on this order was checked against the parties when it was placed: lifting or drawing it never
+        // depends on anyone's membership since. Otherwise the parties are their permanent affiliations, which no
+        // membership change moves (QualityLedger.affiliationOf).
+        if (use != ClaimUse.Holding || record.orderKey != orderKey) _checkClaimParties(ledger, o, orderKey, claimId, c);
         if (use != ClaimUse.None && (use != ClaimUse.Holding || record.orderKey != orderKey)) {
             revert SupplyChainSettlementClaimAlreadyApplied(claimId, record.orderKey, use);
         }
@@ -626,6 +641,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         }
         s.status = ShipmentStatus.Delivered;
         s.delivered = quantity;
+        s.deliveredAt = uint40(block.timestamp);
         o.reserved += quantity;
         emit GoodsDelivered(orderKey, shipmentId, quantity);
         // Without a receipt the logistics flow is still open: nothing to try (the common case).
@@ -811,13 +827,37 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         }
     }
 
-    function _checkPassed(IQualityLedger ledger, bytes32 lotId, uint32 seq, bytes32 supplierOrg) private view {
+    /// @dev Attestation `seq` of `lotId` is a current, independent Pass and the lot's latest independent record,
+    /// and the lot is the supplier's; returns the lot's quantity.
+    function _checkPassed(IQualityLedger ledger, bytes32 lotId, uint32 seq, bytes32 supplierOrg)
+        private
+        view
+        returns (uint256)
+    {
         IQualityLedger.Attestation memory a = ledger.attestation(lotId, seq);
         if (a.outcome != IQualityLedger.Outcome.Pass || a.supersededBy != 0 || !a.independent) {
             revert SupplyChainSettlementInspectionNotPassed(lotId, seq, a.outcome, a.supersededBy, a.independent);
         }
-        bytes32 producer = ledger.lot(lotId).producer;
-        if (producer != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(lotId, producer, supplierOrg);
+        uint32 latest = ledger.latestIndependent(lotId);
+        if (seq != latest) revert SupplyChainSettlementInspectionNotLatest(lotId, seq, latest);
+        IQualityLedger.Lot memory l = ledger.lot(lotId);
+        if (l.producer != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(lotId, l.producer, supplierOrg);
+        return l.quantity;
+    }
+
+    /// @dev Claim `c` was filed by the buyer's organisation against a lot of the supplier's.
+    function _checkClaimParties(
+        IQualityLedger ledger,
+        OrderRecord storage o,
+        bytes32 orderKey,
+        uint256 claimId,
+        IQualityBonds.Claim memory c
+    ) private view {
+        bytes32 buyerOrg = ledger.affiliationOf(_buyer(orderKey));
+        if (c.claimant != buyerOrg) revert SupplyChainSettlementClaimByOtherOrganisation(claimId, c.claimant, buyerOrg);
+        // The carrier lists the lots: only a defect of the supplier's own lot may touch the supplier's retention.
+        bytes32 supplierOrg = ledger.affiliationOf(o.supplier);
+        if (c.supplier != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(c.lotId, c.supplier, supplierOrg);
     }
 
     function _checkClaimOnLots(uint256 claimId, bytes32 lotId, bytes32[] calldata lotIds) private pure {

@@ -456,4 +456,4 @@ def test_the_storage_layout_is_the_documented_one(compiled: Project) -> None:
     }
     shipment = {name: (slot, offset) for name, (slot, offset, _) in store.members["_shipments"].items()}
     assert shipment == {"status": (0, 0), "receipt": (0, 1), "invoice": (0, 2), "delivered": (0, 3),
-                        "received": (0, 9), "invoiceAmount": (0, 15)}
+                        "received": (0, 9), "invoiceAmount": (0, 15), "deliveredAt": (0, 27)}
