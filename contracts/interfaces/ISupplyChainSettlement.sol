@@ -797,6 +797,10 @@ interface ISupplyChainSettlement {
     /// submitted for it, in order (the InvoiceSubmitted events; none before the first): the chain they hash to is
     /// checked against documents(orderKey), so nothing but the chain's head is stored.
     /// @param value The field's raw bytes; `salt` its salt; `proof` its Merkle proof (millchain.disclosure).
+    /// @return valid Whether the field is one of the document's.
+    /// @return verifiedInvoice Whether the document is THE verified invoice of its shipment: the last one
+    /// submitted for it (no later submission replaced it) and verified by the tax platform. A rejected or replaced
+    /// invoice's fields still verify (`valid`) as what the supplier once submitted, never as the invoice.
     function verifyDocumentField(
         Order calldata order,
         InvoiceLink[] calldata invoices,
@@ -805,7 +809,7 @@ interface ISupplyChainSettlement {
         bytes calldata value,
         bytes32 salt,
         bytes32[] calldata proof
-    ) external view returns (bool);
+    ) external view returns (bool valid, bool verifiedInvoice);
 
     /// @notice What the buyer could be refunded now (0 before the order has ended).
     function refundable(bytes32 orderKey) external view returns (uint256);

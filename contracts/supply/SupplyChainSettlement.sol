@@ -553,16 +553,48 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         bytes calldata value,
         bytes32 salt,
         bytes32[] calldata proof
-    ) external view returns (bool) {
-        bytes32 orderKey = _orderKey(order.buyer, order.supplier, order.orderId);
+    ) external view returns (bool valid, bool verifiedInvoice) {
+        bytes32 root;
+        {
+            bytes32 orderKey = _checkDocuments(order, invoices);
+            if (document > invoices.length) revert SupplyChainSettlementUnknownDocument(document, invoices.length);
+            if (document == 0) {
+                root = order.linesCommitment;
+            } else {
+                root = invoices[document - 1].commitment;
+                verifiedInvoice = _isVerifiedInvoice(orderKey, invoices, document);
+            }
+        }
+        valid = DisclosureLib.verifyFieldCalldata(root, name, value, salt, proof);
+    }
+
+    /// @dev `order` and `invoices` hash to the order's documents chain; returns the order's key.
+    function _checkDocuments(Order calldata order, InvoiceLink[] calldata invoices)
+        private
+        view
+        returns (bytes32 orderKey)
+    {
+        orderKey = _orderKey(order.buyer, order.supplier, order.orderId);
         uint160 chain = uint160(uint256(_orderStructHash(order)));
         for (uint256 i = 0; i < invoices.length; ++i) {
             chain = _documents(chain, invoices[i]);
         }
         if (chain != _existing(orderKey).documents) revert SupplyChainSettlementDocumentsMismatch(orderKey);
-        if (document > invoices.length) revert SupplyChainSettlementUnknownDocument(document, invoices.length);
-        bytes32 root = document == 0 ? order.linesCommitment : invoices[document - 1].commitment;
-        return DisclosureLib.verifyFieldCalldata(root, name, value, salt, proof);
+    }
+
+    /// @dev Invoice `document` (1-based in `invoices`, the order's whole chain) is its shipment's current invoice
+    /// (no later link names the same shipment: a resubmission replaces a rejected or unsettled one) and verified.
+    /// The loop runs over calldata only.
+    function _isVerifiedInvoice(bytes32 orderKey, InvoiceLink[] calldata invoices, uint256 document)
+        private
+        view
+        returns (bool)
+    {
+        uint256 shipmentId = invoices[document - 1].shipmentId;
+        for (uint256 i = document; i < invoices.length; ++i) {
+            if (invoices[i].shipmentId == shipmentId) return false;
+        }
+        return _shipments[orderKey][shipmentId].invoice == InvoiceStatus.Verified;
     }
 
     /// @inheritdoc ISupplyChainSettlement
