@@ -517,6 +517,19 @@ def test_attest_refusals_on_counts_and_lots(q: World) -> None:
         q(INSPECTOR).raise_alert(lineage.bearings, Severity.NONE)
 
 
+def test_an_inspection_whose_sample_equals_the_lot_size_is_accepted_and_one_more_is_not(q: World) -> None:
+    """Boundary (issue 11, mutation run): sampleSize <= quantity, equality included."""
+    lot = lot_id("tiny-lot")
+    q(SUPPLIER).register_lot(lot, BEARING, 7)
+    with reverts("QualityLedgerSampleExceedsLot", sampleSize=8, quantity=7):
+        q(INSPECTOR).attest(fail(lot, 7, sample=8))
+    ref, _ = q(INSPECTOR).attest(fail(lot, 7, sample=7))  # every unit inspected, every unit defective
+    record = q(PLANT).attestation(ref.lot, ref.seq)
+    assert (record.sample_size, record.defects) == (7, 7)
+    ref, _ = q(INSPECTOR).attest(passed(lot, sample=7, supersedes=ref.seq))
+    assert q(PLANT).attestation(ref.lot, ref.seq).sample_size == 7
+
+
 def test_explicit_alert_is_an_attestation_without_verdict(q: World) -> None:
     lineage = build_lineage(q)
     ref, receipt = q(INSPECTOR).raise_alert(lineage.gearboxes, Severity.CRITICAL, report_commitment=b"\x05" * 32,

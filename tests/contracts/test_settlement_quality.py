@@ -442,3 +442,26 @@ def test_a_supplier_leaving_its_organisation_cannot_dodge_a_paid_claim(w: World)
     # Rejoining another organisation to escape is impossible: the affiliation is permanent.
     with reverts("QualityLedgerAffiliatedElsewhere", account=w.low(SUPPLIER), orgId=AXLE):
         w.qc(BUYER).add_member(MILL, w.address(SUPPLIER))
+
+
+def test_a_warranty_claim_filed_exactly_at_release_at_is_outside_the_warranty(w: World) -> None:
+    """Boundary (issue 11, mutation run): the warranty is [settlement, releaseAt). A claim filed one second
+    before releaseAt holds the retention; one filed exactly at releaseAt does not, and the retention is then
+    releasable in that very second."""
+    key, _, lots = settled_order(w, "edge")
+    release_at = w(STRANGER).get(key).release_at
+    for lot, name in ((lots[0], "edge-gearboxes-1"), (lots[1], "edge-gearboxes-2")):
+        w.failed(lot, 2)
+        w.consume(lot, name)
+    seq = w.qc(STRANGER).lot(lots[0]).attestation_count
+    in_time, _ = w.at(release_at - 1, lambda: w.qc(BUYER).file_claim(AlertRef(lots[0], seq)))
+    at_edge, _ = w.at(release_at, lambda: w.qc(BUYER).file_claim(AlertRef(lots[1], seq)))
+    assert (w.qc(BUYER).claim(in_time).filed_at, w.qc(BUYER).claim(at_edge).filed_at) == (release_at - 1,
+                                                                                          release_at)
+    with reverts("SupplyChainSettlementClaimOutsideWarranty", claimId=at_edge, filedAt=release_at,
+                 releaseAt=release_at):
+        w(STRANGER).apply_quality_claim(key, at_edge)
+    held = w(STRANGER).apply_quality_claim(key, in_time)
+    assert events(w.contract, held, "RetentionHeld") == [{"orderKey": key, "claimId": in_time}]
+    with reverts("SupplyChainSettlementRetentionLocked", orderKey=key, releaseAt=release_at, holds=1):
+        w(STRANGER).release_retention(key)
