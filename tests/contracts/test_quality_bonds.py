@@ -657,6 +657,7 @@ class Model:
     withdrawn: int = 0
     claims: dict[int, dict[str, Any]] = field(default_factory=dict)
     withdrawal: tuple[int, int] | None = None  # (amount, unlockAt)
+    failed_at: int = 0  # the supplier's latest independent Fail that was not a mere recount
 
     @property
     def locked(self) -> int:
@@ -683,13 +684,16 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
             world(INSPECTOR).attest(fail(lot, count))
         pool = world.session.chain.tester.take_snapshot()
         start = world.now()
+        pool_failed_at = supplier.last_independent_fail_at(AXLE)
 
         class Bonds(RuleBasedStateMachine):
             def __init__(self) -> None:
                 super().__init__()
                 world.session.chain.tester.revert_to_snapshot(pool)
-                self.model = Model(clock=max(start, world.now()))
-                self.failed = list(range(POOL))  # pool lots not yet claimed
+                self.model = Model(clock=max(start, world.now()), failed_at=pool_failed_at)
+                # Each pool lot's current record: (seq, outcome, defects); the lab may correct it (see correct).
+                self.records = {n: (1, Outcome.FAIL, defects[n]) for n in range(POOL)}
+                self.claim_of: dict[int, int] = {}  # pool lot -> the plant's latest claim on it
 
             def tick(self) -> int:
                 """The time of the next transaction: a second after the last, and never behind the embedded
@@ -713,25 +717,58 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                 self.model.balance += amount
                 self.model.deposits += amount
 
-            @precondition(lambda self: bool(self.failed))
+            def fileable(self) -> list[int]:
+                """Pool lots the plant may claim on now: a current Fail, and no claim that still stands on it
+                (none, withdrawn, lapsed, or filed on a failure since corrected: that one moves)."""
+                out = []
+                for n, (seq, outcome, _) in self.records.items():
+                    previous = self.model.claims.get(self.claim_of.get(n, 0))
+                    moves = previous is not None and previous["status"] == ClaimStatus.FILED and previous["seq"] != seq
+                    if outcome == Outcome.FAIL and (previous is None or moves or previous["status"] in (
+                            ClaimStatus.WITHDRAWN, ClaimStatus.LAPSED)):
+                        out.append(n)
+                return out
+
+            @precondition(lambda self: bool(self.fileable()))
             @rule(data=st.data())
             def file(self, data: st.DataObject) -> None:
-                index = data.draw(st.sampled_from(self.failed))
-                self.failed.remove(index)
+                index = data.draw(st.sampled_from(self.fileable()))
+                seq, _, count = self.records[index]
                 self.tick()
-                computed = min(defects[index] * PENALTY, CAP)
-                free = self.model.balance - self.model.locked
+                previous_id = self.claim_of.get(index, 0)
+                previous = self.model.claims.get(previous_id)
+                lapses = previous is not None and previous["status"] == ClaimStatus.FILED
+                computed = min(count * PENALTY, CAP)
+                free = self.model.balance - self.model.locked + (previous["amount"] if lapses else 0)
                 amount = min(computed, free)
-                ref = AlertRef(lots[index], 1)
+                ref = AlertRef(lots[index], seq)
                 # The consumer lot's lineage is known here: no log scan (eth-tester's get_logs reads every block).
                 consumer = (lot_id(f"{label(ref.lot)}-gb"), (ZERO, [ref.lot]))
                 if amount == 0:
                     self.send(lambda w: w(PLANT).file_claim(ref, consumer[0], consumer_lineage=consumer[1]),
-                              fails="QualityBondsNothingToClaim", lotId=ref.lot, seq=1, computed=computed, free=free)
+                              fails="QualityBondsNothingToClaim", lotId=ref.lot, seq=seq, computed=computed,
+                              free=free)
                     return
                 claim_id, _ = self.send(lambda w: w(PLANT).file_claim(ref, consumer[0], consumer_lineage=consumer[1]))
-                self.model.claims[claim_id] = {"amount": amount, "status": ClaimStatus.FILED,
-                                               "deadline": self.model.clock + WINDOW}
+                if lapses:
+                    previous["status"] = ClaimStatus.LAPSED
+                self.claim_of[index] = claim_id
+                self.model.claims[claim_id] = {"amount": amount, "status": ClaimStatus.FILED, "lot": index,
+                                               "seq": seq, "deadline": self.model.clock + WINDOW}
+
+            @rule(data=st.data(), verdict=st.sampled_from([Outcome.PASS, Outcome.FAIL]),
+                  count=st.sampled_from(POOL_DEFECTS))
+            def correct(self, data: st.DataObject, verdict: Outcome, count: int) -> None:
+                """The laboratory (an actor the supplier may court) corrects a lot's current record, any time."""
+                index = data.draw(st.sampled_from(sorted(self.records)))
+                seq, outcome, _ = self.records[index]
+                self.tick()
+                finding = fail(lots[index], count, supersedes=seq) if verdict == Outcome.FAIL else passed(
+                    lots[index], supersedes=seq)
+                ref, _ = self.send(lambda w: w(INSPECTOR).attest(finding))
+                self.records[index] = (ref.seq, verdict, count if verdict == Outcome.FAIL else 0)
+                if verdict == Outcome.FAIL and outcome != Outcome.FAIL:
+                    self.model.failed_at = self.model.clock  # a new failure, not a recount: claimants' time
 
             def open_claim(self, data: st.DataObject, *statuses: ClaimStatus) -> int | None:
                 ids = [i for i, c in self.model.claims.items() if c["status"] in statuses]
@@ -784,7 +821,15 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                               claimId=claim_id, deadline=deadline)
                     return
                 self.send(lambda w: w(STRANGER).execute_claim(claim_id))
-                self.settle(claim_id, self.model.claims[claim_id]["amount"])
+                self.close_after_window(claim_id)
+
+            def close_after_window(self, claim_id: int) -> None:
+                """What executeClaim did: pay a claim whose failure stands, lapse one whose failure was corrected."""
+                claim = self.model.claims[claim_id]
+                if self.records[claim["lot"]][0] == claim["seq"]:
+                    self.settle(claim_id, claim["amount"])
+                else:
+                    claim["status"] = ClaimStatus.LAPSED
 
             @rule(data=st.data())
             def withdraw_claim(self, data: st.DataObject) -> None:
@@ -819,9 +864,18 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                     return
                 amount, unlock = self.model.withdrawal
                 free = self.model.balance - self.model.locked
+                frozen_until = self.model.failed_at + DELAY
                 if self.model.clock < unlock:
                     self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
                               fails="QualityBondsWithdrawalLocked", orgId=AXLE, productId=BEARING, unlockAt=unlock)
+                elif self.model.clock >= unlock + DELAY:
+                    self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
+                              fails="QualityBondsWithdrawalExpired", orgId=AXLE, productId=BEARING,
+                              expiredAt=unlock + DELAY)
+                elif self.model.clock < frozen_until:
+                    self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
+                              fails="QualityBondsWithdrawalFrozen", orgId=AXLE, productId=BEARING,
+                              frozenUntil=frozen_until)
                 elif amount > free:
                     self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
                               fails="QualityBondsInsufficientFreeBond", orgId=AXLE, productId=BEARING, free=free,
@@ -831,6 +885,7 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                     self.model.balance -= amount
                     self.model.withdrawn += amount
                     self.model.withdrawal = None
+                    self.last_withdrawal_at = self.model.clock
 
             @rule()
             def cancel_withdrawal(self) -> None:
@@ -849,10 +904,33 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                 assert held == bond.balance  # nothing stranded, nothing created
                 assert 0 <= bond.locked <= bond.balance
 
+            @invariant()
+            def no_withdrawal_beats_a_fresh_failure(self) -> None:
+                # Whatever the supplier pre-armed: nothing left the bond within DELAY of a new failure.
+                assert self.model.withdrawn == 0 or self.last_withdrawal_at >= self.model.failed_at + DELAY or (
+                    self.last_withdrawal_at < self.model.failed_at)
+
+            last_withdrawal_at = 0
+
             def teardown(self) -> None:
                 # Once per run rather than after every step: each view is a round trip to py-evm.
                 for claim_id, claim in self.model.claims.items():
                     assert supplier.claim(claim_id).status == claim["status"]
+                # Liveness without the claimant: once every window has passed, anyone closes every filed claim
+                # (paid, or lapsed if its failure was corrected) and the arbiter every disputed one; nothing
+                # stays locked, and the claimant (the plant) signs nothing.
+                self.model.clock = max([self.model.clock, *(c["deadline"] for c in self.model.claims.values())])
+                for claim_id, claim in self.model.claims.items():
+                    if claim["status"] == ClaimStatus.FILED:
+                        self.tick()
+                        self.send(lambda w, c=claim_id: w(STRANGER).execute_claim(c))
+                        self.close_after_window(claim_id)
+                    elif claim["status"] == ClaimStatus.DISPUTED:
+                        self.tick()
+                        self.send(lambda w, c=claim_id: w(STRANGER).rule_claim(c, 0))
+                        self.settle(claim_id, 0)
+                    assert supplier.claim(claim_id).status == claim["status"]
+                assert supplier.bond(AXLE, BEARING).locked == 0
 
         # 10 runs of 20 steps keep this well under a minute on py-evm; QUALITY_BOND_EXAMPLES=200 for a soak.
         run_state_machine_as_test(Bonds, settings=settings(
