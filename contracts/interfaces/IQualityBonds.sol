@@ -318,6 +318,20 @@ interface IQualityBonds {
     /// @param amount The claim's amount.
     error QualityBondsAwardExceedsClaim(uint256 claimId, uint256 awarded, uint256 amount);
 
+    /// @notice Thrown when a bond's terms are changed within WITHDRAWAL_DELAY after an independent Fail on one of
+    /// the organisation's lots: the terms that failure was attested under stay on record while claimants file.
+    /// @param orgId The supplier.
+    /// @param productId The product line.
+    /// @param frozenUntil First timestamp at which the terms may change.
+    error QualityBondsTermsFrozen(bytes32 orgId, bytes32 productId, uint40 frozenUntil);
+
+    /// @notice Thrown when executeClaim would let a claim lapse whose failure was recounted (corrected by another,
+    /// current Fail) less than WITHDRAWAL_DELAY ago: the claimant has that long to move its claim onto the
+    /// correction (fileClaim), and the claim's amount stays locked meanwhile.
+    /// @param claimId The claim.
+    /// @param lapsesAt First timestamp at which anyone may let it lapse.
+    error QualityBondsCorrectionPending(uint256 claimId, uint40 lapsesAt);
+
     // ------------------------------------------------------------------ constants
 
     /// @notice Role that rules on disputed claims.
@@ -348,7 +362,9 @@ interface IQualityBonds {
         bytes32 s
     ) external;
 
-    /// @notice Sets the bond's terms: at once the first time, else after WITHDRAWAL_DELAY. Supplier admin.
+    /// @notice Sets the bond's terms: at once the first time, else after WITHDRAWAL_DELAY. Supplier admin. A change
+    /// is refused (QualityBondsTermsFrozen) within WITHDRAWAL_DELAY after an independent Fail on the organisation's
+    /// lots. A claim is priced on the terms in force when its failure was attested, however late it is filed.
     function setTerms(bytes32 orgId, bytes32 productId, Terms calldata terms) external;
 
     /// @notice Requests a withdrawal to `to`, executable after WITHDRAWAL_DELAY. Replaces a pending one.
@@ -366,9 +382,11 @@ interface IQualityBonds {
     // ------------------------------------------------------------------ claims
 
     /// @notice Files the caller's organisation's claim against `lotId`, backed by its failed attestation `seq`,
-    /// as the producer of `consumerLot`, which consumed it. Locks the amount. A filed claim of the caller's
-    /// organisation on this lot whose attestation was corrected lapses in the same call (ClaimLapsed), so a
-    /// claim moves onto the correction without its amount being unlocked in between.
+    /// as the producer of `consumerLot`, which consumed it. Locks the amount, priced on the terms in force when
+    /// attestation `seq` was made. A filed claim of the caller's organisation on this lot whose attestation was
+    /// corrected lapses in the same call (ClaimLapsed), so a claim moves onto the correction without its amount
+    /// being unlocked in between; the moved claim keeps the lapsed one's filedAt (its place in any warranty), and
+    /// so does a claim filed on the very record that corrected a lapsed claim's attestation.
     /// @param lotId The supplier's lot.
     /// @param seq An independent, current Fail attestation of it.
     /// @param consumerLot The claimant's lot listing `lotId` among its inputs.
@@ -391,7 +409,9 @@ interface IQualityBonds {
     function disputeClaim(uint256 claimId, bytes32 reasonCommitment) external;
 
     /// @notice Closes an undisputed claim once its window has passed: pays it if its attestation is still
-    /// current, else it lapses unpaid (ClaimLapsed). Anyone.
+    /// current, else it lapses unpaid (ClaimLapsed). Anyone. A claim whose attestation was recounted (corrected by a
+    /// current Fail) lapses only WITHDRAWAL_DELAY after the correction (QualityBondsCorrectionPending): the
+    /// claimant's time to move it onto the correction.
     function executeClaim(uint256 claimId) external;
 
     /// @notice Rules on a disputed claim: pays `awarded` (at most the amount) and releases the rest. Arbiter.

@@ -305,7 +305,8 @@ interface ISupplyChainSettlement {
     /// @param claimId The claim in the quality bonds contract.
     event RetentionHeld(bytes32 indexed orderKey, uint256 indexed claimId);
 
-    /// @notice Emitted when a rejected or withdrawn claim stops holding the retention.
+    /// @notice Emitted when a rejected, withdrawn or lapsed claim stops holding the retention. A lapsed claim's
+    /// hold passes to the claim that moved onto the correction, if that one is open (RetentionHeld follows).
     /// @param orderKey The order.
     /// @param claimId The claim.
     event RetentionHoldLifted(bytes32 indexed orderKey, uint256 indexed claimId);
@@ -547,11 +548,13 @@ interface ISupplyChainSettlement {
     /// @param latest The lot's latest independent record (0: none).
     error SupplyChainSettlementInspectionNotLatest(bytes32 lotId, uint32 seq, uint32 latest);
 
-    /// @notice Thrown when a receipt by inspection would accept more units than the shipment's lots hold.
+    /// @notice Thrown when a receipt by inspection would accept more units than the shipment's lots still hold:
+    /// each lot's quantity less what earlier receipts by inspection (of any order) counted from it, a lot listed
+    /// twice counting once.
     /// @param orderKey The order.
     /// @param shipmentId The shipment.
     /// @param delivered Units the carrier reported delivered.
-    /// @param lotsQuantity Units the listed lots hold together.
+    /// @param lotsQuantity Units the listed lots still hold for receipts by inspection.
     error SupplyChainSettlementDeliveredExceedsLots(
         bytes32 orderKey, uint256 shipmentId, uint256 delivered, uint256 lotsQuantity
     );
@@ -708,7 +711,8 @@ interface ISupplyChainSettlement {
 
     /// @notice Confirms a delivered shipment's quantity as received from QC pass attestations of all its lots.
     /// Only for orders that require QC. The buyer at any time; anyone else once BUYER_RECEIPT_WINDOW has passed
-    /// since the delivery. The delivered quantity must not exceed what the listed lots hold.
+    /// since the delivery. The delivered quantity must not exceed what the listed lots still hold: it is counted
+    /// against them in list order (inspectedUnits), so no lot's units are received by inspection twice.
     /// @param lotIds The shipment's full lot list, as shipped.
     /// @param seqs For each lot, its latest independent record (QualityLedger.latestIndependent), a Pass.
     function confirmReceiptByInspection(
@@ -746,7 +750,8 @@ interface ISupplyChainSettlement {
 
     /// @notice Applies a quality claim against a lot of one of the order's shipments to the retention: an open
     /// claim holds it, a paid claim draws the price of the defective units for the buyer, a rejected, withdrawn or
-    /// lapsed claim lifts its hold. Anyone. The parties' organisations are their permanent affiliations
+    /// lapsed claim lifts its hold, a lapsed one passing it to the open claim its claimant moved onto the
+    /// correction (QualityBonds.claimOf), in the same call. Anyone. The parties' organisations are their permanent affiliations
     /// (QualityLedger.affiliationOf), and a hold, once placed, is lifted or drawn without checking them again:
     /// no later membership change can freeze or dodge a retention.
     /// @param lotIds The shipment's full lot list, as shipped.
@@ -816,4 +821,8 @@ interface ISupplyChainSettlement {
 
     /// @notice What a quality claim has done to which order's retention.
     function claimUse(uint256 claimId) external view returns (bytes32 orderKey, ClaimUse use);
+
+    /// @notice Units of `lotId` that receipts by inspection have counted so far, over every order (at most the
+    /// lot's quantity): a lot's units are received by inspection once.
+    function inspectedUnits(bytes32 lotId) external view returns (uint256);
 }

@@ -120,6 +120,8 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     mapping(bytes32 orderKey => mapping(uint256 shipmentId => ShipmentRecord)) private _shipments;
     // slither-disable-next-line uninitialized-state
     mapping(uint256 claimId => ClaimRecord) private _claims;
+    /// @dev Per lot, the units receipts by inspection have counted (confirmReceiptByInspection).
+    mapping(bytes32 lotId => uint256 units) private _inspectedUnits;
 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE, and on development chains the tax-verifier and arbiter
     /// roles too (production grants those to the platform and the arbiter, then revokes them from the admin).
@@ -239,11 +241,10 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint40 deadline,
         bytes calldata signature
     ) external returns (uint256) {
-        OrderRecord storage o = _existing(orderKey);
-        bytes32 structHash = keccak256(
-            abi.encode(_SHIPMENT_TYPEHASH, orderKey, quantity, keccak256(abi.encodePacked(lotIds)), nonce, deadline)
+        OrderRecord storage o = _carrierSigned(
+            _SHIPMENT_TYPEHASH, orderKey, quantity, uint256(keccak256(abi.encodePacked(lotIds))), nonce, deadline,
+            signature
         );
-        _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
         return _ship(orderKey, o, quantity, lotIds);
     }
 
@@ -256,10 +257,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint40 deadline,
         bytes calldata signature
     ) external {
-        OrderRecord storage o = _existing(orderKey);
-        bytes32 structHash =
-            keccak256(abi.encode(_CHECKPOINT_TYPEHASH, orderKey, shipmentId, commitment, nonce, deadline));
-        _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
+        _carrierSigned(_CHECKPOINT_TYPEHASH, orderKey, shipmentId, uint256(commitment), nonce, deadline, signature);
         _checkpoint(orderKey, shipmentId, commitment);
     }
 
@@ -272,9 +270,8 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint40 deadline,
         bytes calldata signature
     ) external {
-        OrderRecord storage o = _existing(orderKey);
-        bytes32 structHash = keccak256(abi.encode(_DELIVERY_TYPEHASH, orderKey, shipmentId, quantity, nonce, deadline));
-        _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
+        OrderRecord storage o =
+            _carrierSigned(_DELIVERY_TYPEHASH, orderKey, shipmentId, quantity, nonce, deadline, signature);
         _deliver(orderKey, o, shipmentId, quantity);
     }
 
@@ -304,10 +301,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         IQualityLedger ledger = _ledger();
         OrderRecord storage o = _existing(orderKey);
         if (!o.qcRequired) revert SupplyChainSettlementInspectionNotRequired(orderKey);
-        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
-        if (s.status != ShipmentStatus.Delivered) {
-            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
-        }
+        ShipmentRecord storage s = _shipmentIn(orderKey, shipmentId, ShipmentStatus.Delivered);
         if (s.receipt != Receipt.None) revert SupplyChainSettlementAlreadyReceived(orderKey, shipmentId, s.receipt);
         if (msg.sender != _buyer(orderKey)) {
             // The buyer's own window first: it may inspect on arrival and confirm (or refuse) the receipt itself.
@@ -319,14 +313,26 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         _checkLots(orderKey, shipmentId, lotIds);
         if (lotIds.length != seqs.length) revert SupplyChainSettlementLengthMismatch(lotIds.length, seqs.length);
         bytes32 supplierOrg = ledger.affiliationOf(o.supplier);
-        uint256 lotsQuantity;
-        for (uint256 i = 0; i < lotIds.length; ++i) {
-            lotsQuantity += _checkPassed(ledger, lotIds[i], seqs[i], supplierOrg);
-        }
         uint48 quantity = s.delivered;
-        // A carrier's figure is paid only up to what the passed lots hold (the supplier may be its own carrier).
-        if (quantity > lotsQuantity) {
-            revert SupplyChainSettlementDeliveredExceedsLots(orderKey, shipmentId, quantity, lotsQuantity);
+        // A carrier's figure is paid only up to what the passed lots still hold (the supplier may be its own
+        // carrier): each unit received by inspection is taken from one lot, in list order, for good, so a lot
+        // listed twice or in shipment after shipment never backs more units than it has. (The ledger calls are
+        // views: nothing can re-enter between the writes.)
+        uint256 short = quantity;
+        for (uint256 i = 0; i < lotIds.length; ++i) {
+            bytes32 lotId = lotIds[i];
+            uint256 take = _checkPassed(ledger, lotId, seqs[i], supplierOrg);
+            uint256 used = _inspectedUnits[lotId];
+            // used <= the lot's (fixed) quantity: only this loop raises it, never past it; take <= short.
+            unchecked {
+                take -= used;
+                if (take > short) take = short;
+                _inspectedUnits[lotId] = used + take;
+                short -= take;
+            }
+        }
+        if (short != 0) {
+            revert SupplyChainSettlementDeliveredExceedsLots(orderKey, shipmentId, quantity, quantity - short);
         }
         s.received = quantity;
         s.receipt = Receipt.Inspection;
@@ -381,8 +387,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     /// @inheritdoc ISupplyChainSettlement
     function releaseRetention(bytes32 orderKey) external {
         OrderRecord storage o = _existing(orderKey);
-        uint256 amount = o.retention;
-        if (amount == 0) revert SupplyChainSettlementNoRetention(orderKey);
+        uint256 amount = _retention(orderKey, o);
         if (block.timestamp < o.releaseAt || o.holds != 0) {
             revert SupplyChainSettlementRetentionLocked(orderKey, o.releaseAt, o.holds);
         }
@@ -424,16 +429,29 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         } else if (status == IQualityBonds.ClaimStatus.Paid) {
             if (use == ClaimUse.None) {
                 _requireWithinWarranty(o, claimId, c.filedAt);
-                if (o.retention == 0) revert SupplyChainSettlementNoRetention(orderKey);
+                _retention(orderKey, o);
             } else {
                 o.holds -= 1;
             }
             _drawRetention(orderKey, o, record, claimId, c, ledger);
         } else {
             if (use != ClaimUse.Holding) revert SupplyChainSettlementClaimNotApplicable(claimId, status);
+            // A lapsed claim's basis was corrected; the claim its claimant filed on the lot since (moved onto the
+            // correction, keeping the filing time) inherits the hold here, so nobody can lift and release in
+            // between. Whatever that claim's status, applying it later resolves the hold as for any other.
+            uint256 successor;
+            if (status == IQualityBonds.ClaimStatus.Lapsed) {
+                successor = bonds.claimOf(c.lotId, c.claimant);
+                if (successor == claimId || _claims[successor].use != ClaimUse.None) successor = 0;
+            }
             record.use = ClaimUse.Dropped;
-            o.holds -= 1;
             emit RetentionHoldLifted(orderKey, claimId);
+            if (successor != 0) {
+                _claims[successor] = ClaimRecord({orderKey: orderKey, use: ClaimUse.Holding});
+                emit RetentionHeld(orderKey, successor);
+            } else {
+                o.holds -= 1;
+            }
         }
     }
 
@@ -464,8 +482,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         onlyRole(ARBITER_ROLE)
     {
         OrderRecord storage o = _existing(orderKey);
-        uint256 retention = o.retention;
-        if (retention == 0) revert SupplyChainSettlementNoRetention(orderKey);
+        uint256 retention = _retention(orderKey, o);
         if (toBuyer > retention) revert SupplyChainSettlementAwardExceedsRetention(orderKey, toBuyer, retention);
         o.retention = 0;
         uint256 toSupplier = retention - toBuyer;
@@ -607,6 +624,11 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     }
 
     /// @inheritdoc ISupplyChainSettlement
+    function inspectedUnits(bytes32 lotId) external view returns (uint256) {
+        return _inspectedUnits[lotId];
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
     function claimUse(uint256 claimId) external view returns (bytes32 orderKey, ClaimUse use) {
         ClaimRecord storage record = _claims[claimId];
         return (record.orderKey, record.use);
@@ -657,20 +679,14 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     }
 
     function _checkpoint(bytes32 orderKey, uint256 shipmentId, bytes32 commitment) private {
-        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
-        if (s.status != ShipmentStatus.InTransit) {
-            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
-        }
+        ShipmentRecord storage s = _shipmentIn(orderKey, shipmentId, ShipmentStatus.InTransit);
         emit CheckpointRecorded(orderKey, shipmentId, commitment);
     }
 
     function _deliver(bytes32 orderKey, OrderRecord storage o, uint256 shipmentId, uint48 quantity) private {
         if (_ended(o)) revert SupplyChainSettlementOrderEnded(orderKey, o.deliveryDeadline);
         if (quantity == 0) revert SupplyChainSettlementZeroQuantity(orderKey);
-        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
-        if (s.status != ShipmentStatus.InTransit) {
-            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
-        }
+        ShipmentRecord storage s = _shipmentIn(orderKey, shipmentId, ShipmentStatus.InTransit);
         s.status = ShipmentStatus.Delivered;
         s.delivered = quantity;
         s.deliveredAt = uint40(block.timestamp);
@@ -746,6 +762,16 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
     }
 
+    /// @dev Emits SettlementMismatched; returns false (the flows do not agree). One emitting site for the four
+    /// flows keeps the contract under the 24 KiB code size limit.
+    function _mismatch(bytes32 orderKey, uint256 shipmentId, Flow flow, uint256 expected, uint256 actual)
+        private
+        returns (bool)
+    {
+        emit SettlementMismatched(orderKey, shipmentId, flow, expected, actual);
+        return false;
+    }
+
     /// @dev Emits a SettlementMismatched for each flow that disagrees; true when none does.
     function _flowsAgree(
         bytes32 orderKey,
@@ -763,21 +789,17 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             uint256 difference = delivered > received ? delivered - received : received - delivered;
             // The tolerance is read only when it matters.
             if (difference != 0 && difference * _BPS > delivered * o.toleranceBps) {
-                emit SettlementMismatched(orderKey, shipmentId, Flow.Logistics, delivered, received);
-                agree = false;
+                agree = _mismatch(orderKey, shipmentId, Flow.Logistics, delivered, received);
             }
         }
         if (received > remaining) {
-            emit SettlementMismatched(orderKey, shipmentId, Flow.Contract, remaining, received);
-            agree = false;
+            agree = _mismatch(orderKey, shipmentId, Flow.Contract, remaining, received);
         }
         if (s.invoice == InvoiceStatus.Verified && s.invoiceAmount != due) {
-            emit SettlementMismatched(orderKey, shipmentId, Flow.Invoice, due, s.invoiceAmount);
-            agree = false;
+            agree = _mismatch(orderKey, shipmentId, Flow.Invoice, due, s.invoiceAmount);
         }
         if (escrow < due) {
-            emit SettlementMismatched(orderKey, shipmentId, Flow.Funds, due, escrow);
-            agree = false;
+            agree = _mismatch(orderKey, shipmentId, Flow.Funds, due, escrow);
         }
     }
 
@@ -839,16 +861,25 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         }
     }
 
-    function _useCarrierSignature(
-        address carrier,
-        bytes32 structHash,
+    /// @dev The existing order `orderKey`, once its carrier's signature of the typed struct (`typehash`, orderKey,
+    /// `first`, `second`, nonce, deadline) checks out and uses the nonce. The three carrier structs share that
+    /// shape (each member one word), so one helper hashes them all: three copies would push the contract over the
+    /// 24 KiB code size limit.
+    function _carrierSigned(
+        bytes32 typehash,
+        bytes32 orderKey,
+        uint256 first,
+        uint256 second,
         uint256 nonce,
         uint40 deadline,
         bytes calldata signature
-    ) private {
+    ) private returns (OrderRecord storage o) {
+        o = _existing(orderKey);
         if (block.timestamp > deadline) revert SupplyChainSettlementSignatureExpired(deadline);
+        address carrier = o.carrier;
         uint256 expected = _useNonce(carrier);
         if (nonce != expected) revert SupplyChainSettlementInvalidNonce(carrier, nonce, expected);
+        bytes32 structHash = keccak256(abi.encode(typehash, orderKey, first, second, nonce, deadline));
         _checkSignature(carrier, _hashTypedDataV4(structHash), signature);
     }
 
@@ -952,6 +983,23 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             _existing(orderKey);
             revert SupplyChainSettlementUnknownShipment(orderKey, shipmentId);
         }
+    }
+
+    /// @dev The order's retention; reverts when there is none.
+    function _retention(bytes32 orderKey, OrderRecord storage o) private view returns (uint256 retention) {
+        retention = o.retention;
+        if (retention == 0) revert SupplyChainSettlementNoRetention(orderKey);
+    }
+
+    /// @dev A shipment in status `expected`.
+    function _shipmentIn(bytes32 orderKey, uint256 shipmentId, ShipmentStatus expected)
+        private
+        view
+        returns (ShipmentRecord storage s)
+    {
+        s = _shipment(orderKey, shipmentId);
+        ShipmentStatus status = s.status;
+        if (status != expected) revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, status);
     }
 
     /// @dev A shipment that has not settled.

@@ -161,11 +161,16 @@ def test_first_terms_apply_at_once_and_later_changes_wait_the_delay(q: World) ->
     assert bond.terms == Terms(penalty_per_defect=PENALTY, claim_cap=CAP, dispute_window=WINDOW)
     assert (bond.pending_terms, bond.terms_effective_at) == (cheaper, at + DELAY)
 
-    # A claim filed the second before the change is priced on the old terms; one filed at the change, on the new.
-    old = failed_lot(q, "old-terms")
-    new = failed_lot(q, "new-terms")
-    early, _ = q.at(at + DELAY - 1, lambda: q(PLANT).file_claim(old.ref))
-    late, _ = q.at(at + DELAY, lambda: q(PLANT).file_claim(new.ref))
+    # A claim is priced on the terms in force when its failure was attested (second review, Q-1): a failure the
+    # second before the change on the old terms, however late the claim; one attested at the change, on the new.
+    old, new = lot_id("old-terms"), lot_id("new-terms")
+    for lot, consumer in ((old, "old-terms-gb"), (new, "new-terms-gb")):
+        supplier.register_lot(lot, BEARING, 1000)
+        q(PLANT).register_lot(lot_id(consumer), GEARBOX, 10, inputs=[lot])
+    old_ref, _ = q.at(at + DELAY - 1, lambda: q(INSPECTOR).attest(fail(old)))
+    new_ref, _ = q.at(at + DELAY, lambda: q(INSPECTOR).attest(fail(new)))
+    early, _ = q(PLANT).file_claim(old_ref)
+    late, _ = q(PLANT).file_claim(new_ref)
     assert (q(PLANT).claim(early).amount, q(PLANT).claim(late).amount) == (14 * PENALTY, 1)
     bond = supplier.bond(AXLE, BEARING)
     assert (bond.terms, bond.terms_effective_at) == (cheaper, 0)
