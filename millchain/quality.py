@@ -603,7 +603,8 @@ class QualityClient(AccountClient):
         org = self.organisation_of()
         if org is None:
             raise ConfigError(f"account {self.address} belongs to no organisation on the quality ledger "
-                              "(an organisation admin adds it with `millchain qc org add-member`)")
+                              "(an organisation admin invites it with `millchain qc org add-member`, "
+                              "then it accepts with `millchain qc org accept`)")
         return org
 
     def inspector(self, address: str) -> Inspector:
