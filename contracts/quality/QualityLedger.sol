@@ -513,7 +513,9 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         uint32 supersedes = uint32(word >> 152);
         // The outcome of the record corrected (None when nothing is).
         uint8 corrected = supersedes != 0 ? _supersede(lotId, supersedes, seq, inspectorOrg) : 0;
-        // An independent Fail starts the claimants' time (see _noteFailure); Outcome.Fail is 3.
+        // An independent Fail starts the claimants' time (see _noteFailure); Outcome.Fail is 3. An enum compared
+        // for equality (Slither taints it through the word, which also holds the block timestamp).
+        // slither-disable-next-line incorrect-equality
         if (independent && uint8(word >> 32) == 3) _noteFailure(uint32(header), corrected);
         AttestationRecord storage record = _attestations[lotId][seq];
         // One SSTORE of the whole first slot instead of one per member (the legacy code generator writes a

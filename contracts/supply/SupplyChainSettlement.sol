@@ -319,7 +319,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         _checkLots(orderKey, shipmentId, lotIds);
         if (lotIds.length != seqs.length) revert SupplyChainSettlementLengthMismatch(lotIds.length, seqs.length);
         bytes32 supplierOrg = ledger.affiliationOf(o.supplier);
-        uint256 lotsQuantity;
+        uint256 lotsQuantity = 0;
         for (uint256 i = 0; i < lotIds.length; ++i) {
             lotsQuantity += _checkPassed(ledger, lotIds[i], seqs[i], supplierOrg);
         }
