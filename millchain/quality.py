@@ -603,7 +603,8 @@ class QualityClient(AccountClient):
         org = self.organisation_of()
         if org is None:
             raise ConfigError(f"account {self.address} belongs to no organisation on the quality ledger "
-                              "(an organisation admin adds it with `millchain qc org add-member`)")
+                              "(an organisation admin invites it with `millchain qc org add-member`, "
+                              "then it accepts with `millchain qc org accept`)")
         return org
 
     def inspector(self, address: str) -> Inspector:
@@ -707,12 +708,19 @@ class QualityClient(AccountClient):
                          inspector: str | None = None, seq: int | None = None,
                          deadline: int | None = None) -> SignedAttestation:
         """Sign ``finding`` for relaying. ``signer`` defaults to this client's key; ``inspector`` to its address
-        (give a contract wallet's address when ``signer`` is its owner key). ``seq`` defaults to the lot's next
-        number, ``deadline`` to one day from the latest block."""
+        (give a contract wallet's address when ``signer`` is its owner key). ``seq`` defaults to the replay guard
+        the ledger expects now (IQualityLedger.attestBySig): for an inspector independent of the lot's producer one
+        past the lot's latest independent record, so the producer's own attestations cannot make the signature
+        stale; for the producer's own inspector the lot's next number. ``deadline`` defaults to one day from the
+        latest block."""
         account = signer or self.tx.account
         who = parse_address(inspector or account.address)
         if seq is None:
-            seq = self.lot(finding.lot).attestation_count + 1
+            lot = self.lot(finding.lot)
+            if self.inspector(who).org_id != lot.producer:
+                seq = self.latest_independent(finding.lot) + 1
+            else:
+                seq = lot.attestation_count + 1
         if deadline is None:
             deadline = int(self.session.chain.w3.eth.get_block("latest")["timestamp"]) + DEFAULT_SIGNATURE_TTL
         typed = attestation_typed_data(chain_id=self.session.chain.chain_id, ledger=self.ledger.address,

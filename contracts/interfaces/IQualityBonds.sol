@@ -224,6 +224,10 @@ interface IQualityBonds {
     /// @param unlockAt When it may execute.
     error QualityBondsWithdrawalLocked(bytes32 orgId, bytes32 productId, uint40 unlockAt);
 
+    /// @notice Thrown when the bonds contract is deployed with a zero withdrawal delay: the delay is also the
+    /// window in which a withdrawal may execute, so a zero one would lock every bond for good.
+    error QualityBondsZeroWithdrawalDelay();
+
     /// @notice Thrown when a withdrawal is executed after its execution window (WITHDRAWAL_DELAY from unlockAt)
     /// closed: a request cannot be kept armed for the moment a failure shows; request again.
     /// @param orgId The supplier.

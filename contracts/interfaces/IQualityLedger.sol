@@ -354,11 +354,11 @@ interface IQualityLedger {
     /// @param deadline The signed deadline.
     error QualityLedgerSignatureExpired(uint40 deadline);
 
-    /// @notice Thrown when a signed attestation was made for another slot of the lot's record (replayed, or
-    /// overtaken by another attestation).
+    /// @notice Thrown when a signed attestation's `seq` no longer matches the lot (replayed, or overtaken by an
+    /// attestation of the signer's side: see attestBySig).
     /// @param lotId The lot.
     /// @param seq The signed number.
-    /// @param expected The number the next attestation gets.
+    /// @param expected The number a signature by this inspector must carry now.
     error QualityLedgerStaleSignature(bytes32 lotId, uint32 seq, uint32 expected);
 
     /// @notice Thrown when a signature is not the inspector's (ECDSA for an EOA, ERC-1271 for a contract).
@@ -462,10 +462,14 @@ interface IQualityLedger {
     /// @notice Adds a finding signed by an inspector (EIP-712 `Attestation`); anyone may relay it.
     /// @param finding What was found.
     /// @param inspector The signing inspector (EOA: ECDSA; contract: ERC-1271).
-    /// @param seq The number the attestation gets; must be the lot's next one.
+    /// @param seq The replay guard. For an inspector independent of the lot's producer: one more than the lot's
+    /// latest independent record (latestIndependent + 1), so the producer's own records can never make the
+    /// signature stale, and it stays valid until used, overtaken by an independent record, or past `deadline`.
+    /// For an inspector of the producer: the number the attestation gets (attestationCount + 1). Either way a
+    /// used signature is stale at once (the value it binds has moved past it).
     /// @param deadline Last timestamp at which the signature may be relayed.
     /// @param signature The inspector's signature over the typed data.
-    /// @return The attestation's number (equal to `seq`).
+    /// @return The attestation's number in the lot's record.
     function attestBySig(
         Finding calldata finding,
         address inspector,

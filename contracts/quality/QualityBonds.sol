@@ -67,9 +67,11 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE and ARBITER_ROLE.
     /// @param ledger The QualityLedger whose facts claims rest on.
     /// @param token The settlement token (plain ERC-20: no transfer fees, no rebasing).
-    /// @param withdrawalDelay Seconds withdrawals and terms changes wait; longer than any dispute window a
-    /// buyer would accept.
+    /// @param withdrawalDelay Seconds withdrawals and terms changes wait, and a withdrawal's execution window
+    /// after that; longer than any dispute window a buyer would accept. Non-zero.
     constructor(address admin, IQualityLedger ledger, address token, uint32 withdrawalDelay) {
+        // The delay is also the execution window (executeWithdrawal): zero would leave no second to execute in.
+        if (withdrawalDelay == 0) revert QualityBondsZeroWithdrawalDelay();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(ARBITER_ROLE, admin);
         LEDGER = ledger;

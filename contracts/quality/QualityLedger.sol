@@ -270,7 +270,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     function attest(Finding calldata finding) external returns (uint32) {
         uint32 inspectorOrg = _activeInspectorOrg(msg.sender);
         (LotRecord storage lotRecord, uint256 header) = _lotHeader(finding.lotId);
-        return _record(finding, finding.uri, msg.sender, inspectorOrg, lotRecord, header);
+        return _record(finding, finding.uri, msg.sender, lotRecord, header | (uint256(inspectorOrg) << 224));
     }
 
     /// @inheritdoc IQualityLedger
@@ -283,16 +283,26 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     ) external returns (uint32) {
         if (block.timestamp > deadline) revert QualityLedgerSignatureExpired(deadline);
         (LotRecord storage lotRecord, uint256 header) = _lotHeader(finding.lotId);
+        // The inspector's organisation rides in the header's free top bits (see _record).
+        header |= uint256(_activeInspectorOrg(account)) << 224;
         {
-            // The signed seq doubles as the replay guard: once used, the lot's next number has moved past it.
-            uint32 expected = uint32(header >> 144) + 1;
+            // The signed seq is the replay guard, and no nonce is stored: an independent inspector's signature
+            // binds the lot's latest independent record (bits [176, 208)), which the producer's own records never
+            // move, so the producer cannot make a laboratory's signed Fail stale; an inspector of the producer
+            // binds the record count [144, 176). Once used, either has moved past the signed value.
+            uint32 expected;
+            assembly ("memory-safe") {
+                // Shift by 144, plus 32 when the inspector's organisation (top bits) is not the producer (low bits).
+                let independent := iszero(eq(shr(224, header), and(header, 0xffffffff)))
+                expected := add(and(shr(add(144, shl(5, independent)), header), 0xffffffff), 1)
+            }
             if (seq != expected) revert QualityLedgerStaleSignature(finding.lotId, seq, expected);
         }
         string calldata uri = finding.uri;
         if (!_isValidSignature(account, _attestationDigest(finding, uri, account, seq, deadline), signature)) {
             revert QualityLedgerInvalidSignature(account);
         }
-        return _record(finding, uri, account, _activeInspectorOrg(account), lotRecord, header);
+        return _record(finding, uri, account, lotRecord, header);
     }
 
     /// @inheritdoc IQualityLedger
@@ -470,16 +480,18 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     // ---------------------------------------------------------------- internal
 
-    /// @dev Appends `finding` (whose uri is `uri`) by `account`, an inspector of `inspectorOrg`, to the record of
-    /// its lot `lotRecord` as number `seq`: the one path every attestation takes.
+    /// @dev Appends `finding` (whose uri is `uri`) by `account` to the record of its lot `lotRecord` as number
+    /// `seq`: the one path every attestation takes. `header` is the lot's header word (see _lotHeader) with the
+    /// inspector's organisation in its free top bits [224, 256): one stack slot fewer, which attestBySig needs;
+    /// they are cleared before the header is written back.
     function _record(
         Finding calldata finding,
         string calldata uri,
         address account,
-        uint32 inspectorOrg,
         LotRecord storage lotRecord,
         uint256 header
     ) private returns (uint32 seq) {
+        uint32 inspectorOrg = uint32(header >> 224);
         // Every access to a member of a calldata struct decodes and range-checks it again (~120 gas each), so
         // the members are read once, here, and everything after works from the packed word.
         uint256 word = _packedRecord(finding, inspectorOrg);
@@ -489,10 +501,10 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         assembly ("memory-safe") {
             // The new attestationCount [144, 176) put into the header word, and for an independent record the new
             // latestIndependent [176, 208) too, written back whole (layout: _lotHeader). seq fits 32 bits.
-            let mask := shl(144, 0xffffffff)
+            let mask := or(shl(224, 0xffffffff), shl(144, 0xffffffff))
             let bits := shl(144, seq)
             if independent {
-                mask := shl(144, 0xffffffffffffffff)
+                mask := or(shl(224, 0xffffffff), shl(144, 0xffffffffffffffff))
                 bits := or(bits, shl(176, seq))
             }
             sstore(lotRecord.slot, or(and(header, not(mask)), bits))
@@ -501,7 +513,9 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         uint32 supersedes = uint32(word >> 152);
         // The outcome of the record corrected (None when nothing is).
         uint8 corrected = supersedes != 0 ? _supersede(lotId, supersedes, seq, inspectorOrg) : 0;
-        // An independent Fail starts the claimants' time (see _noteFailure); Outcome.Fail is 3.
+        // An independent Fail starts the claimants' time (see _noteFailure); Outcome.Fail is 3. An enum compared
+        // for equality (Slither taints it through the word, which also holds the block timestamp).
+        // slither-disable-next-line incorrect-equality
         if (independent && uint8(word >> 32) == 3) _noteFailure(uint32(header), corrected);
         AttestationRecord storage record = _attestations[lotId][seq];
         // One SSTORE of the whole first slot instead of one per member (the legacy code generator writes a

@@ -164,10 +164,32 @@ def org_show(org_label: str, session: Session, as_json: bool) -> None:
 @network_options
 @json_option
 def org_add_member(org_label: str, account: str, session: Session, as_json: bool) -> None:
-    """Add ACCOUNT to ORG's members (ORG's admin)."""
+    """Invite ACCOUNT to ORG (ORG's admin, or an accreditor); it joins with `qc org accept ORG`."""
     client = _client(session)
     _receipt_line(client.add_member(org_id(org_label), parse_address(account, what="ACCOUNT")), as_json)
     _members(client, org_label, as_json)
+
+
+@org.command("accept")
+@click.argument("org_label", metavar="ORG")
+@network_options
+@json_option
+def org_accept(org_label: str, session: Session, as_json: bool) -> None:
+    """Join ORG, which invited the signing account (membership needs the account's consent)."""
+    client = _client(session)
+    _receipt_line(client.accept_membership(org_id(org_label)), as_json)
+    _members(client, org_label, as_json)
+
+
+@org.command("leave")
+@network_options
+@json_option
+def org_leave(session: Session, as_json: bool) -> None:
+    """Leave the signing account's organisation (it stays affiliated: it may rejoin only that one)."""
+    client = _client(session)
+    org = client.my_organisation()
+    _receipt_line(client.leave_organisation(), as_json)
+    _members(client, label_of(org), as_json)
 
 
 @org.command("remove-member")

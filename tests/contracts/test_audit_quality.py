@@ -5,9 +5,6 @@ Spec: docs/contracts/quality.md."""
 
 from __future__ import annotations
 
-import pytest
-
-from millchain.errors import ContractRevert
 from millchain.quality import AlertRef, Terms, lot_id
 from tests.contracts.test_quality_bonds import bond_of, failed_lot
 from tests.contracts.test_quality_scenario import (
@@ -123,17 +120,12 @@ def test_audit_q3_a_claim_moved_onto_a_correction_keeps_its_filing_time(q: World
     assert [e["deadline"] for e in q.events(receipt, q.bonds, "ClaimFiled")] == [recount_at + 10 + WINDOW]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ContractRevert,
-    reason="issue 11 item 7 is not fixed on work-quality: "
-    "attestBySig still binds the lot's next sequence number (docs/security.md, second review, Q-4)",
-)
 def test_audit_q4_the_producers_inspector_cannot_make_a_labs_signed_failure_stale(q: World) -> None:
-    """Q-4 = issue 11 item 7 (low), actor: the lot's producer (its own accredited inspector). attestBySig binds
+    """Q-4 = issue 11 item 7 (low), actor: the lot's producer (its own accredited inspector). attestBySig bound
     the signature to the lot's next sequence number, so any record on the lot, including the producer's own,
-    makes a laboratory's signed Fail stale before a relayer submits it. Bound: a signed attestation stays valid
-    until used or cancelled by its signer."""
+    made a laboratory's signed Fail stale before a relayer submitted it. Fixed on work-quality (fb260d7: an
+    independent inspector's signature binds the lot's latest independent record, which the producer cannot
+    move); this PoC, written against the code before it, passes since the merge."""
     lot = lot_id("q4-censored")
     q(SUPPLIER).register_lot(lot, BEARING, 1000)
     signed = q(INSPECTOR).sign_attestation(fail(lot, 9))

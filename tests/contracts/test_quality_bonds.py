@@ -553,6 +553,17 @@ def test_a_withdrawal_request_expires_after_its_execution_window(q: World) -> No
     assert q.events(receipt, q.bonds, "BondWithdrawn")[0]["amount"] == 100 * MUSD
 
 
+def test_a_zero_withdrawal_delay_is_refused_at_deployment(q: World) -> None:
+    """Auditor pass (issue 11): the delay is also the execution window, so a zero delay would have left every
+    bond with no second in which a withdrawal could execute."""
+    from tests.contracts.test_quality_ledger import deploy
+
+    with reverts("QualityBondsZeroWithdrawalDelay"):
+        deploy(q, "QualityBonds", q.address(CONSORTIUM), q.ledger.address, q(CONSORTIUM).token.address, 0)
+    assert deploy(q, "QualityBonds", q.address(CONSORTIUM), q.ledger.address, q(CONSORTIUM).token.address,
+                  1).functions.WITHDRAWAL_DELAY().call() == 1
+
+
 def test_only_a_new_independent_failure_starts_the_freeze(q: World) -> None:
     supplier = q(SUPPLIER)
     lot = lot_id("freeze-clock")

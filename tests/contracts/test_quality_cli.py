@@ -59,6 +59,17 @@ def fails_with(result: tuple[int, str, str], *fragments: str) -> None:
 # ---------------------------------------------------------------------------------------------- flows
 
 
+def test_membership_from_the_command_line_needs_the_accounts_consent(run: Run, q: World) -> None:
+    stranger = q.address(STRANGER)
+    invited = ok_json(run("org", "add-member", "mill-plant", stranger, "--json", account=PLANT))
+    assert stranger not in invited["members"]  # invited, not yet a member
+    joined = ok_json(run("org", "accept", "mill-plant", "--json", account=STRANGER))
+    assert stranger in joined["members"]
+    left = ok_json(run("org", "leave", "--json", account=STRANGER))
+    assert stranger not in left["members"]
+    fails_with(run("org", "accept", "mill-plant", account=STRANGER), "QualityLedgerNotInvited")
+
+
 def test_the_whole_flow_from_the_command_line(run: Run, q: World, tmp_path: Path) -> None:
     stranger = q.address(STRANGER)
     org = ok_json(run("org", "register", "paint-shop", "--admin", stranger, "--json"))

@@ -617,12 +617,35 @@ def test_a_signed_attestation_is_relayed_by_anyone_and_cannot_be_replayed(q: Wor
         q(STRANGER).relay(signed)
 
 
-def test_a_signature_overtaken_by_another_attestation_is_stale(q: World) -> None:
+def test_the_producer_cannot_make_a_laboratorys_signed_failure_stale(q: World) -> None:
+    """Issue 11 item 7: the signature bound the lot's next seq, so the producer's own inspector could keep making
+    a laboratory's relayed Fail stale by attesting first. Bound: an independent inspector's signature binds the
+    lot's latest independent record, which the producer's records never move; it stays valid until used,
+    overtaken by an independent record (its own organisation's, say, to cancel it) or past its deadline."""
     lineage = build_lineage(q)
-    signed = q(INSPECTOR).sign_attestation(passed(lineage.bearings))
-    q(SUPPLIER_QC).attest(passed(lineage.bearings))
+    signed = q(INSPECTOR).sign_attestation(fail(lineage.bearings, 6))
+    for _ in range(3):  # the supplier's QC races the relayer, again and again
+        q(SUPPLIER_QC).attest(passed(lineage.bearings))
+    ref, receipt = q(STRANGER).relay(signed)
+    assert ref == AlertRef(lineage.bearings, 4)
+    assert q.events(receipt, q.ledger, "Attested")[0]["inspector"] == q.address(INSPECTOR)
+    assert q(PLANT).latest_independent(lineage.bearings) == 4
+    with reverts("QualityLedgerStaleSignature", lotId=lineage.bearings, seq=1, expected=5):
+        q(STRANGER).relay(signed)  # used: never again
+
+
+def test_an_independent_record_cancels_a_pending_signature_and_the_producer_binds_the_count(q: World) -> None:
+    lineage = build_lineage(q)
+    pending = q(INSPECTOR).sign_attestation(fail(lineage.bearings, 6))
+    q(INSPECTOR).attest(passed(lineage.bearings))  # the laboratory's own record overtakes (cancels) it
     with reverts("QualityLedgerStaleSignature", lotId=lineage.bearings, seq=1, expected=2):
-        q(STRANGER).relay(signed)
+        q(STRANGER).relay(pending)
+    # The producer's own inspector signs for the lot's next number, as before.
+    own = q(SUPPLIER_QC).sign_attestation(passed(lineage.bearings))
+    assert own.seq == 2
+    q(INSPECTOR).attest(passed(lineage.bearings))
+    with reverts("QualityLedgerStaleSignature", lotId=lineage.bearings, seq=2, expected=3):
+        q(STRANGER).relay(own)
 
 
 def test_a_signed_attestation_expires_after_its_deadline(q: World) -> None:

@@ -465,3 +465,27 @@ def test_a_warranty_claim_filed_exactly_at_release_at_is_outside_the_warranty(w:
     assert events(w.contract, held, "RetentionHeld") == [{"orderKey": key, "claimId": in_time}]
     with reverts("SupplyChainSettlementRetentionLocked", orderKey=key, releaseAt=release_at, holds=1):
         w(STRANGER).release_retention(key)
+
+
+def test_auditor_poc_a_lot_listed_in_two_shipments_counts_once(w: World) -> None:
+    """Auditor pass (issue 11), fixed in the second review (S-2, docs/security.md): the delivered <= lots check
+    was per shipment, so a supplier that is its own carrier listed one 50-unit lot in two shipments and, once the
+    buyer's window had passed, had both received by inspection. Bound: a lot's units are received by inspection
+    once, over every shipment; a receipt the buyer records in its window (here 0 units) stays final."""
+    key, _ = w.funded(qc_required=True, carrier=w.address(SUPPLIER))
+    lot = w.supplier_lot("qc-twice", quantity=50)
+    w.passed(lot)
+    first = w(SUPPLIER).ship(key, 50, [lot])[0]
+    second = w(SUPPLIER).ship(key, 50, [lot])[0]
+    third = w(SUPPLIER).ship(key, 50, [lot])[0]
+    for shipment in (first, second, third):
+        w(SUPPLIER).deliver(key, shipment, 50)
+    w(BUYER).confirm_receipt(key, third, 0)  # the buyer acts in its window on the third
+    w.advance(2 * DAY)
+    w(SUPPLIER).confirm_receipt_by_inspection(key, first)
+    assert w(STRANGER).shipment(key, first).received == 50
+    with reverts("SupplyChainSettlementDeliveredExceedsLots", orderKey=key, shipmentId=second, delivered=50,
+                 lotsQuantity=0):
+        w(SUPPLIER).confirm_receipt_by_inspection(key, second)
+    with reverts("SupplyChainSettlementAlreadyReceived", orderKey=key, shipmentId=third, receipt=Receipt.BUYER):
+        w(SUPPLIER).confirm_receipt_by_inspection(key, third)
