@@ -220,6 +220,13 @@ interface IQualityLedger {
     /// @param by The member account that acknowledged.
     event AlertAcknowledged(bytes32 indexed lotId, uint32 indexed seq, bytes32 indexed orgId, address by);
 
+    /// @notice Emitted when an account voids its signed attestations not yet relayed: every one whose nonce is in
+    /// [`fromNonce`, `toNonce`) can never be relayed.
+    /// @param inspector The signer (the caller).
+    /// @param fromNonce Its nonce before the call.
+    /// @param toNonce Its nonce now: the next relayed attestation must carry it.
+    event SignedAttestationsCancelled(address indexed inspector, uint64 fromNonce, uint64 toNonce);
+
     // ------------------------------------------------------------------ errors
 
     /// @notice Thrown when an organisation, lot or product id is zero.
@@ -354,12 +361,20 @@ interface IQualityLedger {
     /// @param deadline The signed deadline.
     error QualityLedgerSignatureExpired(uint40 deadline);
 
-    /// @notice Thrown when a signed attestation's `seq` no longer matches the lot (replayed, or overtaken by an
-    /// attestation of the signer's side: see attestBySig).
-    /// @param lotId The lot.
-    /// @param seq The signed number.
-    /// @param expected The number a signature by this inspector must carry now.
-    error QualityLedgerStaleSignature(bytes32 lotId, uint32 seq, uint32 expected);
+    /// @notice Thrown when a signed attestation's nonce is not its inspector's next one: below it, the signature
+    /// was used already (a replay) or cancelled by the inspector; above it, an earlier signature of the inspector
+    /// has not been relayed yet (they are relayed in nonce order).
+    /// @param inspector The signing inspector.
+    /// @param nonce The signed nonce.
+    /// @param expected The inspector's next nonce (attestationNonce).
+    error QualityLedgerInvalidNonce(address inspector, uint64 nonce, uint64 expected);
+
+    /// @notice Thrown when cancelSignedAttestations does not move the caller's nonce forward, or moves it by more
+    /// than 2**32 at once (so the 64-bit nonce can never run out).
+    /// @param inspector The caller.
+    /// @param upTo The nonce asked for.
+    /// @param nonce The caller's nonce now.
+    error QualityLedgerInvalidNonceCancellation(address inspector, uint64 upTo, uint64 nonce);
 
     /// @notice Thrown when a signature is not the inspector's (ECDSA for an EOA, ERC-1271 for a contract).
     /// @param inspector The inspector named.
@@ -462,21 +477,25 @@ interface IQualityLedger {
     /// @notice Adds a finding signed by an inspector (EIP-712 `Attestation`); anyone may relay it.
     /// @param finding What was found.
     /// @param inspector The signing inspector (EOA: ECDSA; contract: ERC-1271).
-    /// @param seq The replay guard. For an inspector independent of the lot's producer: one more than the lot's
-    /// latest independent record (latestIndependent + 1), so the producer's own records can never make the
-    /// signature stale, and it stays valid until used, overtaken by an independent record, or past `deadline`.
-    /// For an inspector of the producer: the number the attestation gets (attestationCount + 1). Either way a
-    /// used signature is stale at once (the value it binds has moved past it).
+    /// @param nonce The replay guard: the inspector's next nonce (attestationNonce), which relaying uses up. No
+    /// other account's act moves it, so the signature stays valid until it is relayed, until `deadline`, or
+    /// until its signer cancels it (cancelSignedAttestations); a used or cancelled one reverts with
+    /// QualityLedgerInvalidNonce. An inspector's signatures are relayed in nonce order.
     /// @param deadline Last timestamp at which the signature may be relayed.
     /// @param signature The inspector's signature over the typed data.
     /// @return The attestation's number in the lot's record.
     function attestBySig(
         Finding calldata finding,
         address inspector,
-        uint32 seq,
+        uint64 nonce,
         uint40 deadline,
         bytes calldata signature
     ) external returns (uint32);
+
+    /// @notice Voids the caller's signed attestations not yet relayed: every one with a nonce below `upTo`. Any
+    /// account may call it for itself (an ERC-1271 wallet through its own call); a suspended inspector too.
+    /// @param upTo The caller's new nonce: above its current one by at most 2**32.
+    function cancelSignedAttestations(uint64 upTo) external;
 
     /// @notice Raises an explicit alert (outcome None, no sample) on a lot. Accredited inspector.
     /// @param lotId The lot.
@@ -531,6 +550,9 @@ interface IQualityLedger {
     /// @notice Whether `account` may attest now (accredited, not suspended, not expired). Never reverts.
     function canAttest(address account) external view returns (bool);
 
+    /// @notice The nonce `inspector`'s next relayed attestation must carry (0 at first). Never reverts.
+    function attestationNonce(address inspector) external view returns (uint64);
+
     /// @notice A lot. Reverts with QualityLedgerUnknownLot for an unknown id.
     function lot(bytes32 lotId) external view returns (Lot memory);
 
@@ -558,7 +580,7 @@ interface IQualityLedger {
     ) external view returns (bool);
 
     /// @notice The EIP-712 digest an inspector signs for attestBySig.
-    function attestationDigest(Finding calldata finding, address inspector, uint32 seq, uint40 deadline)
+    function attestationDigest(Finding calldata finding, address inspector, uint64 nonce, uint40 deadline)
         external
         view
         returns (bytes32);

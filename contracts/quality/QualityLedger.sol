@@ -24,13 +24,16 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         bool regulator;
     }
 
-    /// @dev One slot: 32 + 8 + 40 + 40. _activeInspectorOrg reads it as one word;
-    /// tests/contracts/test_quality_ledger.py pins the bit offsets it assumes.
+    /// @dev One slot: 32 + 8 + 40 + 40 + 64. _activeInspectorOrg and _useNonce read it as one word;
+    /// tests/contracts/test_quality_ledger.py pins the bit offsets they assume. `nonce` is the replay guard of
+    /// attestBySig: packed here because a relayed attestation reads this slot anyway, so using the nonce costs one
+    /// warm rewrite of a live slot (2,900 gas) instead of a cold read and a write of a slot of its own.
     struct InspectorRecord {
         uint32 org;
         InspectorStatus status;
         uint40 since;
         uint40 validUntil;
+        uint64 nonce;
     }
 
     /// @dev An account's standing: `org` is its affiliation, set by its first membership and never changed to
@@ -88,7 +91,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     /// order of Finding's calldata head, so the struct hash can copy them in one go (_attestationDigest).
     bytes32 private constant _ATTESTATION_TYPEHASH = keccak256(
         "Attestation(bytes32 lotId,uint8 outcome,uint8 severity,uint32 sampleSize,uint32 defects,uint32 supersedes,"
-        "bytes32 reportCommitment,string uri,address inspector,uint32 seq,uint40 deadline)"
+        "bytes32 reportCommitment,string uri,address inspector,uint64 nonce,uint40 deadline)"
     );
 
     mapping(bytes32 orgId => OrganisationRecord) private _organisations;
@@ -200,8 +203,13 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
             }
             if (status != InspectorStatus.Accredited) revert QualityLedgerUnexpectedInspectorStatus(account, status);
         }
+        // The nonce carries over a renewal: resetting it would make used signatures valid again.
         _inspectors[account] = InspectorRecord({
-            org: orgIndex, status: InspectorStatus.Accredited, since: _now(), validUntil: validUntil
+            org: orgIndex,
+            status: InspectorStatus.Accredited,
+            since: _now(),
+            validUntil: validUntil,
+            nonce: record.nonce
         });
         emit InspectorAccredited(account, orgId, validUntil);
     }
@@ -277,32 +285,33 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     function attestBySig(
         Finding calldata finding,
         address account,
-        uint32 seq,
+        uint64 nonce,
         uint40 deadline,
         bytes calldata signature
     ) external returns (uint32) {
         if (block.timestamp > deadline) revert QualityLedgerSignatureExpired(deadline);
         (LotRecord storage lotRecord, uint256 header) = _lotHeader(finding.lotId);
-        // The inspector's organisation rides in the header's free top bits (see _record).
-        header |= uint256(_activeInspectorOrg(account)) << 224;
-        {
-            // The signed seq is the replay guard, and no nonce is stored: an independent inspector's signature
-            // binds the lot's latest independent record (bits [176, 208)), which the producer's own records never
-            // move, so the producer cannot make a laboratory's signed Fail stale; an inspector of the producer
-            // binds the record count [144, 176). Once used, either has moved past the signed value.
-            uint32 expected;
-            assembly ("memory-safe") {
-                // Shift by 144, plus 32 when the inspector's organisation (top bits) is not the producer (low bits).
-                let independent := iszero(eq(shr(224, header), and(header, 0xffffffff)))
-                expected := add(and(shr(add(144, shl(5, independent)), header), 0xffffffff), 1)
-            }
-            if (seq != expected) revert QualityLedgerStaleSignature(finding.lotId, seq, expected);
-        }
+        // The inspector's organisation rides in the header's free top bits (see _record). The nonce is used up
+        // before the signature is checked: the check may call the inspector's wallet (a static call), and a
+        // failing check reverts the whole transaction anyway.
+        header |= uint256(_useNonce(account, nonce)) << 224;
         string calldata uri = finding.uri;
-        if (!_isValidSignature(account, _attestationDigest(finding, uri, account, seq, deadline), signature)) {
+        if (!_isValidSignature(account, _attestationDigest(finding, uri, account, nonce, deadline), signature)) {
             revert QualityLedgerInvalidSignature(account);
         }
         return _record(finding, uri, account, lotRecord, header);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function cancelSignedAttestations(uint64 upTo) external {
+        InspectorRecord storage record = _inspectors[msg.sender];
+        uint64 current = record.nonce;
+        // A bounded step: reaching 2**64 would then take 2**32 calls, so the nonce never wraps (see _useNonce).
+        if (upTo <= current || upTo - current > 1 << 32) {
+            revert QualityLedgerInvalidNonceCancellation(msg.sender, upTo, current);
+        }
+        record.nonce = upTo;
+        emit SignedAttestationsCancelled(msg.sender, current, upTo);
     }
 
     /// @inheritdoc IQualityLedger
@@ -399,6 +408,11 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IQualityLedger
+    function attestationNonce(address account) external view returns (uint64) {
+        return _inspectors[account].nonce;
+    }
+
+    /// @inheritdoc IQualityLedger
     function canAttest(address account) external view returns (bool) {
         InspectorRecord memory record = _inspectors[account];
         // An enum compared for equality: Slither's strict-equality warning is about balances and the like.
@@ -465,12 +479,12 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IQualityLedger
-    function attestationDigest(Finding calldata finding, address account, uint32 seq, uint40 deadline)
+    function attestationDigest(Finding calldata finding, address account, uint64 nonce, uint40 deadline)
         external
         view
         returns (bytes32)
     {
-        return _attestationDigest(finding, finding.uri, account, seq, deadline);
+        return _attestationDigest(finding, finding.uri, account, nonce, deadline);
     }
 
     /// @inheritdoc AccessControl
@@ -616,10 +630,15 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     /// @dev The organisation index of an inspector that may attest now; reverts otherwise.
     function _activeInspectorOrg(address account) private view returns (uint32) {
-        InspectorRecord storage record = _inspectors[account];
-        // The slot read whole, where the legacy code generator reads a struct member by member (or copies it to
-        // memory): org [0, 32), status [32, 40), since [40, 80), validUntil [80, 120).
-        uint256 word;
+        (, uint256 word) = _activeInspector(account);
+        return uint32(word);
+    }
+
+    /// @dev The record of an inspector that may attest now and its slot read whole, where the legacy code
+    /// generator reads a struct member by member (or copies it to memory): org [0, 32), status [32, 40),
+    /// since [40, 80), validUntil [80, 120), nonce [120, 184). Reverts for any other account.
+    function _activeInspector(address account) private view returns (InspectorRecord storage record, uint256 word) {
+        record = _inspectors[account];
         assembly ("memory-safe") {
             word := sload(record.slot)
         }
@@ -627,6 +646,20 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         if (status != InspectorStatus.Accredited) revert QualityLedgerInspectorNotAccredited(account, status);
         uint40 validUntil = uint40(word >> 80);
         if (block.timestamp >= validUntil) revert QualityLedgerAccreditationExpired(account, validUntil);
+    }
+
+    /// @dev Uses up `nonce`, which must be the next nonce of `account`, an inspector that may attest now; returns
+    /// its organisation index. One read of the inspector's slot serves the accreditation check and the nonce,
+    /// and the slot is rewritten whole with the nonce one higher.
+    function _useNonce(address account, uint64 nonce) private returns (uint32) {
+        (InspectorRecord storage record, uint256 word) = _activeInspector(account);
+        uint64 expected = uint64(word >> 120);
+        if (nonce != expected) revert QualityLedgerInvalidNonce(account, nonce, expected);
+        assembly ("memory-safe") {
+            // nonce + 1 in bits [120, 184). It cannot carry into bit 184: the nonce grows by one per relayed
+            // attestation and by at most 2**32 per cancellation, so 2**64 - 1 is out of reach.
+            sstore(record.slot, add(word, shl(120, 1)))
+        }
         return uint32(word);
     }
 
@@ -672,7 +705,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         Finding calldata finding,
         string calldata uri,
         address account,
-        uint32 seq,
+        uint64 nonce,
         uint40 deadline
     ) private view returns (bytes32) {
         bytes32 typehash = _ATTESTATION_TYPEHASH;
@@ -686,7 +719,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
             calldatacopy(add(ptr, 0x20), finding, 0xe0) // lotId .. reportCommitment
             mstore(add(ptr, 0x100), uriHash)
             mstore(add(ptr, 0x120), account)
-            mstore(add(ptr, 0x140), seq)
+            mstore(add(ptr, 0x140), nonce)
             mstore(add(ptr, 0x160), deadline)
             structHash := keccak256(ptr, 0x180)
         }

@@ -156,7 +156,7 @@ def test_signed_attestation_relayed_from_the_command_line(run: Run, q: World, tm
     assert "relay with `millchain qc relay" in out
     relayed = ok_json(run("relay", str(signed), "--json", account=STRANGER))
     assert (relayed["ref"], relayed["inspector_org"], relayed["outcome"]) == ("housings-5#1", "tuv-lab", 1)
-    fails_with(run("relay", str(signed), account=STRANGER), "QualityLedgerStaleSignature(")
+    fails_with(run("relay", str(signed), account=STRANGER), "QualityLedgerInvalidNonce(")
 
 
 def test_watch_forwards_notices_to_a_webhook(run: Run, q: World) -> None:
