@@ -159,6 +159,20 @@ def test_signed_attestation_relayed_from_the_command_line(run: Run, q: World, tm
     fails_with(run("relay", str(signed), account=STRANGER), "QualityLedgerInvalidNonce(")
 
 
+def test_an_inspector_signs_ahead_and_cancels_from_the_command_line(run: Run, q: World, tmp_path: Path) -> None:
+    ok_json(run("lot", "register", "housings-6", "--product", "housing-g3", "--quantity", "10", "--json",
+                account=PLANT))
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    attest = ("attest", "housings-6", "--outcome", "fail", "--severity", "major", "--sample", "5", "--defects", "2")
+    assert ok_json(run(*attest, "--sign-only", str(first), "--json", account=INSPECTOR))["nonce"] == 0
+    assert ok_json(run(*attest, "--sign-only", str(second), "--nonce", "1", "--json", account=INSPECTOR))["nonce"] == 1
+    fails_with(run(*attest, "--nonce", "1", account=INSPECTOR), "--nonce only applies to a signature")
+    cancelled = ok_json(run("cancel-signed", "--up-to", "2", "--json", account=INSPECTOR))
+    assert cancelled == {"inspector": q.address(INSPECTOR), "nonce": 2}
+    fails_with(run("relay", str(first), account=STRANGER), "QualityLedgerInvalidNonce(", "expected=2")
+    fails_with(run("relay", str(second), account=STRANGER), "QualityLedgerInvalidNonce(", "nonce=1")
+
+
 def test_watch_forwards_notices_to_a_webhook(run: Run, q: World) -> None:
     from millchain.quality import play_quality_story
 
