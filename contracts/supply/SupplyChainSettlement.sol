@@ -437,7 +437,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             // on the lot, with the same filing time) inherits the hold here, so nobody can lift and release in
             // between. Whatever that claim's status, applying it later resolves the hold as for any other. A
             // later, unrelated claim (its own filing time) does not: it may be outside the warranty.
-            uint256 successor;
+            uint256 successor = 0;
             if (status == IQualityBonds.ClaimStatus.Lapsed) {
                 successor = bonds.claimOf(c.lotId, c.claimant);
                 if (
