@@ -213,22 +213,19 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     function ship(bytes32 orderKey, uint48 quantity, bytes32[] calldata lotIds) external returns (uint256) {
-        OrderRecord storage o = _existing(orderKey);
-        _requireParty(o.carrier, orderKey, Party.Carrier);
+        OrderRecord storage o = _byCarrier(orderKey);
         return _ship(orderKey, o, quantity, lotIds);
     }
 
     /// @inheritdoc ISupplyChainSettlement
     function checkpoint(bytes32 orderKey, uint256 shipmentId, bytes32 commitment) external {
-        OrderRecord storage o = _existing(orderKey);
-        _requireParty(o.carrier, orderKey, Party.Carrier);
+        _byCarrier(orderKey);
         _checkpoint(orderKey, shipmentId, commitment);
     }
 
     /// @inheritdoc ISupplyChainSettlement
     function deliver(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external {
-        OrderRecord storage o = _existing(orderKey);
-        _requireParty(o.carrier, orderKey, Party.Carrier);
+        OrderRecord storage o = _byCarrier(orderKey);
         _deliver(orderKey, o, shipmentId, quantity);
     }
 
@@ -380,7 +377,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     function settle(bytes32 orderKey, uint256 shipmentId) external {
-        _existing(orderKey);
+        // A shipment exists only in a created, never voided order (_shipment names an unknown order).
         _trySettle(orderKey, shipmentId, _shipment(orderKey, shipmentId), true);
     }
 
@@ -436,13 +433,17 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             _drawRetention(orderKey, o, record, claimId, c, ledger);
         } else {
             if (use != ClaimUse.Holding) revert SupplyChainSettlementClaimNotApplicable(claimId, status);
-            // A lapsed claim's basis was corrected; the claim its claimant filed on the lot since (moved onto the
-            // correction, keeping the filing time) inherits the hold here, so nobody can lift and release in
-            // between. Whatever that claim's status, applying it later resolves the hold as for any other.
-            uint256 successor;
+            // A lapsed claim's basis was corrected; the claim its claimant moved onto the correction (its latest
+            // on the lot, with the same filing time) inherits the hold here, so nobody can lift and release in
+            // between. Whatever that claim's status, applying it later resolves the hold as for any other. A
+            // later, unrelated claim (its own filing time) does not: it may be outside the warranty.
+            uint256 successor = 0;
             if (status == IQualityBonds.ClaimStatus.Lapsed) {
                 successor = bonds.claimOf(c.lotId, c.claimant);
-                if (successor == claimId || _claims[successor].use != ClaimUse.None) successor = 0;
+                if (
+                    successor == claimId || _claims[successor].use != ClaimUse.None
+                        || bonds.claim(successor).filedAt != c.filedAt
+                ) successor = 0;
             }
             record.use = ClaimUse.Dropped;
             emit RetentionHoldLifted(orderKey, claimId);
@@ -495,8 +496,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     /// @inheritdoc ISupplyChainSettlement
     function closeOrder(bytes32 orderKey, bytes32 rulingCommitment) external onlyRole(ARBITER_ROLE) {
         OrderRecord storage o = _existing(orderKey);
-        OrderStatus status = _status(o);
-        if (status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, status);
+        _requireActive(orderKey, o);
         o.status = OrderStatus.Closed;
         emit OrderClosed(orderKey, msg.sender, rulingCommitment);
     }
@@ -529,7 +529,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     function shipment(bytes32 orderKey, uint256 shipmentId) external view returns (ShipmentState memory) {
-        _existing(orderKey);
+        // A shipment exists only in a created, never voided order (_shipment names an unknown order).
         ShipmentRecord storage s = _shipment(orderKey, shipmentId);
         return ShipmentState({
             status: s.status,
@@ -658,8 +658,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         private
         returns (uint256 shipmentId)
     {
-        OrderStatus status = _status(o);
-        if (status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, status);
+        _requireActive(orderKey, o);
         if (block.timestamp > o.deliveryDeadline) revert SupplyChainSettlementOrderEnded(orderKey, o.deliveryDeadline);
         if (quantity == 0) revert SupplyChainSettlementZeroQuantity(orderKey);
         uint256 lots = lotIds.length;
@@ -983,6 +982,17 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             _existing(orderKey);
             revert SupplyChainSettlementUnknownShipment(orderKey, shipmentId);
         }
+    }
+
+    function _requireActive(bytes32 orderKey, OrderRecord storage o) private view {
+        OrderStatus status = _status(o);
+        if (status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, status);
+    }
+
+    /// @dev The existing order `orderKey`, called by its carrier.
+    function _byCarrier(bytes32 orderKey) private view returns (OrderRecord storage o) {
+        o = _existing(orderKey);
+        _requireParty(o.carrier, orderKey, Party.Carrier);
     }
 
     /// @dev The order's retention; reverts when there is none.

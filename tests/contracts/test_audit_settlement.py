@@ -102,3 +102,28 @@ def test_audit_s3_a_recount_after_the_warranty_cannot_release_a_held_retention(w
     before = w.balance(BUYER)
     w(STRANGER).apply_quality_claim(key, moved)
     assert w.balance(BUYER) - before == 4 * PRICE
+
+
+def test_audit_s4_a_lapsed_hold_passes_only_to_the_claim_that_moved(w: World) -> None:
+    """S-4 (low), actor: the buyer, against S-3's hand-over. A claim lapses because the laboratory retracted the
+    failure (a Pass); its hold is left in place. Long after the warranty a new failure of the same lot is found
+    and the buyer claims again: lifting the old hold must not hand it to that late claim, which would then hold
+    and draw a retention its filing time is outside of. Bound: the hold passes only to a claim that moved (same
+    filedAt as the lapsed one)."""
+    key, _, lots = settled_order(w, "s4-late")
+    claim_id = claim_on(w, lots[0], 6, "s4-late-gearboxes")
+    w(STRANGER).apply_quality_claim(key, claim_id)
+    seq = w.qc(STRANGER).claim(claim_id).seq
+    retraction = Finding(
+        lot=lots[0], outcome=Verdict.PASS, sample_size=200, defects=0, supersedes=seq, report_commitment=b"\x0a" * 32
+    )
+    w.qc(INSPECTOR).attest(retraction)
+    release_at = w(STRANGER).get(key).release_at
+    w.at(release_at + 10, lambda: w.qc(STRANGER).execute_claim(claim_id))  # lapses: the failure was retracted
+    late_seq = w.failed(lots[0], 3)
+    late, _ = w.qc(BUYER).file_claim(AlertRef(lots[0], late_seq))
+    lifted = w(STRANGER).apply_quality_claim(key, claim_id)
+    assert events(w.contract, lifted, "RetentionHoldLifted") == [{"orderKey": key, "claimId": claim_id}]
+    assert events(w.contract, lifted, "RetentionHeld") == []
+    assert w(STRANGER).get(key).holds == 0
+    assert w(STRANGER).claim_use(late) == (b"\0" * 32, ClaimUse.NONE)
