@@ -650,35 +650,40 @@ def test_no_other_inspector_can_make_a_signed_attestation_stale(q: World) -> Non
 
 
 def test_the_signer_cancels_its_pending_signed_attestations(q: World) -> None:
+    """Actor: a holder of the laboratory's signatures (a relayer, the producer) that withholds the first. Bound: it
+    delays the later ones only until the laboratory cancels the withheld one; only the signer moves its nonce."""
     lineage = build_lineage(q)
     first = q(INSPECTOR).sign_attestation(fail(lineage.bearings, 6))
     second = q(INSPECTOR).sign_attestation(fail(lineage.housings, 2), nonce=first.nonce + 1)
+    third = q(INSPECTOR).sign_attestation(passed(lineage.housings), nonce=first.nonce + 2)
     # Relayed in nonce order: the second waits for the first.
     with reverts("QualityLedgerInvalidNonce", inspector=q.low(INSPECTOR), nonce=1, expected=0):
         q(STRANGER).relay(second)
-    # Nobody but the signer moves its nonce: another account's cancellation is its own.
+    # Another account's cancellation moves its own nonce only.
     receipt = q(SUPPLIER_QC).cancel_signed_attestations(5)
     assert q.events(receipt, q.ledger, "SignedAttestationsCancelled") == [
         {"inspector": q.address(SUPPLIER_QC), "fromNonce": 0, "toNonce": 5}]
-    receipt = q(INSPECTOR).cancel_signed_attestations()  # voids nonce 0: the first signature
+    assert q(PLANT).attestation_nonce(q.address(INSPECTOR)) == 0
+    receipt = q(INSPECTOR).cancel_signed_attestations()  # voids nonce 0 alone: the withheld first signature
     assert q.events(receipt, q.ledger, "SignedAttestationsCancelled") == [
         {"inspector": q.address(INSPECTOR), "fromNonce": 0, "toNonce": 1}]
     with reverts("QualityLedgerInvalidNonce", inspector=q.low(INSPECTOR), nonce=0, expected=1):
         q(STRANGER).relay(first)
-    receipt = q(INSPECTOR).cancel_signed_attestations(3)  # voids every nonce below 3: the second too
+    assert q(STRANGER).relay(second)[0] == AlertRef(lineage.housings, 1)
+    receipt = q(INSPECTOR).cancel_signed_attestations(4)  # voids every nonce below 4: the third too
     assert q.events(receipt, q.ledger, "SignedAttestationsCancelled") == [
-        {"inspector": q.address(INSPECTOR), "fromNonce": 1, "toNonce": 3}]
-    with reverts("QualityLedgerInvalidNonce", inspector=q.low(INSPECTOR), nonce=1, expected=3):
-        q(STRANGER).relay(second)
+        {"inspector": q.address(INSPECTOR), "fromNonce": 2, "toNonce": 4}]
+    with reverts("QualityLedgerInvalidNonce", inspector=q.low(INSPECTOR), nonce=2, expected=4):
+        q(STRANGER).relay(third)
     # Only forward, and by at most 2**32 at once, so the 64-bit nonce never wraps back onto used signatures.
-    for up_to in (3, 2, 3 + 2**32 + 1):
-        with reverts("QualityLedgerInvalidNonceCancellation", inspector=q.low(INSPECTOR), upTo=up_to, nonce=3):
+    for up_to in (4, 3, 4 + 2**32 + 1):
+        with reverts("QualityLedgerInvalidNonceCancellation", inspector=q.low(INSPECTOR), upTo=up_to, nonce=4):
             q(INSPECTOR).cancel_signed_attestations(up_to)
-    q(INSPECTOR).cancel_signed_attestations(3 + 2**32)
+    q(INSPECTOR).cancel_signed_attestations(4 + 2**32)
     fresh = q(INSPECTOR).sign_attestation(fail(lineage.bearings, 6))
-    assert fresh.nonce == 3 + 2**32
+    assert fresh.nonce == 4 + 2**32
     assert q(STRANGER).relay(fresh)[0] == AlertRef(lineage.bearings, 1)
-    assert [a.defects for a in q(PLANT).attestations(lineage.housings)] == []
+    assert [(a.outcome, a.defects) for a in q(PLANT).attestations(lineage.housings)] == [(Outcome.FAIL, 2)]
 
 
 def test_a_renewed_or_suspended_inspector_keeps_its_nonce(q: World) -> None:
