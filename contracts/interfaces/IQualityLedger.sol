@@ -469,7 +469,8 @@ interface IQualityLedger {
 
     // ------------------------------------------------------------------ attestations and alerts
 
-    /// @notice Adds the caller's finding to the lot's record; the caller must be an accredited inspector.
+    /// @notice Adds the caller's finding to the lot's record; the caller must be an accredited inspector. It uses
+    /// no nonce, so signatures the caller gave out for relaying stay valid (see cancelSignedAttestations).
     /// @param finding What was found; outcome None with a severity is an explicit alert.
     /// @return seq The attestation's number in the lot's record.
     function attest(Finding calldata finding) external returns (uint32 seq);
