@@ -63,7 +63,7 @@ ATTESTATION_TYPE = [
     {"name": "reportCommitment", "type": "bytes32"},
     {"name": "uri", "type": "string"},
     {"name": "inspector", "type": "address"},
-    {"name": "seq", "type": "uint32"},
+    {"name": "nonce", "type": "uint64"},
     {"name": "deadline", "type": "uint40"},
 ]
 """EIP-712 members of ``Attestation``, in the order of QualityLedger's type string."""
@@ -176,6 +176,7 @@ class ClaimStatus(IntEnum):
     PAID = 3
     REJECTED = 4
     WITHDRAWN = 5
+    LAPSED = 6
 
 
 def parse_choice(enum: type[IntEnum], text: str, *, what: str) -> int:
@@ -266,7 +267,7 @@ class SignedAttestation(_Frozen):
     report_commitment: str
     uri: str
     inspector: str
-    seq: int
+    nonce: int  # the inspector's nonce it was signed for (IQualityLedger.attestationNonce)
     deadline: int
     signature: str
 
@@ -397,7 +398,7 @@ def lineage_digest(data_commitment: bytes, inputs: Sequence[bytes]) -> bytes:
 
 
 def attestation_typed_data(
-    *, chain_id: int, ledger: str, finding: Finding, inspector: str, seq: int, deadline: int
+    *, chain_id: int, ledger: str, finding: Finding, inspector: str, nonce: int, deadline: int
 ) -> dict[str, Any]:
     """The EIP-712 message an inspector signs for ``attestBySig`` (built apart from signing it)."""
     return {
@@ -408,7 +409,7 @@ def attestation_typed_data(
         "message": {
             "inspector": to_checksum_address(inspector),
             "lotId": finding.lot,
-            "seq": seq,
+            "nonce": nonce,
             "outcome": int(finding.outcome),
             "severity": int(finding.severity),
             "sampleSize": finding.sample_size,
@@ -547,7 +548,16 @@ class QualityClient(AccountClient):
         return self._send(self.ledger.functions.registerOrganisation(org, parse_address(admin), regulator))
 
     def add_member(self, org: bytes, account: str) -> TxReceipt:
+        """Invites ``account`` to ``org``; it joins when it accepts (``accept_membership``)."""
         return self._send(self.ledger.functions.addMember(org, parse_address(account)))
+
+    def accept_membership(self, org: bytes) -> TxReceipt:
+        """Joins ``org``, which invited this account."""
+        return self._send(self.ledger.functions.acceptMembership(org))
+
+    def leave_organisation(self) -> TxReceipt:
+        """Leaves this account's organisation (it stays affiliated with it and may only ever rejoin it)."""
+        return self._send(self.ledger.functions.leaveOrganisation())
 
     def remove_member(self, org: bytes, account: str) -> TxReceipt:
         return self._send(self.ledger.functions.removeMember(org, parse_address(account)))
@@ -575,11 +585,26 @@ class QualityClient(AccountClient):
         org = bytes(self.tx.call(self.ledger.functions.organisationOf(parse_address(account or self.address))))
         return None if org == ZERO32 else org
 
+    def affiliation_of(self, account: str | None = None) -> bytes | None:
+        """The organisation ``account`` belongs or last belonged to (fixed from its first membership on)."""
+        org = bytes(self.tx.call(self.ledger.functions.affiliationOf(parse_address(account or self.address))))
+        return None if org == ZERO32 else org
+
+    def last_independent_fail_at(self, org: bytes) -> int:
+        """When an independent Fail last hit one of ``org``'s lots (0: never); its bond withdrawals wait
+        WITHDRAWAL_DELAY after it."""
+        return int(self.tx.call(self.ledger.functions.lastIndependentFailAt(org)))
+
+    def latest_independent(self, lot: bytes) -> int:
+        """The seq of ``lot``'s latest record by an organisation other than its producer (0: none)."""
+        return int(self.tx.call(self.ledger.functions.latestIndependent(lot)))
+
     def my_organisation(self) -> bytes:
         org = self.organisation_of()
         if org is None:
             raise ConfigError(f"account {self.address} belongs to no organisation on the quality ledger "
-                              "(an organisation admin adds it with `millchain qc org add-member`)")
+                              "(an organisation admin invites it with `millchain qc org add-member`, "
+                              "then it accepts with `millchain qc org accept`)")
         return org
 
     def inspector(self, address: str) -> Inspector:
@@ -591,8 +616,9 @@ class QualityClient(AccountClient):
                          status=InspectorStatus(status), since=since, valid_until=valid_until, can_attest=can)
 
     def members(self, org: bytes) -> list[str]:
-        """Current member accounts of ``org``, from MemberAdded / MemberRemoved events."""
-        events = [*self._logs("MemberAdded", {"orgId": org}), *self._logs("MemberRemoved", {"orgId": org})]
+        """Current member accounts of ``org``, from MemberAdded / MemberRemoved / MemberLeft events."""
+        events = [*self._logs("MemberAdded", {"orgId": org}), *self._logs("MemberRemoved", {"orgId": org}),
+                  *self._logs("MemberLeft", {"orgId": org})]
         members: dict[str, None] = {}
         for event in sorted(events, key=_order):
             account = str(event["args"]["account"])
@@ -679,31 +705,45 @@ class QualityClient(AccountClient):
         return self._attested_ref(receipt), receipt
 
     def sign_attestation(self, finding: Finding, *, signer: LocalAccount | None = None,
-                         inspector: str | None = None, seq: int | None = None,
+                         inspector: str | None = None, nonce: int | None = None,
                          deadline: int | None = None) -> SignedAttestation:
         """Sign ``finding`` for relaying. ``signer`` defaults to this client's key; ``inspector`` to its address
-        (give a contract wallet's address when ``signer`` is its owner key). ``seq`` defaults to the lot's next
-        number, ``deadline`` to one day from the latest block."""
+        (give a contract wallet's address when ``signer`` is its owner key). ``nonce`` defaults to the inspector's
+        next nonce on the ledger (IQualityLedger.attestBySig): the signature stays valid until relayed, until
+        ``deadline`` or until the inspector cancels it (cancel_signed_attestations); nobody else's record makes
+        it stale. Signatures of one inspector are relayed in nonce order, so a second one signed before the first
+        is relayed needs ``nonce=first.nonce + 1``. ``deadline`` defaults to one day from the latest block."""
         account = signer or self.tx.account
         who = parse_address(inspector or account.address)
-        if seq is None:
-            seq = self.lot(finding.lot).attestation_count + 1
+        if nonce is None:
+            nonce = self.attestation_nonce(who)
         if deadline is None:
             deadline = int(self.session.chain.w3.eth.get_block("latest")["timestamp"]) + DEFAULT_SIGNATURE_TTL
         typed = attestation_typed_data(chain_id=self.session.chain.chain_id, ledger=self.ledger.address,
-                                       finding=finding, inspector=who, seq=seq, deadline=deadline)
+                                       finding=finding, inspector=who, nonce=nonce, deadline=deadline)
         return SignedAttestation(lot=_hex(finding.lot), outcome=finding.outcome, severity=finding.severity,
                                  sample_size=finding.sample_size, defects=finding.defects,
                                  supersedes=finding.supersedes, report_commitment=_hex(finding.report_commitment),
-                                 uri=finding.uri, inspector=who, seq=seq, deadline=deadline,
+                                 uri=finding.uri, inspector=who, nonce=nonce, deadline=deadline,
                                  signature=_hex(sign_typed(account, typed)))
 
     def relay(self, signed: SignedAttestation) -> tuple[AlertRef, TxReceipt]:
         """Submit someone's signed attestation (the sender pays the gas)."""
         receipt = self._send(self.ledger.functions.attestBySig(
-            signed.finding().as_tuple(), parse_address(signed.inspector), signed.seq, signed.deadline,
+            signed.finding().as_tuple(), parse_address(signed.inspector), signed.nonce, signed.deadline,
             HexBytes(signed.signature)))
         return self._attested_ref(receipt), receipt
+
+    def attestation_nonce(self, inspector: str) -> int:
+        """The nonce ``inspector``'s next relayed attestation must carry."""
+        return int(self.tx.call(self.ledger.functions.attestationNonce(parse_address(inspector))))
+
+    def cancel_signed_attestations(self, up_to: int | None = None) -> TxReceipt:
+        """Void the sender's signed attestations not yet relayed: every one with a nonce below ``up_to``
+        (default: the next nonce + 1, which voids the one signature carrying the next nonce)."""
+        if up_to is None:
+            up_to = self.attestation_nonce(self.address) + 1
+        return self._send(self.ledger.functions.cancelSignedAttestations(up_to))
 
     def _attested_ref(self, receipt: TxReceipt) -> AlertRef:
         (event,) = self.ledger.events.Attested().process_receipt(receipt, errors=DISCARD)

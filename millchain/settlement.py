@@ -595,6 +595,10 @@ class DocumentCheck(_Frozen):
     index: int
     name: str
     value: str
+    verified_invoice: bool = False
+    """Whether the document is its shipment's verified invoice (the last submitted for it, and verified): a
+    rejected or replaced invoice's fields still match what the supplier once submitted, but it is not the
+    invoice."""
 
 
 class OrderReport(_Frozen):
@@ -934,16 +938,18 @@ class SettlementClient(AccountClient):
         return self._send(self.contract.functions.confirmReceiptByInspection(key, shipment_id, lots, list(seqs)))
 
     def passing_attestation(self, lot: bytes) -> int:
-        """The latest attestation of ``lot`` that counts as receipt: a current Pass by an independent inspector."""
+        """The attestation of ``lot`` that counts as receipt: its latest independent record, when that is a Pass.
+        An older Pass never counts once a later independent record (a Fail, an alert) exists, which is also the
+        contract's rule (confirmReceiptByInspection)."""
         ledger = self.session.contract("QualityLedger", self.tx.call(self.contract.functions.LEDGER()))
-        count = int(self.tx.call(ledger.functions.lot(lot))[5])
-        for seq in range(count, 0, -1):
-            (_, outcome, _, _, _, _, _, superseded_by, independent, _) = self.tx.call(
-                ledger.functions.attestation(lot, seq))
-            if outcome == 1 and superseded_by == 0 and independent:
-                return seq
-        raise SettlementError(f"lot {label_of(lot)} has no current, independent Pass attestation "
-                              f"({count} attestation(s) in its record)")
+        seq = int(self.tx.call(ledger.functions.latestIndependent(lot)))
+        if seq == 0:
+            raise SettlementError(f"lot {label_of(lot)} has no independent attestation")
+        outcome = int(self.tx.call(ledger.functions.attestation(lot, seq))[1])
+        if outcome != 1:
+            raise SettlementError(f"lot {label_of(lot)}: its latest independent attestation #{seq} is not a Pass "
+                                  f"(outcome {outcome}); no receipt by inspection")
+        return seq
 
     # ------------------------------------------------------------------ invoices
 
@@ -1150,13 +1156,21 @@ class SettlementClient(AccountClient):
                 raise SettlementError(f"no invoice was submitted for {what}: nothing to check "
                                       f"{disclosure.name!r} against")
             index = (matching or invoices)[-1]
-        ok = bool(self.tx.call(self.contract.functions.verifyDocumentField(
+        valid, verified_invoice = self.tx.call(self.contract.functions.verifyDocumentField(
             order.as_tuple(), [link.as_tuple() for link in links], index, disclosure.name, disclosure.value_bytes,
-            HexBytes(disclosure.salt), [HexBytes(node) for node in disclosure.proof])))
+            HexBytes(disclosure.salt), [HexBytes(node) for node in disclosure.proof]))
         label = label_of(order.order_id)
-        what = (f"the order lines of {label}" if index == 0 else
-                f"the invoice for shipment {shipment_number(links[index - 1].shipment_id)} of {label}")
-        return DocumentCheck(ok=ok, document=what, index=index, name=disclosure.name, value=disclosure.value_text)
+        if index == 0:
+            what = f"the order lines of {label}"
+        else:
+            number = shipment_number(links[index - 1].shipment_id)
+            replaced = any(link.shipment_id == links[index - 1].shipment_id for link in links[index:])
+            # Only the shipment's verified invoice is "the invoice"; say what any other submission is.
+            what = (f"the verified invoice for shipment {number} of {label}" if verified_invoice else
+                    f"a replaced invoice for shipment {number} of {label} (not its verified invoice)" if replaced
+                    else f"the invoice submitted for shipment {number} of {label} (not verified)")
+        return DocumentCheck(ok=bool(valid), document=what, index=index, name=disclosure.name,
+                             value=disclosure.value_text, verified_invoice=bool(verified_invoice))
 
     def find(self, number: bytes) -> list[bytes]:
         """Keys of the orders created with order id ``number`` (any parties)."""

@@ -15,14 +15,17 @@ interface IQualityBonds {
     // ------------------------------------------------------------------ types
 
     /// @notice Lifecycle of a claim.
-    /// @dev None -> Filed -> (Disputed) -> Paid | Rejected | Withdrawn; the last three are terminal.
+    /// @dev None -> Filed -> (Disputed) -> Paid | Rejected | Withdrawn | Lapsed; the last four are terminal.
+    /// Lapsed: closed unpaid because the failure it rested on was corrected (its claimant may file again on the
+    /// correction).
     enum ClaimStatus {
         None,
         Filed,
         Disputed,
         Paid,
         Rejected,
-        Withdrawn
+        Withdrawn,
+        Lapsed
     }
 
     /// @notice Compensation terms a bond backs.
@@ -167,6 +170,12 @@ interface IQualityBonds {
     /// @param by The claimant's member account.
     event ClaimWithdrawn(uint256 indexed claimId, address indexed by);
 
+    /// @notice Emitted when a filed claim whose failure was corrected is closed unpaid: by executeClaim once its
+    /// window has passed, or by its claimant filing again on the correction.
+    /// @param claimId The claim.
+    /// @param supersededBy The correction that superseded the claim's attestation.
+    event ClaimLapsed(uint256 indexed claimId, uint32 supersededBy);
+
     /// @notice Emitted when a claim is paid from the bond.
     /// @param claimId The claim.
     /// @param to The claimant organisation's admin at payment time.
@@ -214,6 +223,24 @@ interface IQualityBonds {
     /// @param productId The product line.
     /// @param unlockAt When it may execute.
     error QualityBondsWithdrawalLocked(bytes32 orgId, bytes32 productId, uint40 unlockAt);
+
+    /// @notice Thrown when the bonds contract is deployed with a zero withdrawal delay: the delay is also the
+    /// window in which a withdrawal may execute, so a zero one would lock every bond for good.
+    error QualityBondsZeroWithdrawalDelay();
+
+    /// @notice Thrown when a withdrawal is executed after its execution window (WITHDRAWAL_DELAY from unlockAt)
+    /// closed: a request cannot be kept armed for the moment a failure shows; request again.
+    /// @param orgId The supplier.
+    /// @param productId The product line.
+    /// @param expiredAt First timestamp at which the request could no longer execute.
+    error QualityBondsWithdrawalExpired(bytes32 orgId, bytes32 productId, uint40 expiredAt);
+
+    /// @notice Thrown when a withdrawal is executed within WITHDRAWAL_DELAY after an independent Fail on one of
+    /// the organisation's lots (QualityLedger.lastIndependentFailAt): claimants get that long to file.
+    /// @param orgId The supplier.
+    /// @param productId The product line.
+    /// @param frozenUntil First timestamp at which the withdrawal may execute.
+    error QualityBondsWithdrawalFrozen(bytes32 orgId, bytes32 productId, uint40 frozenUntil);
 
     /// @notice Thrown when an organisation claims against a lot it produced.
     /// @param lotId The lot.
@@ -295,6 +322,20 @@ interface IQualityBonds {
     /// @param amount The claim's amount.
     error QualityBondsAwardExceedsClaim(uint256 claimId, uint256 awarded, uint256 amount);
 
+    /// @notice Thrown when a bond's terms are changed within WITHDRAWAL_DELAY after an independent Fail on one of
+    /// the organisation's lots: the terms that failure was attested under stay on record while claimants file.
+    /// @param orgId The supplier.
+    /// @param productId The product line.
+    /// @param frozenUntil First timestamp at which the terms may change.
+    error QualityBondsTermsFrozen(bytes32 orgId, bytes32 productId, uint40 frozenUntil);
+
+    /// @notice Thrown when executeClaim would let a claim lapse whose failure was recounted (corrected by another,
+    /// current Fail) less than WITHDRAWAL_DELAY ago: the claimant has that long to move its claim onto the
+    /// correction (fileClaim), and the claim's amount stays locked meanwhile.
+    /// @param claimId The claim.
+    /// @param lapsesAt First timestamp at which anyone may let it lapse.
+    error QualityBondsCorrectionPending(uint256 claimId, uint40 lapsesAt);
+
     // ------------------------------------------------------------------ constants
 
     /// @notice Role that rules on disputed claims.
@@ -325,7 +366,9 @@ interface IQualityBonds {
         bytes32 s
     ) external;
 
-    /// @notice Sets the bond's terms: at once the first time, else after WITHDRAWAL_DELAY. Supplier admin.
+    /// @notice Sets the bond's terms: at once the first time, else after WITHDRAWAL_DELAY. Supplier admin. A change
+    /// is refused (QualityBondsTermsFrozen) within WITHDRAWAL_DELAY after an independent Fail on the organisation's
+    /// lots. A claim is priced on the terms in force when its failure was attested, however late it is filed.
     function setTerms(bytes32 orgId, bytes32 productId, Terms calldata terms) external;
 
     /// @notice Requests a withdrawal to `to`, executable after WITHDRAWAL_DELAY. Replaces a pending one.
@@ -335,13 +378,19 @@ interface IQualityBonds {
     /// @notice Cancels the pending withdrawal. Supplier admin.
     function cancelWithdrawal(bytes32 orgId, bytes32 productId) external;
 
-    /// @notice Pays out a pending withdrawal once unlocked, if the amount is still free. Anyone.
+    /// @notice Pays out a pending withdrawal once unlocked and before WITHDRAWAL_DELAY more has passed, if the
+    /// amount is still free and no independent Fail on the organisation's lots is younger than WITHDRAWAL_DELAY.
+    /// Anyone.
     function executeWithdrawal(bytes32 orgId, bytes32 productId) external;
 
     // ------------------------------------------------------------------ claims
 
     /// @notice Files the caller's organisation's claim against `lotId`, backed by its failed attestation `seq`,
-    /// as the producer of `consumerLot`, which consumed it. Locks the amount.
+    /// as the producer of `consumerLot`, which consumed it. Locks the amount, priced on the terms in force when
+    /// attestation `seq` was made. A filed claim of the caller's organisation on this lot whose attestation was
+    /// corrected lapses in the same call (ClaimLapsed), so a claim moves onto the correction without its amount
+    /// being unlocked in between; the moved claim keeps the lapsed one's filedAt (its place in any warranty), and
+    /// so does a claim filed on the very record that corrected a lapsed claim's attestation.
     /// @param lotId The supplier's lot.
     /// @param seq An independent, current Fail attestation of it.
     /// @param consumerLot The claimant's lot listing `lotId` among its inputs.
@@ -359,10 +408,14 @@ interface IQualityBonds {
     /// @notice Accepts a filed or disputed claim and pays it at once. Supplier admin.
     function acceptClaim(uint256 claimId) external;
 
-    /// @notice Disputes a filed claim within its window. Supplier member.
+    /// @notice Disputes a filed claim within its window. Supplier member. (After the window a claim whose
+    /// failure was corrected lapses through executeClaim.)
     function disputeClaim(uint256 claimId, bytes32 reasonCommitment) external;
 
-    /// @notice Pays an undisputed claim once its window has passed, if its attestation is still current. Anyone.
+    /// @notice Closes an undisputed claim once its window has passed: pays it if its attestation is still
+    /// current, else it lapses unpaid (ClaimLapsed). Anyone. A claim whose attestation was recounted (corrected by a
+    /// current Fail) lapses only WITHDRAWAL_DELAY after the correction (QualityBondsCorrectionPending): the
+    /// claimant's time to move it onto the correction.
     function executeClaim(uint256 claimId) external;
 
     /// @notice Rules on a disputed claim: pays `awarded` (at most the amount) and releases the rest. Arbiter.

@@ -139,6 +139,17 @@ interface IQualityLedger {
     /// @param account The former member.
     event MemberRemoved(bytes32 indexed orgId, address indexed account);
 
+    /// @notice Emitted when an organisation invites an account to join (addMember); the account joins only
+    /// when it accepts (acceptMembership, which emits MemberAdded).
+    /// @param orgId The organisation.
+    /// @param account The invited account.
+    event MemberInvited(bytes32 indexed orgId, address indexed account);
+
+    /// @notice Emitted when a member leaves its organisation of its own accord (leaveOrganisation).
+    /// @param orgId The organisation it left.
+    /// @param account The account.
+    event MemberLeft(bytes32 indexed orgId, address indexed account);
+
     /// @notice Emitted when an organisation's admin changes.
     /// @param orgId The organisation.
     /// @param previousAdmin The admin before (stays a member).
@@ -209,6 +220,13 @@ interface IQualityLedger {
     /// @param by The member account that acknowledged.
     event AlertAcknowledged(bytes32 indexed lotId, uint32 indexed seq, bytes32 indexed orgId, address by);
 
+    /// @notice Emitted when an account voids its signed attestations not yet relayed: every one whose nonce is in
+    /// [`fromNonce`, `toNonce`) can never be relayed.
+    /// @param inspector The signer (the caller).
+    /// @param fromNonce Its nonce before the call.
+    /// @param toNonce Its nonce now: the next relayed attestation must carry it.
+    event SignedAttestationsCancelled(address indexed inspector, uint64 fromNonce, uint64 toNonce);
+
     // ------------------------------------------------------------------ errors
 
     /// @notice Thrown when an organisation, lot or product id is zero.
@@ -244,6 +262,18 @@ interface IQualityLedger {
     /// @param orgId The organisation.
     /// @param account The admin.
     error QualityLedgerCannotRemoveAdmin(bytes32 orgId, address account);
+
+    /// @notice Thrown when an account accepts a membership it was not invited to.
+    /// @param orgId The organisation.
+    /// @param account The account.
+    error QualityLedgerNotInvited(bytes32 orgId, address account);
+
+    /// @notice Thrown when an account that was ever a member of one organisation is invited to, joins or is
+    /// made admin of another: an account's affiliation is permanent, so membership changes never move a party's
+    /// obligations.
+    /// @param account The account.
+    /// @param orgId The organisation it is affiliated with.
+    error QualityLedgerAffiliatedElsewhere(address account, bytes32 orgId);
 
     /// @notice Thrown when the caller belongs to no organisation but must act for one.
     /// @param account The caller.
@@ -331,12 +361,20 @@ interface IQualityLedger {
     /// @param deadline The signed deadline.
     error QualityLedgerSignatureExpired(uint40 deadline);
 
-    /// @notice Thrown when a signed attestation was made for another slot of the lot's record (replayed, or
-    /// overtaken by another attestation).
-    /// @param lotId The lot.
-    /// @param seq The signed number.
-    /// @param expected The number the next attestation gets.
-    error QualityLedgerStaleSignature(bytes32 lotId, uint32 seq, uint32 expected);
+    /// @notice Thrown when a signed attestation's nonce is not its inspector's next one: below it, the signature
+    /// was used already (a replay) or cancelled by the inspector; above it, an earlier signature of the inspector
+    /// has not been relayed yet (they are relayed in nonce order).
+    /// @param inspector The signing inspector.
+    /// @param nonce The signed nonce.
+    /// @param expected The inspector's next nonce (attestationNonce).
+    error QualityLedgerInvalidNonce(address inspector, uint64 nonce, uint64 expected);
+
+    /// @notice Thrown when cancelSignedAttestations does not move the caller's nonce forward, or moves it by more
+    /// than 2**32 at once (so the 64-bit nonce can never run out).
+    /// @param inspector The caller.
+    /// @param upTo The nonce asked for.
+    /// @param nonce The caller's nonce now.
+    error QualityLedgerInvalidNonceCancellation(address inspector, uint64 upTo, uint64 nonce);
 
     /// @notice Thrown when a signature is not the inspector's (ECDSA for an EOA, ERC-1271 for a contract).
     /// @param inspector The inspector named.
@@ -369,10 +407,19 @@ interface IQualityLedger {
     /// @param regulator Whether the organisation is a regulator.
     function registerOrganisation(bytes32 orgId, address admin, bool regulator) external;
 
-    /// @notice Adds a member account to an organisation. Organisation admin.
+    /// @notice Invites an account to join an organisation; it joins when it accepts (acceptMembership).
+    /// Organisation admin, or an accreditor (so a recovered organisation can enrol its new admin key).
     /// @param orgId The organisation.
-    /// @param account The account; must not belong to any organisation.
+    /// @param account The account; must belong to no organisation and be affiliated with no other.
     function addMember(bytes32 orgId, address account) external;
+
+    /// @notice Accepts the caller's pending invitation and joins `orgId`.
+    /// @param orgId The organisation that invited the caller.
+    function acceptMembership(bytes32 orgId) external;
+
+    /// @notice The caller leaves its organisation (not as its admin). It stays affiliated with it: it may rejoin
+    /// it, never another (see affiliationOf).
+    function leaveOrganisation() external;
 
     /// @notice Removes a member account (not the admin). Organisation admin.
     /// @param orgId The organisation.
@@ -381,7 +428,7 @@ interface IQualityLedger {
 
     /// @notice Hands an organisation to a new admin. The admin, or an accreditor (key recovery).
     /// @param orgId The organisation.
-    /// @param newAdmin The new admin: a member of this organisation or of none (it then becomes a member).
+    /// @param newAdmin The new admin: a current member of this organisation (it accepted an invitation).
     function transferOrganisationAdmin(bytes32 orgId, address newAdmin) external;
 
     // ------------------------------------------------------------------ inspectors
@@ -422,7 +469,8 @@ interface IQualityLedger {
 
     // ------------------------------------------------------------------ attestations and alerts
 
-    /// @notice Adds the caller's finding to the lot's record; the caller must be an accredited inspector.
+    /// @notice Adds the caller's finding to the lot's record; the caller must be an accredited inspector. It uses
+    /// no nonce, so signatures the caller gave out for relaying stay valid (see cancelSignedAttestations).
     /// @param finding What was found; outcome None with a severity is an explicit alert.
     /// @return seq The attestation's number in the lot's record.
     function attest(Finding calldata finding) external returns (uint32 seq);
@@ -430,17 +478,25 @@ interface IQualityLedger {
     /// @notice Adds a finding signed by an inspector (EIP-712 `Attestation`); anyone may relay it.
     /// @param finding What was found.
     /// @param inspector The signing inspector (EOA: ECDSA; contract: ERC-1271).
-    /// @param seq The number the attestation gets; must be the lot's next one.
+    /// @param nonce The replay guard: the inspector's next nonce (attestationNonce), which relaying uses up. No
+    /// other account's act moves it, so the signature stays valid until it is relayed, until `deadline`, or
+    /// until its signer cancels it (cancelSignedAttestations); a used or cancelled one reverts with
+    /// QualityLedgerInvalidNonce. An inspector's signatures are relayed in nonce order.
     /// @param deadline Last timestamp at which the signature may be relayed.
     /// @param signature The inspector's signature over the typed data.
-    /// @return The attestation's number (equal to `seq`).
+    /// @return The attestation's number in the lot's record.
     function attestBySig(
         Finding calldata finding,
         address inspector,
-        uint32 seq,
+        uint64 nonce,
         uint40 deadline,
         bytes calldata signature
     ) external returns (uint32);
+
+    /// @notice Voids the caller's signed attestations not yet relayed: every one with a nonce below `upTo`. Any
+    /// account may call it for itself (an ERC-1271 wallet through its own call); a suspended inspector too.
+    /// @param upTo The caller's new nonce: above its current one by at most 2**32.
+    function cancelSignedAttestations(uint64 upTo) external;
 
     /// @notice Raises an explicit alert (outcome None, no sample) on a lot. Accredited inspector.
     /// @param lotId The lot.
@@ -465,6 +521,24 @@ interface IQualityLedger {
     /// @notice The organisation an account belongs to, or zero.
     function organisationOf(address account) external view returns (bytes32);
 
+    /// @notice The organisation an account belongs to or last belonged to (zero if never a member). Fixed from
+    /// the account's first membership on: an account can never join another organisation, so contracts that
+    /// bind a party's obligations to its organisation read this, not organisationOf.
+    function affiliationOf(address account) external view returns (bytes32);
+
+    /// @notice The organisation that invited `account` and awaits its acceptance, or zero.
+    function invitationOf(address account) external view returns (bytes32);
+
+    /// @notice Block timestamp of the latest independent Fail on a lot produced by `orgId` (one that does not
+    /// merely correct an earlier Fail), or 0. QualityBonds freezes the organisation's bond withdrawals for
+    /// WITHDRAWAL_DELAY after it, so claimants have that long to file.
+    function lastIndependentFailAt(bytes32 orgId) external view returns (uint40);
+
+    /// @notice The seq of the lot's latest attestation or alert by an organisation other than its producer, or 0.
+    /// A correction by the same organisation is itself the latest, so this is the lot's current independent
+    /// verdict; SupplyChainSettlement counts a lot as received by inspection only when it is a Pass.
+    function latestIndependent(bytes32 lotId) external view returns (uint32);
+
     /// @notice Number of registered organisations (indices run from 1 to it).
     function organisationCount() external view returns (uint32);
 
@@ -476,6 +550,9 @@ interface IQualityLedger {
 
     /// @notice Whether `account` may attest now (accredited, not suspended, not expired). Never reverts.
     function canAttest(address account) external view returns (bool);
+
+    /// @notice The nonce `inspector`'s next relayed attestation must carry (0 at first). Never reverts.
+    function attestationNonce(address inspector) external view returns (uint64);
 
     /// @notice A lot. Reverts with QualityLedgerUnknownLot for an unknown id.
     function lot(bytes32 lotId) external view returns (Lot memory);
@@ -504,7 +581,7 @@ interface IQualityLedger {
     ) external view returns (bool);
 
     /// @notice The EIP-712 digest an inspector signs for attestBySig.
-    function attestationDigest(Finding calldata finding, address inspector, uint32 seq, uint40 deadline)
+    function attestationDigest(Finding calldata finding, address inspector, uint64 nonce, uint40 deadline)
         external
         view
         returns (bytes32);

@@ -305,7 +305,8 @@ interface ISupplyChainSettlement {
     /// @param claimId The claim in the quality bonds contract.
     event RetentionHeld(bytes32 indexed orderKey, uint256 indexed claimId);
 
-    /// @notice Emitted when a rejected or withdrawn claim stops holding the retention.
+    /// @notice Emitted when a rejected, withdrawn or lapsed claim stops holding the retention. A lapsed claim's
+    /// hold passes to the claim that moved onto the correction, if that one is open (RetentionHeld follows).
     /// @param orderKey The order.
     /// @param claimId The claim.
     event RetentionHoldLifted(bytes32 indexed orderKey, uint256 indexed claimId);
@@ -540,6 +541,31 @@ interface ISupplyChainSettlement {
     /// @param supplierOrg The supplier's organisation (0: none).
     error SupplyChainSettlementLotOfOtherProducer(bytes32 lotId, bytes32 producer, bytes32 supplierOrg);
 
+    /// @notice Thrown when an attestation given as receipt is not its lot's latest independent record
+    /// (QualityLedger.latestIndependent): an older Pass never outweighs a later Fail or alert of another body.
+    /// @param lotId The lot.
+    /// @param seq The attestation given.
+    /// @param latest The lot's latest independent record (0: none).
+    error SupplyChainSettlementInspectionNotLatest(bytes32 lotId, uint32 seq, uint32 latest);
+
+    /// @notice Thrown when a receipt by inspection would accept more units than the shipment's lots still hold:
+    /// each lot's quantity less what earlier receipts by inspection (of any order) counted from it, a lot listed
+    /// twice counting once.
+    /// @param orderKey The order.
+    /// @param shipmentId The shipment.
+    /// @param delivered Units the carrier reported delivered.
+    /// @param lotsQuantity Units the listed lots still hold for receipts by inspection.
+    error SupplyChainSettlementDeliveredExceedsLots(
+        bytes32 orderKey, uint256 shipmentId, uint256 delivered, uint256 lotsQuantity
+    );
+
+    /// @notice Thrown when someone other than the buyer confirms a receipt by inspection while the buyer's own
+    /// window (BUYER_RECEIPT_WINDOW after delivery) is open.
+    /// @param orderKey The order.
+    /// @param shipmentId The shipment.
+    /// @param opensAt First timestamp at which anyone may confirm by inspection.
+    error SupplyChainSettlementBuyerReceiptWindow(bytes32 orderKey, uint256 shipmentId, uint40 opensAt);
+
     /// @notice Thrown when a quality claim is against a lot that is not in the shipment given.
     /// @param claimId The claim.
     /// @param lotId Its lot.
@@ -580,6 +606,9 @@ interface ISupplyChainSettlement {
 
     /// @notice Most lots a shipment may list.
     function MAX_LOTS() external view returns (uint256);
+
+    /// @notice Seconds after a delivery during which only the buyer may confirm its receipt by inspection.
+    function BUYER_RECEIPT_WINDOW() external view returns (uint32);
 
     /// @notice The quality ledger whose attestations count as receipt (0: not configured).
     function LEDGER() external view returns (IQualityLedger);
@@ -681,9 +710,11 @@ interface ISupplyChainSettlement {
     function confirmReceipt(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external;
 
     /// @notice Confirms a delivered shipment's quantity as received from QC pass attestations of all its lots.
-    /// Anyone; only for orders that require QC.
+    /// Only for orders that require QC. The buyer at any time; anyone else once BUYER_RECEIPT_WINDOW has passed
+    /// since the delivery. The delivered quantity must not exceed what the listed lots still hold: it is counted
+    /// against them in list order (inspectedUnits), so no lot's units are received by inspection twice.
     /// @param lotIds The shipment's full lot list, as shipped.
-    /// @param seqs For each lot, the number of a current, independent Pass attestation in the quality ledger.
+    /// @param seqs For each lot, its latest independent record (QualityLedger.latestIndependent), a Pass.
     function confirmReceiptByInspection(
         bytes32 orderKey,
         uint256 shipmentId,
@@ -718,8 +749,11 @@ interface ISupplyChainSettlement {
     function releaseRetention(bytes32 orderKey) external;
 
     /// @notice Applies a quality claim against a lot of one of the order's shipments to the retention: an open
-    /// claim holds it, a paid claim draws the price of the defective units for the buyer, a rejected or
-    /// withdrawn claim lifts its hold. Anyone.
+    /// claim holds it, a paid claim draws the price of the defective units for the buyer, a rejected, withdrawn or
+    /// lapsed claim lifts its hold, a lapsed one passing it to the open claim its claimant moved onto the
+    /// correction (QualityBonds.claimOf), in the same call. Anyone. The parties' organisations are their permanent affiliations
+    /// (QualityLedger.affiliationOf), and a hold, once placed, is lifted or drawn without checking them again:
+    /// no later membership change can freeze or dodge a retention.
     /// @param lotIds The shipment's full lot list, as shipped.
     /// @param claimId The claim in the quality bonds contract.
     function applyQualityClaim(bytes32 orderKey, uint256 shipmentId, bytes32[] calldata lotIds, uint256 claimId)
@@ -768,6 +802,10 @@ interface ISupplyChainSettlement {
     /// submitted for it, in order (the InvoiceSubmitted events; none before the first): the chain they hash to is
     /// checked against documents(orderKey), so nothing but the chain's head is stored.
     /// @param value The field's raw bytes; `salt` its salt; `proof` its Merkle proof (millchain.disclosure).
+    /// @return valid Whether the field is one of the document's.
+    /// @return verifiedInvoice Whether the document is THE verified invoice of its shipment: the last one
+    /// submitted for it (no later submission replaced it) and verified by the tax platform. A rejected or replaced
+    /// invoice's fields still verify (`valid`) as what the supplier once submitted, never as the invoice.
     function verifyDocumentField(
         Order calldata order,
         InvoiceLink[] calldata invoices,
@@ -776,11 +814,15 @@ interface ISupplyChainSettlement {
         bytes calldata value,
         bytes32 salt,
         bytes32[] calldata proof
-    ) external view returns (bool);
+    ) external view returns (bool valid, bool verifiedInvoice);
 
     /// @notice What the buyer could be refunded now (0 before the order has ended).
     function refundable(bytes32 orderKey) external view returns (uint256);
 
     /// @notice What a quality claim has done to which order's retention.
     function claimUse(uint256 claimId) external view returns (bytes32 orderKey, ClaimUse use);
+
+    /// @notice Units of `lotId` that receipts by inspection have counted so far, over every order (at most the
+    /// lot's quantity): a lot's units are received by inspection once.
+    function inspectedUnits(bytes32 lotId) external view returns (uint256);
 }

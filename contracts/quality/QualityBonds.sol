@@ -67,9 +67,11 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE and ARBITER_ROLE.
     /// @param ledger The QualityLedger whose facts claims rest on.
     /// @param token The settlement token (plain ERC-20: no transfer fees, no rebasing).
-    /// @param withdrawalDelay Seconds withdrawals and terms changes wait; longer than any dispute window a
-    /// buyer would accept.
+    /// @param withdrawalDelay Seconds withdrawals and terms changes wait, and a withdrawal's execution window
+    /// after that; longer than any dispute window a buyer would accept. Non-zero.
     constructor(address admin, IQualityLedger ledger, address token, uint32 withdrawalDelay) {
+        // The delay is also the execution window (executeWithdrawal): zero would leave no second to execute in.
+        if (withdrawalDelay == 0) revert QualityBondsZeroWithdrawalDelay();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(ARBITER_ROLE, admin);
         LEDGER = ledger;
@@ -107,6 +109,12 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
             revert QualityBondsInvalidTerms(terms.penaltyPerDefect, terms.claimCap, terms.disputeWindow);
         }
         BondRecord storage record = _bonds[orgId][productId];
+        if (record.terms.disputeWindow != 0) {
+            // A change waits out the claimants' time after a failure, as a withdrawal does: the terms that failure
+            // was attested under (which price its claims, see _openClaim) must not be promoted away meanwhile.
+            uint40 frozenUntil = _frozenUntil(orgId);
+            if (block.timestamp < frozenUntil) revert QualityBondsTermsFrozen(orgId, productId, frozenUntil);
+        }
         _promoteDueTerms(record);
         uint40 effectiveAt;
         if (record.terms.disputeWindow == 0) {
@@ -153,7 +161,14 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         BondRecord storage record = _bonds[orgId][productId];
         uint128 amount = record.withdrawalAmount;
         if (amount == 0) revert QualityBondsNoPendingWithdrawal(orgId, productId);
-        if (block.timestamp < record.unlockAt) revert QualityBondsWithdrawalLocked(orgId, productId, record.unlockAt);
+        uint40 unlockAt = record.unlockAt;
+        if (block.timestamp < unlockAt) revert QualityBondsWithdrawalLocked(orgId, productId, unlockAt);
+        // A request expires: one made long ago cannot be held ready for the block after a failure.
+        uint40 expiredAt = unlockAt + WITHDRAWAL_DELAY;
+        if (block.timestamp >= expiredAt) revert QualityBondsWithdrawalExpired(orgId, productId, expiredAt);
+        // Claimants get WITHDRAWAL_DELAY after every new independent failure of the supplier to file.
+        uint40 frozenUntil = _frozenUntil(orgId);
+        if (block.timestamp < frozenUntil) revert QualityBondsWithdrawalFrozen(orgId, productId, frozenUntil);
         uint128 free = record.balance - record.locked;
         if (amount > free) revert QualityBondsInsufficientFreeBond(orgId, productId, free, amount);
 
@@ -179,10 +194,10 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
     ) external returns (uint256 claimId) {
         bytes32 claimant = LEDGER.organisationOf(msg.sender);
         if (claimant == bytes32(0)) revert QualityBondsNotMember(claimant, msg.sender);
-        (ClaimRecord memory draft, uint32 defects) = _claimBasis(lotId, seq, claimant);
+        (ClaimRecord memory draft, uint32 defects, uint40 attestedAt) = _claimBasis(lotId, seq, claimant);
         _requireConsumption(claimant, lotId, consumerLot, consumerDataCommitment, consumerInputs);
         draft.consumerLot = consumerLot;
-        claimId = _openClaim(draft, defects);
+        claimId = _openClaim(draft, defects, attestedAt);
     }
 
     /// @inheritdoc IQualityBonds
@@ -213,7 +228,19 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         _requireStatus(claimId, record, ClaimStatus.Filed);
         if (block.timestamp < record.deadline) revert QualityBondsDisputeWindowOpen(claimId, record.deadline);
         uint32 supersededBy = LEDGER.attestation(record.lotId, record.seq).supersededBy;
-        if (supersededBy != 0) revert QualityBondsAttestationSuperseded(record.lotId, record.seq, supersededBy);
+        if (supersededBy != 0) {
+            // The failure was corrected and nobody disputed or accepted in the window: the claim closes unpaid
+            // rather than lock the bond for good; its claimant may file again on the correction. A recount (a
+            // current Fail) leaves the claimant WITHDRAWAL_DELAY to do so first: lapsing at once would free the
+            // amount for a withdrawal in the same block, before the claimant could move.
+            IQualityLedger.Attestation memory correction = LEDGER.attestation(record.lotId, supersededBy);
+            if (correction.outcome == IQualityLedger.Outcome.Fail && correction.supersededBy == 0) {
+                uint40 lapsesAt = correction.attestedAt + WITHDRAWAL_DELAY;
+                if (block.timestamp < lapsesAt) revert QualityBondsCorrectionPending(claimId, lapsesAt);
+            }
+            _lapse(claimId, record, supersededBy);
+            return;
+        }
         uint128 amount = record.amount;
         _pay(claimId, _close(record, amount), amount);
     }
@@ -317,12 +344,12 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         IERC20(TOKEN).safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @dev The claim `claimant` would file on attestation `seq` of `lotId`, with the attestation's defects,
-    /// when that is a current, independent Fail on another organisation's lot; reverts otherwise.
+    /// @dev The claim `claimant` would file on attestation `seq` of `lotId`, with the attestation's defects and
+    /// time, when that is a current, independent Fail on another organisation's lot; reverts otherwise.
     function _claimBasis(bytes32 lotId, uint32 seq, bytes32 claimant)
         private
         view
-        returns (ClaimRecord memory draft, uint32 defects)
+        returns (ClaimRecord memory draft, uint32 defects, uint40 attestedAt)
     {
         IQualityLedger.Lot memory supplierLot = LEDGER.lot(lotId);
         bytes32 supplier = supplierLot.producer;
@@ -337,16 +364,21 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         draft.productId = supplierLot.productId;
         draft.claimant = claimant;
         defects = a.defects;
+        attestedAt = a.attestedAt;
     }
 
-    /// @dev Prices `draft` on the bond's current terms, locks the amount and stores the claim.
-    function _openClaim(ClaimRecord memory draft, uint32 defects) private returns (uint256 claimId) {
+    /// @dev Prices `draft` on the terms in force when its failure was attested (`attestedAt`), locks the amount
+    /// and stores the claim. A pending change that took effect after the failure does not count: set before it, it
+    /// could otherwise be timed to cheapen every claim on it (setTerms cannot promote it meanwhile: frozen).
+    function _openClaim(ClaimRecord memory draft, uint32 defects, uint40 attestedAt)
+        private
+        returns (uint256 claimId)
+    {
         uint256 previous = _claimOf[draft.lotId][draft.claimant];
-        if (previous != 0 && _claims[previous].status != ClaimStatus.Withdrawn) {
-            revert QualityBondsDuplicateClaim(draft.lotId, draft.claimant, previous);
-        }
+        if (previous != 0) _replacePrevious(draft, previous);
         BondRecord storage record = _bonds[draft.supplier][draft.productId];
-        Terms memory terms = _currentTerms(record);
+        uint40 effectiveAt = record.termsEffectiveAt;
+        Terms memory terms = effectiveAt != 0 && attestedAt >= effectiveAt ? record.pendingTerms : record.terms;
         if (terms.disputeWindow == 0) revert QualityBondsNoTerms(draft.supplier, draft.productId);
         uint256 computed = uint256(defects) * terms.penaltyPerDefect;
         if (computed > terms.claimCap) computed = terms.claimCap;
@@ -356,14 +388,50 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         if (amount == 0) revert QualityBondsNothingToClaim(draft.lotId, draft.seq, computed, free);
 
         claimId = ++_claimCount;
-        draft.filedAt = _now();
-        draft.deadline = draft.filedAt + terms.disputeWindow;
+        uint40 now_ = _now();
+        // A claim moving onto a correction keeps its first filing time (_replacePrevious); its window starts now.
+        if (draft.filedAt == 0) draft.filedAt = now_;
+        draft.deadline = now_ + terms.disputeWindow;
         draft.status = ClaimStatus.Filed;
         draft.amount = amount;
         record.locked += amount;
         _claimOf[draft.lotId][draft.claimant] = claimId;
         _claims[claimId] = draft;
         _emitClaimFiled(claimId, draft);
+    }
+
+    /// @dev The claimant's earlier claim `previousId` on the same lot gives way to `draft`: it must have been
+    /// withdrawn or have lapsed, or be a filed claim whose attestation was corrected (it lapses now, in the same
+    /// transaction as the new claim locks, so the supplier never sees the amount free in between). A claim that
+    /// moves onto the correction of the previous one's attestation takes over its filedAt.
+    function _replacePrevious(ClaimRecord memory draft, uint256 previousId) private {
+        ClaimRecord storage previous = _claims[previousId];
+        ClaimStatus status = previous.status;
+        if (status == ClaimStatus.Withdrawn) return;
+        if (status == ClaimStatus.Lapsed) {
+            // Filed on the record that corrected the lapsed claim's: the same claim, moved late.
+            if (LEDGER.attestation(previous.lotId, previous.seq).supersededBy == draft.seq) {
+                draft.filedAt = previous.filedAt;
+            }
+            return;
+        }
+        if (status == ClaimStatus.Filed && previous.seq != draft.seq) {
+            uint32 supersededBy = LEDGER.attestation(previous.lotId, previous.seq).supersededBy;
+            if (supersededBy != 0) {
+                // The moved claim keeps its place (a settlement's warranty counts from filedAt).
+                draft.filedAt = previous.filedAt;
+                _lapse(previousId, previous, supersededBy);
+                return;
+            }
+        }
+        revert QualityBondsDuplicateClaim(draft.lotId, draft.claimant, previousId);
+    }
+
+    /// @dev Closes a filed claim unpaid because attestation `supersededBy` corrected its basis.
+    function _lapse(uint256 claimId, ClaimRecord storage record, uint32 supersededBy) private {
+        record.status = ClaimStatus.Lapsed;
+        _bonds[record.supplier][record.productId].locked -= record.amount;
+        emit ClaimLapsed(claimId, supersededBy);
     }
 
     function _emitClaimFiled(uint256 claimId, ClaimRecord memory c) private {
@@ -424,6 +492,13 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
             delete record.pendingTerms;
             record.termsEffectiveAt = 0;
         }
+    }
+
+    /// @dev The end of the claimants' time after the organisation's latest independent Fail (0: none yet):
+    /// withdrawals and terms changes wait for it.
+    function _frozenUntil(bytes32 orgId) private view returns (uint40) {
+        uint40 failedAt = LEDGER.lastIndependentFailAt(orgId);
+        return failedAt == 0 ? 0 : failedAt + WITHDRAWAL_DELAY;
     }
 
     function _clearWithdrawal(BondRecord storage record) private {

@@ -24,16 +24,36 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         bool regulator;
     }
 
-    /// @dev One slot: 32 + 8 + 40 + 40. _activeInspectorOrg reads it as one word;
-    /// tests/contracts/test_quality_ledger.py pins the bit offsets it assumes.
+    /// @dev One slot: 32 + 8 + 40 + 40 + 64. _activeInspectorOrg and _useNonce read it as one word;
+    /// tests/contracts/test_quality_ledger.py pins the bit offsets they assume. `nonce` is the replay guard of
+    /// attestBySig: packed here because a relayed attestation reads this slot anyway, so using the nonce costs one
+    /// warm rewrite of a live slot (2,900 gas) instead of a cold read and a write of a slot of its own.
     struct InspectorRecord {
         uint32 org;
         InspectorStatus status;
         uint40 since;
         uint40 validUntil;
+        uint64 nonce;
     }
 
-    /// @dev Three slots: the packed header (32 + 64 + 40 + 8 + 32), the product id, the lineage digest. An
+    /// @dev An account's standing: `org` is its affiliation, set by its first membership and never changed to
+    /// another organisation; `active` whether it is a member now; `invitation` the organisation whose invitation
+    /// awaits its acceptance. One slot: 32 + 8 + 32.
+    struct Membership {
+        uint32 org;
+        bool active;
+        uint32 invitation;
+    }
+
+    /// @dev Per organisation index, one slot (40 + 40). Written at registration so that the slot is never zero
+    /// and the first failure against the organisation rewrites a live slot (5,000 gas) rather than creating one
+    /// (22,100), which keeps every attestation within its 90,000 gas target.
+    struct OrganisationClock {
+        uint40 registeredAt;
+        uint40 lastIndependentFailAt;
+    }
+
+    /// @dev Three slots: the packed header (32 + 64 + 40 + 8 + 32 + 32), the product id, the lineage digest. An
     /// attestation reads and writes the header as one word (_lotHeader, _record);
     /// tests/contracts/test_quality_ledger.py pins the bit offsets they assume.
     struct LotRecord {
@@ -42,6 +62,8 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         uint40 registeredAt;
         uint8 inputCount;
         uint32 attestationCount;
+        // The seq of the latest attestation or alert by an organisation other than the producer (0: none).
+        uint32 latestIndependent;
         bytes32 productId;
         bytes32 lineageDigest;
     }
@@ -69,13 +91,14 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     /// order of Finding's calldata head, so the struct hash can copy them in one go (_attestationDigest).
     bytes32 private constant _ATTESTATION_TYPEHASH = keccak256(
         "Attestation(bytes32 lotId,uint8 outcome,uint8 severity,uint32 sampleSize,uint32 defects,uint32 supersedes,"
-        "bytes32 reportCommitment,string uri,address inspector,uint32 seq,uint40 deadline)"
+        "bytes32 reportCommitment,string uri,address inspector,uint64 nonce,uint40 deadline)"
     );
 
     mapping(bytes32 orgId => OrganisationRecord) private _organisations;
     mapping(uint32 index => bytes32 orgId) private _organisationIds;
     uint32 private _organisationCount;
-    mapping(address account => uint32 orgIndex) private _memberOf;
+    mapping(address account => Membership) private _members;
+    mapping(uint32 orgIndex => OrganisationClock) private _clocks;
     mapping(address inspector => InspectorRecord) private _inspectors;
     mapping(bytes32 lotId => LotRecord) private _lots;
     mapping(bytes32 lotId => mapping(uint32 seq => AttestationRecord)) private _attestations;
@@ -97,31 +120,57 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         if (orgId == bytes32(0)) revert QualityLedgerZeroId();
         if (admin == address(0)) revert QualityLedgerZeroAddress();
         if (_organisations[orgId].index != 0) revert QualityLedgerOrganisationExists(orgId);
-        _requireNoOrganisation(admin);
+        // A new organisation's index is no account's affiliation yet: any affiliation is another one.
+        _requireJoinable(_members[admin], admin, type(uint32).max);
 
         uint32 index = ++_organisationCount;
         _organisations[orgId] = OrganisationRecord({admin: admin, index: index, regulator: regulator});
         _organisationIds[index] = orgId;
-        _memberOf[admin] = index;
+        _clocks[index].registeredAt = _now();
+        _members[admin] = Membership({org: index, active: true, invitation: 0});
         emit OrganisationRegistered(orgId, admin, index, regulator);
         emit MemberAdded(orgId, admin);
     }
 
     /// @inheritdoc IQualityLedger
     function addMember(bytes32 orgId, address account) external {
-        OrganisationRecord storage org = _organisationAdminOnly(orgId, false);
+        // The accreditor may invite too: after a lost admin key it enrols the new key, which must still accept.
+        uint32 index = _organisationAdminOnly(orgId, true).index;
         if (account == address(0)) revert QualityLedgerZeroAddress();
-        _requireNoOrganisation(account);
-        _memberOf[account] = org.index;
-        emit MemberAdded(orgId, account);
+        Membership storage m = _members[account];
+        _requireJoinable(m, account, index);
+        m.invitation = index;
+        emit MemberInvited(orgId, account);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function acceptMembership(bytes32 orgId) external {
+        uint32 index = _existingOrganisation(orgId).index;
+        Membership storage m = _members[msg.sender];
+        if (m.invitation != index) revert QualityLedgerNotInvited(orgId, msg.sender);
+        // Checked again: the account may have become another organisation's admin since it was invited.
+        _requireJoinable(m, msg.sender, index);
+        _members[msg.sender] = Membership({org: index, active: true, invitation: 0});
+        emit MemberAdded(orgId, msg.sender);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function leaveOrganisation() external {
+        Membership storage m = _members[msg.sender];
+        bytes32 orgId = _organisationIds[_organisationIndexOf(msg.sender)];
+        if (msg.sender == _organisations[orgId].admin) revert QualityLedgerCannotRemoveAdmin(orgId, msg.sender);
+        m.active = false;
+        emit MemberLeft(orgId, msg.sender);
     }
 
     /// @inheritdoc IQualityLedger
     function removeMember(bytes32 orgId, address account) external {
         OrganisationRecord storage org = _organisationAdminOnly(orgId, false);
-        if (_memberOf[account] != org.index) revert QualityLedgerNotMember(orgId, account);
+        Membership storage m = _members[account];
+        if (!m.active || m.org != org.index) revert QualityLedgerNotMember(orgId, account);
         if (account == org.admin) revert QualityLedgerCannotRemoveAdmin(orgId, account);
-        delete _memberOf[account];
+        // The affiliation stays (see Membership): the account may rejoin this organisation, never another.
+        m.active = false;
         emit MemberRemoved(orgId, account);
     }
 
@@ -129,15 +178,14 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     function transferOrganisationAdmin(bytes32 orgId, address newAdmin) external {
         OrganisationRecord storage org = _organisationAdminOnly(orgId, true);
         if (newAdmin == address(0)) revert QualityLedgerZeroAddress();
-        uint32 current = _memberOf[newAdmin];
-        bool joins = current == 0;
-        if (!joins && current != org.index) revert QualityLedgerAlreadyMember(newAdmin, _organisationIds[current]);
+        // Only a member that accepted may be handed the organisation: nobody is made an admin (and so a
+        // member, and affiliated for good) without its consent.
+        Membership storage m = _members[newAdmin];
+        if (!m.active || m.org != org.index) revert QualityLedgerNotMember(orgId, newAdmin);
 
         address previousAdmin = org.admin;
         org.admin = newAdmin;
-        if (joins) _memberOf[newAdmin] = org.index;
         emit OrganisationAdminTransferred(orgId, previousAdmin, newAdmin);
-        if (joins) emit MemberAdded(orgId, newAdmin);
     }
 
     // ---------------------------------------------------------------- inspectors
@@ -155,8 +203,13 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
             }
             if (status != InspectorStatus.Accredited) revert QualityLedgerUnexpectedInspectorStatus(account, status);
         }
+        // The nonce carries over a renewal: resetting it would make used signatures valid again.
         _inspectors[account] = InspectorRecord({
-            org: orgIndex, status: InspectorStatus.Accredited, since: _now(), validUntil: validUntil
+            org: orgIndex,
+            status: InspectorStatus.Accredited,
+            since: _now(),
+            validUntil: validUntil,
+            nonce: record.nonce
         });
         emit InspectorAccredited(account, orgId, validUntil);
     }
@@ -225,29 +278,40 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     function attest(Finding calldata finding) external returns (uint32) {
         uint32 inspectorOrg = _activeInspectorOrg(msg.sender);
         (LotRecord storage lotRecord, uint256 header) = _lotHeader(finding.lotId);
-        return _record(finding, finding.uri, msg.sender, inspectorOrg, lotRecord, header);
+        return _record(finding, finding.uri, msg.sender, lotRecord, header | (uint256(inspectorOrg) << 224));
     }
 
     /// @inheritdoc IQualityLedger
     function attestBySig(
         Finding calldata finding,
         address account,
-        uint32 seq,
+        uint64 nonce,
         uint40 deadline,
         bytes calldata signature
     ) external returns (uint32) {
         if (block.timestamp > deadline) revert QualityLedgerSignatureExpired(deadline);
         (LotRecord storage lotRecord, uint256 header) = _lotHeader(finding.lotId);
-        {
-            // The signed seq doubles as the replay guard: once used, the lot's next number has moved past it.
-            uint32 expected = uint32(header >> 144) + 1;
-            if (seq != expected) revert QualityLedgerStaleSignature(finding.lotId, seq, expected);
-        }
+        // The inspector's organisation rides in the header's free top bits (see _record). The nonce is used up
+        // before the signature is checked: the check may call the inspector's wallet (a static call), and a
+        // failing check reverts the whole transaction anyway.
+        header |= uint256(_useNonce(account, nonce)) << 224;
         string calldata uri = finding.uri;
-        if (!_isValidSignature(account, _attestationDigest(finding, uri, account, seq, deadline), signature)) {
+        if (!_isValidSignature(account, _attestationDigest(finding, uri, account, nonce, deadline), signature)) {
             revert QualityLedgerInvalidSignature(account);
         }
-        return _record(finding, uri, account, _activeInspectorOrg(account), lotRecord, header);
+        return _record(finding, uri, account, lotRecord, header);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function cancelSignedAttestations(uint64 upTo) external {
+        InspectorRecord storage record = _inspectors[msg.sender];
+        uint64 current = record.nonce;
+        // A bounded step: reaching 2**64 would then take 2**32 calls, so the nonce never wraps (see _useNonce).
+        if (upTo <= current || upTo - current > 1 << 32) {
+            revert QualityLedgerInvalidNonceCancellation(msg.sender, upTo, current);
+        }
+        record.nonce = upTo;
+        emit SignedAttestationsCancelled(msg.sender, current, upTo);
     }
 
     /// @inheritdoc IQualityLedger
@@ -260,6 +324,8 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         if (severity == Severity.None) revert QualityLedgerInvalidOutcome(Outcome.None, severity);
         seq = lotRecord.attestationCount + 1;
         lotRecord.attestationCount = seq;
+        // An independent alert is the lot's latest independent record: it stops a receipt by inspection.
+        if (inspectorOrg != lotRecord.producer) lotRecord.latestIndependent = seq;
         _attestations[lotId][seq] = AttestationRecord({
             inspectorOrg: inspectorOrg,
             outcome: Outcome.None,
@@ -296,7 +362,28 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     /// @inheritdoc IQualityLedger
     function organisationOf(address account) external view returns (bytes32) {
-        return _organisationIds[_memberOf[account]];
+        Membership storage m = _members[account];
+        return m.active ? _organisationIds[m.org] : bytes32(0);
+    }
+
+    /// @inheritdoc IQualityLedger
+    function affiliationOf(address account) external view returns (bytes32) {
+        return _organisationIds[_members[account].org];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function invitationOf(address account) external view returns (bytes32) {
+        return _organisationIds[_members[account].invitation];
+    }
+
+    /// @inheritdoc IQualityLedger
+    function lastIndependentFailAt(bytes32 orgId) external view returns (uint40) {
+        return _clocks[_existingOrganisation(orgId).index].lastIndependentFailAt;
+    }
+
+    /// @inheritdoc IQualityLedger
+    function latestIndependent(bytes32 lotId) external view returns (uint32) {
+        return _existingLot(lotId).latestIndependent;
     }
 
     /// @inheritdoc IQualityLedger
@@ -318,6 +405,11 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
             since: record.since,
             validUntil: record.validUntil
         });
+    }
+
+    /// @inheritdoc IQualityLedger
+    function attestationNonce(address account) external view returns (uint64) {
+        return _inspectors[account].nonce;
     }
 
     /// @inheritdoc IQualityLedger
@@ -387,12 +479,12 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IQualityLedger
-    function attestationDigest(Finding calldata finding, address account, uint32 seq, uint40 deadline)
+    function attestationDigest(Finding calldata finding, address account, uint64 nonce, uint40 deadline)
         external
         view
         returns (bytes32)
     {
-        return _attestationDigest(finding, finding.uri, account, seq, deadline);
+        return _attestationDigest(finding, finding.uri, account, nonce, deadline);
     }
 
     /// @inheritdoc AccessControl
@@ -402,29 +494,43 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     // ---------------------------------------------------------------- internal
 
-    /// @dev Appends `finding` (whose uri is `uri`) by `account`, an inspector of `inspectorOrg`, to the record of
-    /// its lot `lotRecord` as number `seq`: the one path every attestation takes.
+    /// @dev Appends `finding` (whose uri is `uri`) by `account` to the record of its lot `lotRecord` as number
+    /// `seq`: the one path every attestation takes. `header` is the lot's header word (see _lotHeader) with the
+    /// inspector's organisation in its free top bits [224, 256): one stack slot fewer, which attestBySig needs;
+    /// they are cleared before the header is written back.
     function _record(
         Finding calldata finding,
         string calldata uri,
         address account,
-        uint32 inspectorOrg,
         LotRecord storage lotRecord,
         uint256 header
     ) private returns (uint32 seq) {
+        uint32 inspectorOrg = uint32(header >> 224);
         // Every access to a member of a calldata struct decodes and range-checks it again (~120 gas each), so
         // the members are read once, here, and everything after works from the packed word.
         uint256 word = _packedRecord(finding, inspectorOrg);
         _checkFinding(word, uint64(header >> 32));
         seq = uint32(header >> 144) + 1;
-        // The new attestationCount put into the header word, written back whole (layout: _lotHeader).
-        header = (header & ~(uint256(type(uint32).max) << 144)) | (uint256(seq) << 144);
+        bool independent = inspectorOrg != uint32(header);
         assembly ("memory-safe") {
-            sstore(lotRecord.slot, header)
+            // The new attestationCount [144, 176) put into the header word, and for an independent record the new
+            // latestIndependent [176, 208) too, written back whole (layout: _lotHeader). seq fits 32 bits.
+            let mask := or(shl(224, 0xffffffff), shl(144, 0xffffffff))
+            let bits := shl(144, seq)
+            if independent {
+                mask := or(shl(224, 0xffffffff), shl(144, 0xffffffffffffffff))
+                bits := or(bits, shl(176, seq))
+            }
+            sstore(lotRecord.slot, or(and(header, not(mask)), bits))
         }
         bytes32 lotId = finding.lotId;
         uint32 supersedes = uint32(word >> 152);
-        if (supersedes != 0) _supersede(lotId, supersedes, seq, inspectorOrg);
+        // The outcome of the record corrected (None when nothing is).
+        uint8 corrected = supersedes != 0 ? _supersede(lotId, supersedes, seq, inspectorOrg) : 0;
+        // An independent Fail starts the claimants' time (see _noteFailure); Outcome.Fail is 3. An enum compared
+        // for equality (Slither taints it through the word, which also holds the block timestamp).
+        // slither-disable-next-line incorrect-equality
+        if (independent && uint8(word >> 32) == 3) _noteFailure(uint32(header), corrected);
         AttestationRecord storage record = _attestations[lotId][seq];
         // One SSTORE of the whole first slot instead of one per member (the legacy code generator writes a
         // struct member by member); _packedRecord follows AttestationRecord's layout exactly.
@@ -433,6 +539,14 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         }
         record.reportCommitment = finding.reportCommitment;
         _emitAttested(finding, uri, seq, account, word);
+    }
+
+    /// @dev Starts the claimants' time after an independent Fail against organisation `producer`: QualityBonds
+    /// freezes its withdrawals for WITHDRAWAL_DELAY after it. A Fail that only corrects a Fail (`corrected`, the
+    /// outcome of the record it supersedes) does not: that failure was already public, and its claims move onto
+    /// the correction without unlocking (QualityBonds.fileClaim).
+    function _noteFailure(uint32 producer, uint8 corrected) private {
+        if (corrected != uint8(Outcome.Fail)) _clocks[producer].lastIndependentFailAt = _now();
     }
 
     /// @dev Attested for `finding`, its members taken from the packed record `word` rather than decoded again.
@@ -492,8 +606,9 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         if (sampleSize > quantity) revert QualityLedgerSampleExceedsLot(sampleSize, quantity);
     }
 
-    /// @dev Marks attestation `seq` of `lotId` superseded by `bySeq`, made by an inspector of `byOrg`.
-    function _supersede(bytes32 lotId, uint32 seq, uint32 bySeq, uint32 byOrg) private {
+    /// @dev Marks attestation `seq` of `lotId` superseded by `bySeq`, made by an inspector of `byOrg`; returns the
+    /// outcome of the record it corrects.
+    function _supersede(bytes32 lotId, uint32 seq, uint32 bySeq, uint32 byOrg) private returns (uint8 outcome) {
         // seq < bySeq always holds for an existing attestation: bySeq is the next number.
         if (seq >= bySeq) revert QualityLedgerUnknownAttestation(lotId, seq);
         AttestationRecord storage previous = _attestations[lotId][seq];
@@ -510,14 +625,20 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         assembly ("memory-safe") {
             sstore(previous.slot, word)
         }
+        outcome = uint8(word >> 32);
     }
 
     /// @dev The organisation index of an inspector that may attest now; reverts otherwise.
     function _activeInspectorOrg(address account) private view returns (uint32) {
-        InspectorRecord storage record = _inspectors[account];
-        // The slot read whole, where the legacy code generator reads a struct member by member (or copies it to
-        // memory): org [0, 32), status [32, 40), since [40, 80), validUntil [80, 120).
-        uint256 word;
+        (, uint256 word) = _activeInspector(account);
+        return uint32(word);
+    }
+
+    /// @dev The record of an inspector that may attest now and its slot read whole, where the legacy code
+    /// generator reads a struct member by member (or copies it to memory): org [0, 32), status [32, 40),
+    /// since [40, 80), validUntil [80, 120), nonce [120, 184). Reverts for any other account.
+    function _activeInspector(address account) private view returns (InspectorRecord storage record, uint256 word) {
+        record = _inspectors[account];
         assembly ("memory-safe") {
             word := sload(record.slot)
         }
@@ -525,6 +646,20 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         if (status != InspectorStatus.Accredited) revert QualityLedgerInspectorNotAccredited(account, status);
         uint40 validUntil = uint40(word >> 80);
         if (block.timestamp >= validUntil) revert QualityLedgerAccreditationExpired(account, validUntil);
+    }
+
+    /// @dev Uses up `nonce`, which must be the next nonce of `account`, an inspector that may attest now; returns
+    /// its organisation index. One read of the inspector's slot serves the accreditation check and the nonce,
+    /// and the slot is rewritten whole with the nonce one higher.
+    function _useNonce(address account, uint64 nonce) private returns (uint32) {
+        (InspectorRecord storage record, uint256 word) = _activeInspector(account);
+        uint64 expected = uint64(word >> 120);
+        if (nonce != expected) revert QualityLedgerInvalidNonce(account, nonce, expected);
+        assembly ("memory-safe") {
+            // nonce + 1 in bits [120, 184). It cannot carry into bit 184: the nonce grows by one per relayed
+            // attestation and by at most 2**32 per cancellation, so 2**64 - 1 is out of reach.
+            sstore(record.slot, add(word, shl(120, 1)))
+        }
         return uint32(word);
     }
 
@@ -570,7 +705,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
         Finding calldata finding,
         string calldata uri,
         address account,
-        uint32 seq,
+        uint64 nonce,
         uint40 deadline
     ) private view returns (bytes32) {
         bytes32 typehash = _ATTESTATION_TYPEHASH;
@@ -584,7 +719,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
             calldatacopy(add(ptr, 0x20), finding, 0xe0) // lotId .. reportCommitment
             mstore(add(ptr, 0x100), uriHash)
             mstore(add(ptr, 0x120), account)
-            mstore(add(ptr, 0x140), seq)
+            mstore(add(ptr, 0x140), nonce)
             mstore(add(ptr, 0x160), deadline)
             structHash := keccak256(ptr, 0x180)
         }
@@ -593,13 +728,17 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     /// @dev The organisation index of a member account; reverts for an account of no organisation.
     function _organisationIndexOf(address account) private view returns (uint32 index) {
-        index = _memberOf[account];
-        if (index == 0) revert QualityLedgerNoOrganisation(account);
+        Membership storage m = _members[account];
+        if (!m.active) revert QualityLedgerNoOrganisation(account);
+        index = m.org;
     }
 
-    function _requireNoOrganisation(address account) private view {
-        uint32 index = _memberOf[account];
-        if (index != 0) revert QualityLedgerAlreadyMember(account, _organisationIds[index]);
+    /// @dev `account` (standing `m`) may become a member of organisation `index`: it is a member of none now,
+    /// and not affiliated with another.
+    function _requireJoinable(Membership storage m, address account, uint32 index) private view {
+        uint32 org = m.org;
+        if (m.active) revert QualityLedgerAlreadyMember(account, _organisationIds[org]);
+        if (org != 0 && org != index) revert QualityLedgerAffiliatedElsewhere(account, _organisationIds[org]);
     }
 
     function _existingOrganisation(bytes32 orgId) private view returns (OrganisationRecord storage org) {
@@ -626,7 +765,7 @@ contract QualityLedger is IQualityLedger, AccessControl, EIP712 {
 
     /// @dev An existing lot's record and its first slot read whole (one SLOAD, where the legacy code generator
     /// reads a packed struct member by member): producer [0, 32), quantity [32, 96), registeredAt [96, 136),
-    /// inputCount [136, 144), attestationCount [144, 176).
+    /// inputCount [136, 144), attestationCount [144, 176), latestIndependent [176, 208).
     function _lotHeader(bytes32 lotId) private view returns (LotRecord storage record, uint256 header) {
         record = _lots[lotId];
         assembly ("memory-safe") {

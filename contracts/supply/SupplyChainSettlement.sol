@@ -62,7 +62,8 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         bool completed;
     }
 
-    /// @dev A shipment, in one slot. The lots it carried are in its id (see _shipmentId).
+    /// @dev A shipment, in one slot (8 + 8 + 8 + 48 + 48 + 96 + 40). The lots it carried are in its id (see
+    /// _shipmentId). `deliveredAt` opens the buyer's receipt window (confirmReceiptByInspection).
     struct ShipmentRecord {
         ShipmentStatus status;
         Receipt receipt;
@@ -70,6 +71,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint48 delivered;
         uint48 received;
         uint96 invoiceAmount;
+        uint40 deliveredAt;
     }
 
     /// @dev What a quality claim did, and to which order.
@@ -86,6 +88,9 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     uint256 public constant MAX_LOTS = 32;
+
+    /// @inheritdoc ISupplyChainSettlement
+    uint32 public constant BUYER_RECEIPT_WINDOW = 2 days;
 
     uint256 private constant _BPS = 10_000;
     uint256 private constant _SEQUENCE_SHIFT = 240;
@@ -115,6 +120,8 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     mapping(bytes32 orderKey => mapping(uint256 shipmentId => ShipmentRecord)) private _shipments;
     // slither-disable-next-line uninitialized-state
     mapping(uint256 claimId => ClaimRecord) private _claims;
+    /// @dev Per lot, the units receipts by inspection have counted (confirmReceiptByInspection).
+    mapping(bytes32 lotId => uint256 units) private _inspectedUnits;
 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE, and on development chains the tax-verifier and arbiter
     /// roles too (production grants those to the platform and the arbiter, then revokes them from the admin).
@@ -206,22 +213,19 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     function ship(bytes32 orderKey, uint48 quantity, bytes32[] calldata lotIds) external returns (uint256) {
-        OrderRecord storage o = _existing(orderKey);
-        _requireParty(o.carrier, orderKey, Party.Carrier);
+        OrderRecord storage o = _byCarrier(orderKey);
         return _ship(orderKey, o, quantity, lotIds);
     }
 
     /// @inheritdoc ISupplyChainSettlement
     function checkpoint(bytes32 orderKey, uint256 shipmentId, bytes32 commitment) external {
-        OrderRecord storage o = _existing(orderKey);
-        _requireParty(o.carrier, orderKey, Party.Carrier);
+        _byCarrier(orderKey);
         _checkpoint(orderKey, shipmentId, commitment);
     }
 
     /// @inheritdoc ISupplyChainSettlement
     function deliver(bytes32 orderKey, uint256 shipmentId, uint48 quantity) external {
-        OrderRecord storage o = _existing(orderKey);
-        _requireParty(o.carrier, orderKey, Party.Carrier);
+        OrderRecord storage o = _byCarrier(orderKey);
         _deliver(orderKey, o, shipmentId, quantity);
     }
 
@@ -234,11 +238,10 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint40 deadline,
         bytes calldata signature
     ) external returns (uint256) {
-        OrderRecord storage o = _existing(orderKey);
-        bytes32 structHash = keccak256(
-            abi.encode(_SHIPMENT_TYPEHASH, orderKey, quantity, keccak256(abi.encodePacked(lotIds)), nonce, deadline)
+        OrderRecord storage o = _carrierSigned(
+            _SHIPMENT_TYPEHASH, orderKey, quantity, uint256(keccak256(abi.encodePacked(lotIds))), nonce, deadline,
+            signature
         );
-        _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
         return _ship(orderKey, o, quantity, lotIds);
     }
 
@@ -251,10 +254,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint40 deadline,
         bytes calldata signature
     ) external {
-        OrderRecord storage o = _existing(orderKey);
-        bytes32 structHash =
-            keccak256(abi.encode(_CHECKPOINT_TYPEHASH, orderKey, shipmentId, commitment, nonce, deadline));
-        _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
+        _carrierSigned(_CHECKPOINT_TYPEHASH, orderKey, shipmentId, uint256(commitment), nonce, deadline, signature);
         _checkpoint(orderKey, shipmentId, commitment);
     }
 
@@ -267,9 +267,8 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint40 deadline,
         bytes calldata signature
     ) external {
-        OrderRecord storage o = _existing(orderKey);
-        bytes32 structHash = keccak256(abi.encode(_DELIVERY_TYPEHASH, orderKey, shipmentId, quantity, nonce, deadline));
-        _useCarrierSignature(o.carrier, structHash, nonce, deadline, signature);
+        OrderRecord storage o =
+            _carrierSigned(_DELIVERY_TYPEHASH, orderKey, shipmentId, quantity, nonce, deadline, signature);
         _deliver(orderKey, o, shipmentId, quantity);
     }
 
@@ -299,18 +298,39 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         IQualityLedger ledger = _ledger();
         OrderRecord storage o = _existing(orderKey);
         if (!o.qcRequired) revert SupplyChainSettlementInspectionNotRequired(orderKey);
-        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
-        if (s.status != ShipmentStatus.Delivered) {
-            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
-        }
+        ShipmentRecord storage s = _shipmentIn(orderKey, shipmentId, ShipmentStatus.Delivered);
         if (s.receipt != Receipt.None) revert SupplyChainSettlementAlreadyReceived(orderKey, shipmentId, s.receipt);
+        if (msg.sender != _buyer(orderKey)) {
+            // The buyer's own window first: it may inspect on arrival and confirm (or refuse) the receipt itself.
+            uint40 opensAt = s.deliveredAt + BUYER_RECEIPT_WINDOW;
+            if (block.timestamp < opensAt) {
+                revert SupplyChainSettlementBuyerReceiptWindow(orderKey, shipmentId, opensAt);
+            }
+        }
         _checkLots(orderKey, shipmentId, lotIds);
         if (lotIds.length != seqs.length) revert SupplyChainSettlementLengthMismatch(lotIds.length, seqs.length);
-        bytes32 supplierOrg = ledger.organisationOf(o.supplier);
-        for (uint256 i = 0; i < lotIds.length; ++i) {
-            _checkPassed(ledger, lotIds[i], seqs[i], supplierOrg);
-        }
+        bytes32 supplierOrg = ledger.affiliationOf(o.supplier);
         uint48 quantity = s.delivered;
+        // A carrier's figure is paid only up to what the passed lots still hold (the supplier may be its own
+        // carrier): each unit received by inspection is taken from one lot, in list order, for good, so a lot
+        // listed twice or in shipment after shipment never backs more units than it has. (The ledger calls are
+        // views: nothing can re-enter between the writes.)
+        uint256 short = quantity;
+        for (uint256 i = 0; i < lotIds.length; ++i) {
+            bytes32 lotId = lotIds[i];
+            uint256 take = _checkPassed(ledger, lotId, seqs[i], supplierOrg);
+            uint256 used = _inspectedUnits[lotId];
+            // used <= the lot's (fixed) quantity: only this loop raises it, never past it; take <= short.
+            unchecked {
+                take -= used;
+                if (take > short) take = short;
+                _inspectedUnits[lotId] = used + take;
+                short -= take;
+            }
+        }
+        if (short != 0) {
+            revert SupplyChainSettlementDeliveredExceedsLots(orderKey, shipmentId, quantity, quantity - short);
+        }
         s.received = quantity;
         s.receipt = Receipt.Inspection;
         emit GoodsReceived(orderKey, shipmentId, quantity, Receipt.Inspection);
@@ -357,15 +377,14 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     function settle(bytes32 orderKey, uint256 shipmentId) external {
-        _existing(orderKey);
+        // A shipment exists only in a created, never voided order (_shipment names an unknown order).
         _trySettle(orderKey, shipmentId, _shipment(orderKey, shipmentId), true);
     }
 
     /// @inheritdoc ISupplyChainSettlement
     function releaseRetention(bytes32 orderKey) external {
         OrderRecord storage o = _existing(orderKey);
-        uint256 amount = o.retention;
-        if (amount == 0) revert SupplyChainSettlementNoRetention(orderKey);
+        uint256 amount = _retention(orderKey, o);
         if (block.timestamp < o.releaseAt || o.holds != 0) {
             revert SupplyChainSettlementRetentionLocked(orderKey, o.releaseAt, o.holds);
         }
@@ -387,14 +406,12 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         _checkLots(orderKey, shipmentId, lotIds);
         IQualityBonds.Claim memory c = bonds.claim(claimId);
         _checkClaimOnLots(claimId, c.lotId, lotIds);
-        bytes32 buyerOrg = ledger.organisationOf(_buyer(orderKey));
-        if (c.claimant != buyerOrg) revert SupplyChainSettlementClaimByOtherOrganisation(claimId, c.claimant, buyerOrg);
-        // The carrier lists the lots: only a defect of the supplier's own lot may touch the supplier's retention.
-        bytes32 supplierOrg = ledger.organisationOf(o.supplier);
-        if (c.supplier != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(c.lotId, c.supplier, supplierOrg);
-
         ClaimRecord storage record = _claims[claimId];
         ClaimUse use = record.use;
+        // A hold on this order was checked against the parties when it was placed: lifting or drawing it never
+        // depends on anyone's membership since. Otherwise the parties are their permanent affiliations, which no
+        // membership change moves (QualityLedger.affiliationOf).
+        if (use != ClaimUse.Holding || record.orderKey != orderKey) _checkClaimParties(ledger, o, orderKey, claimId, c);
         if (use != ClaimUse.None && (use != ClaimUse.Holding || record.orderKey != orderKey)) {
             revert SupplyChainSettlementClaimAlreadyApplied(claimId, record.orderKey, use);
         }
@@ -409,16 +426,33 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         } else if (status == IQualityBonds.ClaimStatus.Paid) {
             if (use == ClaimUse.None) {
                 _requireWithinWarranty(o, claimId, c.filedAt);
-                if (o.retention == 0) revert SupplyChainSettlementNoRetention(orderKey);
+                _retention(orderKey, o);
             } else {
                 o.holds -= 1;
             }
             _drawRetention(orderKey, o, record, claimId, c, ledger);
         } else {
             if (use != ClaimUse.Holding) revert SupplyChainSettlementClaimNotApplicable(claimId, status);
+            // A lapsed claim's basis was corrected; the claim its claimant moved onto the correction (its latest
+            // on the lot, with the same filing time) inherits the hold here, so nobody can lift and release in
+            // between. Whatever that claim's status, applying it later resolves the hold as for any other. A
+            // later, unrelated claim (its own filing time) does not: it may be outside the warranty.
+            uint256 successor = 0;
+            if (status == IQualityBonds.ClaimStatus.Lapsed) {
+                successor = bonds.claimOf(c.lotId, c.claimant);
+                if (
+                    successor == claimId || _claims[successor].use != ClaimUse.None
+                        || bonds.claim(successor).filedAt != c.filedAt
+                ) successor = 0;
+            }
             record.use = ClaimUse.Dropped;
-            o.holds -= 1;
             emit RetentionHoldLifted(orderKey, claimId);
+            if (successor != 0) {
+                _claims[successor] = ClaimRecord({orderKey: orderKey, use: ClaimUse.Holding});
+                emit RetentionHeld(orderKey, successor);
+            } else {
+                o.holds -= 1;
+            }
         }
     }
 
@@ -449,8 +483,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         onlyRole(ARBITER_ROLE)
     {
         OrderRecord storage o = _existing(orderKey);
-        uint256 retention = o.retention;
-        if (retention == 0) revert SupplyChainSettlementNoRetention(orderKey);
+        uint256 retention = _retention(orderKey, o);
         if (toBuyer > retention) revert SupplyChainSettlementAwardExceedsRetention(orderKey, toBuyer, retention);
         o.retention = 0;
         uint256 toSupplier = retention - toBuyer;
@@ -463,8 +496,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     /// @inheritdoc ISupplyChainSettlement
     function closeOrder(bytes32 orderKey, bytes32 rulingCommitment) external onlyRole(ARBITER_ROLE) {
         OrderRecord storage o = _existing(orderKey);
-        OrderStatus status = _status(o);
-        if (status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, status);
+        _requireActive(orderKey, o);
         o.status = OrderStatus.Closed;
         emit OrderClosed(orderKey, msg.sender, rulingCommitment);
     }
@@ -497,7 +529,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
 
     /// @inheritdoc ISupplyChainSettlement
     function shipment(bytes32 orderKey, uint256 shipmentId) external view returns (ShipmentState memory) {
-        _existing(orderKey);
+        // A shipment exists only in a created, never voided order (_shipment names an unknown order).
         ShipmentRecord storage s = _shipment(orderKey, shipmentId);
         return ShipmentState({
             status: s.status,
@@ -538,16 +570,48 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         bytes calldata value,
         bytes32 salt,
         bytes32[] calldata proof
-    ) external view returns (bool) {
-        bytes32 orderKey = _orderKey(order.buyer, order.supplier, order.orderId);
+    ) external view returns (bool valid, bool verifiedInvoice) {
+        bytes32 root;
+        {
+            bytes32 orderKey = _checkDocuments(order, invoices);
+            if (document > invoices.length) revert SupplyChainSettlementUnknownDocument(document, invoices.length);
+            if (document == 0) {
+                root = order.linesCommitment;
+            } else {
+                root = invoices[document - 1].commitment;
+                verifiedInvoice = _isVerifiedInvoice(orderKey, invoices, document);
+            }
+        }
+        valid = DisclosureLib.verifyFieldCalldata(root, name, value, salt, proof);
+    }
+
+    /// @dev `order` and `invoices` hash to the order's documents chain; returns the order's key.
+    function _checkDocuments(Order calldata order, InvoiceLink[] calldata invoices)
+        private
+        view
+        returns (bytes32 orderKey)
+    {
+        orderKey = _orderKey(order.buyer, order.supplier, order.orderId);
         uint160 chain = uint160(uint256(_orderStructHash(order)));
         for (uint256 i = 0; i < invoices.length; ++i) {
             chain = _documents(chain, invoices[i]);
         }
         if (chain != _existing(orderKey).documents) revert SupplyChainSettlementDocumentsMismatch(orderKey);
-        if (document > invoices.length) revert SupplyChainSettlementUnknownDocument(document, invoices.length);
-        bytes32 root = document == 0 ? order.linesCommitment : invoices[document - 1].commitment;
-        return DisclosureLib.verifyFieldCalldata(root, name, value, salt, proof);
+    }
+
+    /// @dev Invoice `document` (1-based in `invoices`, the order's whole chain) is its shipment's current invoice
+    /// (no later link names the same shipment: a resubmission replaces a rejected or unsettled one) and verified.
+    /// The loop runs over calldata only.
+    function _isVerifiedInvoice(bytes32 orderKey, InvoiceLink[] calldata invoices, uint256 document)
+        private
+        view
+        returns (bool)
+    {
+        uint256 shipmentId = invoices[document - 1].shipmentId;
+        for (uint256 i = document; i < invoices.length; ++i) {
+            if (invoices[i].shipmentId == shipmentId) return false;
+        }
+        return _shipments[orderKey][shipmentId].invoice == InvoiceStatus.Verified;
     }
 
     /// @inheritdoc ISupplyChainSettlement
@@ -557,6 +621,11 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         uint256 escrow = _escrow(o);
         uint256 reservedValue = _reservedValue(o);
         return escrow > reservedValue ? escrow - reservedValue : 0;
+    }
+
+    /// @inheritdoc ISupplyChainSettlement
+    function inspectedUnits(bytes32 lotId) external view returns (uint256) {
+        return _inspectedUnits[lotId];
     }
 
     /// @inheritdoc ISupplyChainSettlement
@@ -589,8 +658,7 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         private
         returns (uint256 shipmentId)
     {
-        OrderStatus status = _status(o);
-        if (status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, status);
+        _requireActive(orderKey, o);
         if (block.timestamp > o.deliveryDeadline) revert SupplyChainSettlementOrderEnded(orderKey, o.deliveryDeadline);
         if (quantity == 0) revert SupplyChainSettlementZeroQuantity(orderKey);
         uint256 lots = lotIds.length;
@@ -610,22 +678,17 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
     }
 
     function _checkpoint(bytes32 orderKey, uint256 shipmentId, bytes32 commitment) private {
-        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
-        if (s.status != ShipmentStatus.InTransit) {
-            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
-        }
+        ShipmentRecord storage s = _shipmentIn(orderKey, shipmentId, ShipmentStatus.InTransit);
         emit CheckpointRecorded(orderKey, shipmentId, commitment);
     }
 
     function _deliver(bytes32 orderKey, OrderRecord storage o, uint256 shipmentId, uint48 quantity) private {
         if (_ended(o)) revert SupplyChainSettlementOrderEnded(orderKey, o.deliveryDeadline);
         if (quantity == 0) revert SupplyChainSettlementZeroQuantity(orderKey);
-        ShipmentRecord storage s = _shipment(orderKey, shipmentId);
-        if (s.status != ShipmentStatus.InTransit) {
-            revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, s.status);
-        }
+        ShipmentRecord storage s = _shipmentIn(orderKey, shipmentId, ShipmentStatus.InTransit);
         s.status = ShipmentStatus.Delivered;
         s.delivered = quantity;
+        s.deliveredAt = uint40(block.timestamp);
         o.reserved += quantity;
         emit GoodsDelivered(orderKey, shipmentId, quantity);
         // Without a receipt the logistics flow is still open: nothing to try (the common case).
@@ -698,6 +761,16 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
     }
 
+    /// @dev Emits SettlementMismatched; returns false (the flows do not agree). One emitting site for the four
+    /// flows keeps the contract under the 24 KiB code size limit.
+    function _mismatch(bytes32 orderKey, uint256 shipmentId, Flow flow, uint256 expected, uint256 actual)
+        private
+        returns (bool)
+    {
+        emit SettlementMismatched(orderKey, shipmentId, flow, expected, actual);
+        return false;
+    }
+
     /// @dev Emits a SettlementMismatched for each flow that disagrees; true when none does.
     function _flowsAgree(
         bytes32 orderKey,
@@ -715,21 +788,17 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             uint256 difference = delivered > received ? delivered - received : received - delivered;
             // The tolerance is read only when it matters.
             if (difference != 0 && difference * _BPS > delivered * o.toleranceBps) {
-                emit SettlementMismatched(orderKey, shipmentId, Flow.Logistics, delivered, received);
-                agree = false;
+                agree = _mismatch(orderKey, shipmentId, Flow.Logistics, delivered, received);
             }
         }
         if (received > remaining) {
-            emit SettlementMismatched(orderKey, shipmentId, Flow.Contract, remaining, received);
-            agree = false;
+            agree = _mismatch(orderKey, shipmentId, Flow.Contract, remaining, received);
         }
         if (s.invoice == InvoiceStatus.Verified && s.invoiceAmount != due) {
-            emit SettlementMismatched(orderKey, shipmentId, Flow.Invoice, due, s.invoiceAmount);
-            agree = false;
+            agree = _mismatch(orderKey, shipmentId, Flow.Invoice, due, s.invoiceAmount);
         }
         if (escrow < due) {
-            emit SettlementMismatched(orderKey, shipmentId, Flow.Funds, due, escrow);
-            agree = false;
+            agree = _mismatch(orderKey, shipmentId, Flow.Funds, due, escrow);
         }
     }
 
@@ -791,16 +860,25 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         }
     }
 
-    function _useCarrierSignature(
-        address carrier,
-        bytes32 structHash,
+    /// @dev The existing order `orderKey`, once its carrier's signature of the typed struct (`typehash`, orderKey,
+    /// `first`, `second`, nonce, deadline) checks out and uses the nonce. The three carrier structs share that
+    /// shape (each member one word), so one helper hashes them all: three copies would push the contract over the
+    /// 24 KiB code size limit.
+    function _carrierSigned(
+        bytes32 typehash,
+        bytes32 orderKey,
+        uint256 first,
+        uint256 second,
         uint256 nonce,
         uint40 deadline,
         bytes calldata signature
-    ) private {
+    ) private returns (OrderRecord storage o) {
+        o = _existing(orderKey);
         if (block.timestamp > deadline) revert SupplyChainSettlementSignatureExpired(deadline);
+        address carrier = o.carrier;
         uint256 expected = _useNonce(carrier);
         if (nonce != expected) revert SupplyChainSettlementInvalidNonce(carrier, nonce, expected);
+        bytes32 structHash = keccak256(abi.encode(typehash, orderKey, first, second, nonce, deadline));
         _checkSignature(carrier, _hashTypedDataV4(structHash), signature);
     }
 
@@ -811,13 +889,37 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
         }
     }
 
-    function _checkPassed(IQualityLedger ledger, bytes32 lotId, uint32 seq, bytes32 supplierOrg) private view {
+    /// @dev Attestation `seq` of `lotId` is a current, independent Pass and the lot's latest independent record,
+    /// and the lot is the supplier's; returns the lot's quantity.
+    function _checkPassed(IQualityLedger ledger, bytes32 lotId, uint32 seq, bytes32 supplierOrg)
+        private
+        view
+        returns (uint256)
+    {
         IQualityLedger.Attestation memory a = ledger.attestation(lotId, seq);
         if (a.outcome != IQualityLedger.Outcome.Pass || a.supersededBy != 0 || !a.independent) {
             revert SupplyChainSettlementInspectionNotPassed(lotId, seq, a.outcome, a.supersededBy, a.independent);
         }
-        bytes32 producer = ledger.lot(lotId).producer;
-        if (producer != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(lotId, producer, supplierOrg);
+        uint32 latest = ledger.latestIndependent(lotId);
+        if (seq != latest) revert SupplyChainSettlementInspectionNotLatest(lotId, seq, latest);
+        IQualityLedger.Lot memory l = ledger.lot(lotId);
+        if (l.producer != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(lotId, l.producer, supplierOrg);
+        return l.quantity;
+    }
+
+    /// @dev Claim `c` was filed by the buyer's organisation against a lot of the supplier's.
+    function _checkClaimParties(
+        IQualityLedger ledger,
+        OrderRecord storage o,
+        bytes32 orderKey,
+        uint256 claimId,
+        IQualityBonds.Claim memory c
+    ) private view {
+        bytes32 buyerOrg = ledger.affiliationOf(_buyer(orderKey));
+        if (c.claimant != buyerOrg) revert SupplyChainSettlementClaimByOtherOrganisation(claimId, c.claimant, buyerOrg);
+        // The carrier lists the lots: only a defect of the supplier's own lot may touch the supplier's retention.
+        bytes32 supplierOrg = ledger.affiliationOf(o.supplier);
+        if (c.supplier != supplierOrg) revert SupplyChainSettlementLotOfOtherProducer(c.lotId, c.supplier, supplierOrg);
     }
 
     function _checkClaimOnLots(uint256 claimId, bytes32 lotId, bytes32[] calldata lotIds) private pure {
@@ -880,6 +982,34 @@ contract SupplyChainSettlement is ISupplyChainSettlement, AccessControl, EIP712,
             _existing(orderKey);
             revert SupplyChainSettlementUnknownShipment(orderKey, shipmentId);
         }
+    }
+
+    function _requireActive(bytes32 orderKey, OrderRecord storage o) private view {
+        OrderStatus status = _status(o);
+        if (status != OrderStatus.Active) revert SupplyChainSettlementOrderNotActive(orderKey, status);
+    }
+
+    /// @dev The existing order `orderKey`, called by its carrier.
+    function _byCarrier(bytes32 orderKey) private view returns (OrderRecord storage o) {
+        o = _existing(orderKey);
+        _requireParty(o.carrier, orderKey, Party.Carrier);
+    }
+
+    /// @dev The order's retention; reverts when there is none.
+    function _retention(bytes32 orderKey, OrderRecord storage o) private view returns (uint256 retention) {
+        retention = o.retention;
+        if (retention == 0) revert SupplyChainSettlementNoRetention(orderKey);
+    }
+
+    /// @dev A shipment in status `expected`.
+    function _shipmentIn(bytes32 orderKey, uint256 shipmentId, ShipmentStatus expected)
+        private
+        view
+        returns (ShipmentRecord storage s)
+    {
+        s = _shipment(orderKey, shipmentId);
+        ShipmentStatus status = s.status;
+        if (status != expected) revert SupplyChainSettlementUnexpectedShipmentStatus(orderKey, shipmentId, status);
     }
 
     /// @dev A shipment that has not settled.

@@ -164,10 +164,32 @@ def org_show(org_label: str, session: Session, as_json: bool) -> None:
 @network_options
 @json_option
 def org_add_member(org_label: str, account: str, session: Session, as_json: bool) -> None:
-    """Add ACCOUNT to ORG's members (ORG's admin)."""
+    """Invite ACCOUNT to ORG (ORG's admin, or an accreditor); it joins with `qc org accept ORG`."""
     client = _client(session)
     _receipt_line(client.add_member(org_id(org_label), parse_address(account, what="ACCOUNT")), as_json)
     _members(client, org_label, as_json)
+
+
+@org.command("accept")
+@click.argument("org_label", metavar="ORG")
+@network_options
+@json_option
+def org_accept(org_label: str, session: Session, as_json: bool) -> None:
+    """Join ORG, which invited the signing account (membership needs the account's consent)."""
+    client = _client(session)
+    _receipt_line(client.accept_membership(org_id(org_label)), as_json)
+    _members(client, org_label, as_json)
+
+
+@org.command("leave")
+@network_options
+@json_option
+def org_leave(session: Session, as_json: bool) -> None:
+    """Leave the signing account's organisation (it stays affiliated: it may rejoin only that one)."""
+    client = _client(session)
+    org = client.my_organisation()
+    _receipt_line(client.leave_organisation(), as_json)
+    _members(client, label_of(org), as_json)
 
 
 @org.command("remove-member")
@@ -364,11 +386,14 @@ def _tree(title: str, nodes: list[TraceNode]) -> Tree:
 @click.option("--uri", default="", help="Where authorised readers fetch the report.")
 @click.option("--sign-only", "sign_only", type=click.Path(path_type=Path, dir_okay=False),
               help="Sign for someone to relay (`qc relay FILE`) instead of sending.")
+@click.option("--nonce", type=click.IntRange(min=0, max=2**64 - 1), default=None,
+              help="With --sign-only: the nonce to sign for (default: the inspector's next one on the ledger; "
+                   "one more per signature still waiting to be relayed).")
 @network_options
 @json_option
 def attest(lot_label: str, outcome: str, severity: str, sample_size: int, defects: int, supersedes: int,
            fields: tuple[str, ...], report_file: Path | None, commitment: str | None, save: Path | None, uri: str,
-           sign_only: Path | None, session: Session, as_json: bool) -> None:
+           sign_only: Path | None, nonce: int | None, session: Session, as_json: bool) -> None:
     """Attest an inspection of LOT as the sender (an accredited inspector)."""
     client = _client(session)
     report = _commit(_fields(fields, report_file), save, commitment)
@@ -376,18 +401,38 @@ def attest(lot_label: str, outcome: str, severity: str, sample_size: int, defect
                       severity=Severity(parse_choice(Severity, severity, what="--severity")),
                       sample_size=sample_size, defects=defects, supersedes=supersedes, report_commitment=report,
                       uri=uri)
+    if nonce is not None and sign_only is None:
+        raise ConfigError("--nonce only applies to a signature (--sign-only FILE); `qc attest` sends no nonce")
     if sign_only is not None:
-        signed = client.sign_attestation(finding)
+        signed = client.sign_attestation(finding, nonce=nonce)
         sign_only.write_text(signed.model_dump_json(indent=2), encoding="utf-8")
         if as_json:
             emit_json(signed.model_dump(mode="json"))
         else:
-            console.print(f"signed {AlertRef(finding.lot, signed.seq)} -> {sign_only} (valid until "
-                          f"{signed.deadline}); relay with `millchain qc relay {sign_only}`")
+            console.print(f"signed an attestation of {label_of(finding.lot)} with nonce {signed.nonce} -> "
+                          f"{sign_only} (valid until {signed.deadline}, or until `millchain qc cancel-signed`); "
+                          f"relay with `millchain qc relay {sign_only}`")
         return
     ref, receipt = client.attest(finding)
     _receipt_line(receipt, as_json)
     _show_model(f"attestation {ref}", client.attestation(ref.lot, ref.seq), as_json)
+
+
+@qc.command("cancel-signed")
+@click.option("--up-to", "up_to", type=click.IntRange(min=1, max=2**64 - 1), default=None,
+              help="Void every signature with a nonce below this one (default: the next nonce + 1).")
+@network_options
+@json_option
+def cancel_signed(up_to: int | None, session: Session, as_json: bool) -> None:
+    """Void the sender's signed attestations that nobody has relayed yet (`qc attest --sign-only`)."""
+    client = _client(session)
+    receipt = client.cancel_signed_attestations(up_to)
+    _receipt_line(receipt, as_json)
+    nonce = client.attestation_nonce(client.address)
+    if as_json:
+        emit_json({"inspector": client.address, "nonce": nonce})
+    else:
+        console.print(f"signatures of {client.address} with a nonce below {nonce} can no longer be relayed")
 
 
 @qc.command("relay")

@@ -4,7 +4,8 @@ Targets (issue 5): an attestation <= 90,000 gas (the Ethereum Attestation Servic
 lot with up to 5 inputs <= 120,000. Every way of attesting is held to 90,000: a pass, a failure (which is also
 the alert: no extra storage), an explicit alert, a correction (which also rewrites the record it supersedes: one
 cold slot read + write, ~5,000) and a relayed attestation (which carries and checks a signature: ~2,100 of
-calldata, 3,100 of ecrecover, ~2,000 of typed-data hashing and decoding). Ids are realistic labels; the report
+calldata, 3,100 of ecrecover, ~2,000 of typed-data hashing and decoding), except that a relayed one may spend
+2,900 more (93,000) to use up its inspector's nonce (issue 11 item 7). Ids are realistic labels; the report
 uri is a typical 66-byte ipfs:// address.
 """
 
@@ -22,7 +23,9 @@ TARGETS: dict[str, int] = {
     "raiseAlert": 90_000,
     "registerLot5Inputs": 120_000,
     "attestCorrection": 90_000,
-    "attestBySig": 90_000,
+    # Issue 11 item 7: a relayed attestation uses up its inspector's nonce, one warm rewrite of the inspector's
+    # record (2,900 gas) on top of issue 5's 90,000; no slot written on that path anyway is the inspector's.
+    "attestBySig": 93_000,
 }
 
 URI = "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"

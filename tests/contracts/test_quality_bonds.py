@@ -161,11 +161,16 @@ def test_first_terms_apply_at_once_and_later_changes_wait_the_delay(q: World) ->
     assert bond.terms == Terms(penalty_per_defect=PENALTY, claim_cap=CAP, dispute_window=WINDOW)
     assert (bond.pending_terms, bond.terms_effective_at) == (cheaper, at + DELAY)
 
-    # A claim filed the second before the change is priced on the old terms; one filed at the change, on the new.
-    old = failed_lot(q, "old-terms")
-    new = failed_lot(q, "new-terms")
-    early, _ = q.at(at + DELAY - 1, lambda: q(PLANT).file_claim(old.ref))
-    late, _ = q.at(at + DELAY, lambda: q(PLANT).file_claim(new.ref))
+    # A claim is priced on the terms in force when its failure was attested (second review, Q-1): a failure the
+    # second before the change on the old terms, however late the claim; one attested at the change, on the new.
+    old, new = lot_id("old-terms"), lot_id("new-terms")
+    for lot, consumer in ((old, "old-terms-gb"), (new, "new-terms-gb")):
+        supplier.register_lot(lot, BEARING, 1000)
+        q(PLANT).register_lot(lot_id(consumer), GEARBOX, 10, inputs=[lot])
+    old_ref, _ = q.at(at + DELAY - 1, lambda: q(INSPECTOR).attest(fail(old)))
+    new_ref, _ = q.at(at + DELAY, lambda: q(INSPECTOR).attest(fail(new)))
+    early, _ = q(PLANT).file_claim(old_ref)
+    late, _ = q(PLANT).file_claim(new_ref)
     assert (q(PLANT).claim(early).amount, q(PLANT).claim(late).amount) == (14 * PENALTY, 1)
     bond = supplier.bond(AXLE, BEARING)
     assert (bond.terms, bond.terms_effective_at) == (cheaper, 0)
@@ -223,9 +228,11 @@ def test_a_claim_filed_during_the_time_lock_wins_over_the_withdrawal(q: World) -
     unlock = supplier.bond(AXLE, BEARING).unlock_at
     failed = failed_lot(q, "during-lock")
     q(PLANT).file_claim(failed.ref)
+    # Past the unlock and past the freeze the failure started: the locked claim still wins.
+    at = max(unlock, supplier.last_independent_fail_at(AXLE) + DELAY)
     with reverts("QualityBondsInsufficientFreeBond", orgId=AXLE, productId=BEARING, free=DEPOSIT - 14 * PENALTY,
                  amount=DEPOSIT):
-        q.at(unlock, lambda: q(STRANGER).execute_withdrawal(AXLE, BEARING))
+        q.at(at, lambda: q(STRANGER).execute_withdrawal(AXLE, BEARING))
     receipt = supplier.cancel_withdrawal(AXLE, BEARING)
     assert q.events(receipt, q.bonds, "WithdrawalCancelled") == [
         {"orgId": AXLE, "productId": BEARING, "amount": DEPOSIT}]
@@ -477,15 +484,101 @@ def test_an_undisputed_claim_is_paid_by_anyone_once_the_window_has_passed(q: Wor
         q(STRANGER).execute_claim(claim_id)
 
 
-def test_a_corrected_failure_closes_the_automatic_path(q: World) -> None:
+def test_a_claim_on_a_corrected_failure_lapses_after_its_window_without_the_claimant(q: World) -> None:
+    """Issue 11 item 2: a claim whose failure was corrected after the dispute window locked the bond for good
+    (executeClaim reverted, disputeClaim was too late, ruleClaim needs Disputed) unless the claimant withdrew.
+    Bound: anyone closes it unpaid once its window has passed; the supplier never needs the claimant."""
     failed = failed_lot(q, "corrected")
     claim_id, _ = q(PLANT).file_claim(failed.ref)
     q(INSPECTOR).attest(passed(failed.ref.lot, supersedes=1))
     deadline = q(PLANT).claim(claim_id).deadline
-    with reverts("QualityBondsAttestationSuperseded", lotId=failed.ref.lot, seq=1, supersededBy=2):
-        q.at(deadline, lambda: q.estimating(STRANGER).execute_claim(claim_id))
-    q(PLANT).withdraw_claim(claim_id)  # the claimant withdraws; the money is free again
-    assert bond_of(q) == (DEPOSIT, 0)
+    with reverts("QualityBondsDisputeWindowOpen", claimId=claim_id, deadline=deadline):
+        q.at(deadline - 1, lambda: q.estimating(STRANGER).execute_claim(claim_id))
+    before = q.balance(PLANT)
+    receipt = q.at(deadline, lambda: q(SUPPLIER_QC).execute_claim(claim_id))  # anyone, the supplier's side too
+    assert q.events(receipt, q.bonds, "ClaimLapsed") == [{"claimId": claim_id, "supersededBy": 2}]
+    assert q.events(receipt, q.bonds, "ClaimPaid") == []
+    assert q(PLANT).claim(claim_id).status == ClaimStatus.LAPSED
+    assert bond_of(q) == (DEPOSIT, 0) and q.balance(PLANT) == before
+    with reverts("QualityBondsUnexpectedClaimStatus", claimId=claim_id, status=ClaimStatus.LAPSED):
+        q(STRANGER).execute_claim(claim_id)
+
+
+def test_a_claim_moves_onto_a_corrected_failure_without_unlocking_its_amount(q: World) -> None:
+    """Issue 11 item 2, the other half: when the laboratory corrects a Fail with another Fail, the claimant files
+    on the correction and its first claim lapses in the same transaction, so the supplier never sees the amount
+    free in between (it cannot withdraw it), and the claim does not depend on the supplier's goodwill."""
+    failed = failed_lot(q, "recounted")
+    first, _ = q(PLANT).file_claim(failed.ref)
+    q(INSPECTOR).attest(fail(failed.ref.lot, 12, supersedes=1))
+    second, receipt = q(PLANT).file_claim(AlertRef(failed.ref.lot, 2), failed.consumer)
+    assert q.events(receipt, q.bonds, "ClaimLapsed") == [{"claimId": first, "supersededBy": 2}]
+    assert [e["amount"] for e in q.events(receipt, q.bonds, "ClaimFiled")] == [12 * PENALTY]
+    assert (q(PLANT).claim(first).status, q(PLANT).claim(second).status) == (ClaimStatus.LAPSED, ClaimStatus.FILED)
+    assert bond_of(q) == (DEPOSIT, 12 * PENALTY)
+    # A claim still backed by its (current) failure is not replaced: that would be a duplicate.
+    with reverts("QualityBondsDuplicateClaim", lotId=failed.ref.lot, orgId=MILL, claimId=second):
+        q(PLANT).file_claim(AlertRef(failed.ref.lot, 2), failed.consumer)
+
+
+# ---------------------------------------------------------------------------------------------- withdrawal freeze
+
+
+def test_a_pre_armed_withdrawal_cannot_drain_the_bond_after_a_failure(q: World) -> None:
+    """Issue 11 item 4: a supplier requested a full withdrawal long before, and executed it in the block after an
+    independent Fail, before any claim could be filed. Bound: no withdrawal executes within WITHDRAWAL_DELAY of
+    the supplier's latest independent Fail; a claim filed in that time locks its amount first."""
+    supplier = q(SUPPLIER)
+    supplier.request_withdrawal(AXLE, BEARING, DEPOSIT)
+    unlock = supplier.bond(AXLE, BEARING).unlock_at
+    q.next_block_at(unlock + 100)
+    failed = failed_lot(q, "armed")
+    failed_at = supplier.last_independent_fail_at(AXLE)
+    assert failed_at >= unlock + 100
+    with reverts("QualityBondsWithdrawalFrozen", orgId=AXLE, productId=BEARING, frozenUntil=failed_at + DELAY):
+        supplier.execute_withdrawal(AXLE, BEARING)
+    q(PLANT).file_claim(failed.ref)
+    assert bond_of(q) == (DEPOSIT, 14 * PENALTY)
+
+
+def test_a_withdrawal_request_expires_after_its_execution_window(q: World) -> None:
+    supplier = q(SUPPLIER)
+    at = q.now() + 10
+    q.at(at, lambda: supplier.request_withdrawal(AXLE, BEARING, 100 * MUSD))
+    with reverts("QualityBondsWithdrawalExpired", orgId=AXLE, productId=BEARING, expiredAt=at + 2 * DELAY):
+        q.at(at + 2 * DELAY, lambda: q.estimating(STRANGER).execute_withdrawal(AXLE, BEARING))
+    again = at + 2 * DELAY + 5
+    q.at(again, lambda: supplier.request_withdrawal(AXLE, BEARING, 100 * MUSD))  # the supplier asks again
+    receipt = q.at(again + 2 * DELAY - 1, lambda: q(STRANGER).execute_withdrawal(AXLE, BEARING))  # last second
+    assert q.events(receipt, q.bonds, "BondWithdrawn")[0]["amount"] == 100 * MUSD
+
+
+def test_a_zero_withdrawal_delay_is_refused_at_deployment(q: World) -> None:
+    """Auditor pass (issue 11): the delay is also the execution window, so a zero delay would have left every
+    bond with no second in which a withdrawal could execute."""
+    from tests.contracts.test_quality_ledger import deploy
+
+    with reverts("QualityBondsZeroWithdrawalDelay"):
+        deploy(q, "QualityBonds", q.address(CONSORTIUM), q.ledger.address, q(CONSORTIUM).token.address, 0)
+    assert deploy(q, "QualityBonds", q.address(CONSORTIUM), q.ledger.address, q(CONSORTIUM).token.address,
+                  1).functions.WITHDRAWAL_DELAY().call() == 1
+
+
+def test_only_a_new_independent_failure_starts_the_freeze(q: World) -> None:
+    supplier = q(SUPPLIER)
+    lot = lot_id("freeze-clock")
+    supplier.register_lot(lot, BEARING, 1000)
+    q(SUPPLIER_QC).attest(fail(lot))  # the supplier's own QC: not independent
+    assert supplier.last_independent_fail_at(AXLE) == 0
+    q(INSPECTOR).attest(passed(lot))
+    assert supplier.last_independent_fail_at(AXLE) == 0
+    _, receipt = q.at(q.now() + 10, lambda: q(INSPECTOR).attest(fail(lot)))
+    first = q.block_time(receipt)
+    assert supplier.last_independent_fail_at(AXLE) == first
+    q.at(first + 50, lambda: q(INSPECTOR).attest(fail(lot, 9, supersedes=3)))  # only recounts the failure
+    assert supplier.last_independent_fail_at(AXLE) == first
+    _, receipt = q.at(first + 60, lambda: q(INSPECTOR).attest(fail(lot, 3, supersedes=2)))  # a Pass turned Fail
+    assert supplier.last_independent_fail_at(AXLE) == q.block_time(receipt) == first + 60
 
 
 def test_withdraw_claim_by_the_claimant_only(q: World) -> None:
@@ -548,7 +641,7 @@ def test_a_hostile_token_cannot_reenter_a_payout(q: World) -> None:
     with reverts("ReentrancyGuardReentrantCall"):
         supplier.accept_claim(claim_id)
     arm.transact(token.functions.arm(bonds.address, bonds.encode_abi("acceptClaim", [claim_id]), True))
-    q.next_block_at(supplier.bond(AXLE, BEARING).unlock_at)
+    q.next_block_at(max(supplier.bond(AXLE, BEARING).unlock_at, q(PLANT).last_independent_fail_at(AXLE) + DELAY))
     with reverts("ReentrancyGuardReentrantCall"):
         supplier.execute_withdrawal(AXLE, BEARING)
     assert (supplier.bond(AXLE, BEARING).balance, int(token.functions.balanceOf(bonds.address).call())) == (
@@ -580,6 +673,7 @@ class Model:
     withdrawn: int = 0
     claims: dict[int, dict[str, Any]] = field(default_factory=dict)
     withdrawal: tuple[int, int] | None = None  # (amount, unlockAt)
+    failed_at: int = 0  # the supplier's latest independent Fail that was not a mere recount
 
     @property
     def locked(self) -> int:
@@ -606,13 +700,16 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
             world(INSPECTOR).attest(fail(lot, count))
         pool = world.session.chain.tester.take_snapshot()
         start = world.now()
+        pool_failed_at = supplier.last_independent_fail_at(AXLE)
 
         class Bonds(RuleBasedStateMachine):
             def __init__(self) -> None:
                 super().__init__()
                 world.session.chain.tester.revert_to_snapshot(pool)
-                self.model = Model(clock=max(start, world.now()))
-                self.failed = list(range(POOL))  # pool lots not yet claimed
+                self.model = Model(clock=max(start, world.now()), failed_at=pool_failed_at)
+                # Each pool lot's current record: (seq, outcome, defects); the lab may correct it (see correct).
+                self.records = {n: (1, Outcome.FAIL, defects[n]) for n in range(POOL)}
+                self.claim_of: dict[int, int] = {}  # pool lot -> the plant's latest claim on it
 
             def tick(self) -> int:
                 """The time of the next transaction: a second after the last, and never behind the embedded
@@ -636,25 +733,58 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                 self.model.balance += amount
                 self.model.deposits += amount
 
-            @precondition(lambda self: bool(self.failed))
+            def fileable(self) -> list[int]:
+                """Pool lots the plant may claim on now: a current Fail, and no claim that still stands on it
+                (none, withdrawn, lapsed, or filed on a failure since corrected: that one moves)."""
+                out = []
+                for n, (seq, outcome, _) in self.records.items():
+                    previous = self.model.claims.get(self.claim_of.get(n, 0))
+                    moves = previous is not None and previous["status"] == ClaimStatus.FILED and previous["seq"] != seq
+                    if outcome == Outcome.FAIL and (previous is None or moves or previous["status"] in (
+                            ClaimStatus.WITHDRAWN, ClaimStatus.LAPSED)):
+                        out.append(n)
+                return out
+
+            @precondition(lambda self: bool(self.fileable()))
             @rule(data=st.data())
             def file(self, data: st.DataObject) -> None:
-                index = data.draw(st.sampled_from(self.failed))
-                self.failed.remove(index)
+                index = data.draw(st.sampled_from(self.fileable()))
+                seq, _, count = self.records[index]
                 self.tick()
-                computed = min(defects[index] * PENALTY, CAP)
-                free = self.model.balance - self.model.locked
+                previous_id = self.claim_of.get(index, 0)
+                previous = self.model.claims.get(previous_id)
+                lapses = previous is not None and previous["status"] == ClaimStatus.FILED
+                computed = min(count * PENALTY, CAP)
+                free = self.model.balance - self.model.locked + (previous["amount"] if lapses else 0)
                 amount = min(computed, free)
-                ref = AlertRef(lots[index], 1)
+                ref = AlertRef(lots[index], seq)
                 # The consumer lot's lineage is known here: no log scan (eth-tester's get_logs reads every block).
                 consumer = (lot_id(f"{label(ref.lot)}-gb"), (ZERO, [ref.lot]))
                 if amount == 0:
                     self.send(lambda w: w(PLANT).file_claim(ref, consumer[0], consumer_lineage=consumer[1]),
-                              fails="QualityBondsNothingToClaim", lotId=ref.lot, seq=1, computed=computed, free=free)
+                              fails="QualityBondsNothingToClaim", lotId=ref.lot, seq=seq, computed=computed,
+                              free=free)
                     return
                 claim_id, _ = self.send(lambda w: w(PLANT).file_claim(ref, consumer[0], consumer_lineage=consumer[1]))
-                self.model.claims[claim_id] = {"amount": amount, "status": ClaimStatus.FILED,
-                                               "deadline": self.model.clock + WINDOW}
+                if lapses:
+                    previous["status"] = ClaimStatus.LAPSED
+                self.claim_of[index] = claim_id
+                self.model.claims[claim_id] = {"amount": amount, "status": ClaimStatus.FILED, "lot": index,
+                                               "seq": seq, "deadline": self.model.clock + WINDOW}
+
+            @rule(data=st.data(), verdict=st.sampled_from([Outcome.PASS, Outcome.FAIL]),
+                  count=st.sampled_from(POOL_DEFECTS))
+            def correct(self, data: st.DataObject, verdict: Outcome, count: int) -> None:
+                """The laboratory (an actor the supplier may court) corrects a lot's current record, any time."""
+                index = data.draw(st.sampled_from(sorted(self.records)))
+                seq, outcome, _ = self.records[index]
+                self.tick()
+                finding = fail(lots[index], count, supersedes=seq) if verdict == Outcome.FAIL else passed(
+                    lots[index], supersedes=seq)
+                ref, _ = self.send(lambda w: w(INSPECTOR).attest(finding))
+                self.records[index] = (ref.seq, verdict, count if verdict == Outcome.FAIL else 0)
+                if verdict == Outcome.FAIL and outcome != Outcome.FAIL:
+                    self.model.failed_at = self.model.clock  # a new failure, not a recount: claimants' time
 
             def open_claim(self, data: st.DataObject, *statuses: ClaimStatus) -> int | None:
                 ids = [i for i, c in self.model.claims.items() if c["status"] in statuses]
@@ -707,7 +837,15 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                               claimId=claim_id, deadline=deadline)
                     return
                 self.send(lambda w: w(STRANGER).execute_claim(claim_id))
-                self.settle(claim_id, self.model.claims[claim_id]["amount"])
+                self.close_after_window(claim_id)
+
+            def close_after_window(self, claim_id: int) -> None:
+                """What executeClaim did: pay a claim whose failure stands, lapse one whose failure was corrected."""
+                claim = self.model.claims[claim_id]
+                if self.records[claim["lot"]][0] == claim["seq"]:
+                    self.settle(claim_id, claim["amount"])
+                else:
+                    claim["status"] = ClaimStatus.LAPSED
 
             @rule(data=st.data())
             def withdraw_claim(self, data: st.DataObject) -> None:
@@ -742,9 +880,18 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                     return
                 amount, unlock = self.model.withdrawal
                 free = self.model.balance - self.model.locked
+                frozen_until = self.model.failed_at + DELAY
                 if self.model.clock < unlock:
                     self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
                               fails="QualityBondsWithdrawalLocked", orgId=AXLE, productId=BEARING, unlockAt=unlock)
+                elif self.model.clock >= unlock + DELAY:
+                    self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
+                              fails="QualityBondsWithdrawalExpired", orgId=AXLE, productId=BEARING,
+                              expiredAt=unlock + DELAY)
+                elif self.model.clock < frozen_until:
+                    self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
+                              fails="QualityBondsWithdrawalFrozen", orgId=AXLE, productId=BEARING,
+                              frozenUntil=frozen_until)
                 elif amount > free:
                     self.send(lambda w: w(STRANGER).execute_withdrawal(AXLE, BEARING),
                               fails="QualityBondsInsufficientFreeBond", orgId=AXLE, productId=BEARING, free=free,
@@ -754,6 +901,7 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                     self.model.balance -= amount
                     self.model.withdrawn += amount
                     self.model.withdrawal = None
+                    self.last_withdrawal_at = self.model.clock
 
             @rule()
             def cancel_withdrawal(self) -> None:
@@ -772,10 +920,33 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                 assert held == bond.balance  # nothing stranded, nothing created
                 assert 0 <= bond.locked <= bond.balance
 
+            @invariant()
+            def no_withdrawal_beats_a_fresh_failure(self) -> None:
+                # Whatever the supplier pre-armed: nothing left the bond within DELAY of a new failure.
+                assert self.model.withdrawn == 0 or self.last_withdrawal_at >= self.model.failed_at + DELAY or (
+                    self.last_withdrawal_at < self.model.failed_at)
+
+            last_withdrawal_at = 0
+
             def teardown(self) -> None:
                 # Once per run rather than after every step: each view is a round trip to py-evm.
                 for claim_id, claim in self.model.claims.items():
                     assert supplier.claim(claim_id).status == claim["status"]
+                # Liveness without the claimant: once every window has passed, anyone closes every filed claim
+                # (paid, or lapsed if its failure was corrected) and the arbiter every disputed one; nothing
+                # stays locked, and the claimant (the plant) signs nothing.
+                self.model.clock = max([self.model.clock, *(c["deadline"] for c in self.model.claims.values())])
+                for claim_id, claim in self.model.claims.items():
+                    if claim["status"] == ClaimStatus.FILED:
+                        self.tick()
+                        self.send(lambda w, c=claim_id: w(STRANGER).execute_claim(c))
+                        self.close_after_window(claim_id)
+                    elif claim["status"] == ClaimStatus.DISPUTED:
+                        self.tick()
+                        self.send(lambda w, c=claim_id: w(STRANGER).rule_claim(c, 0))
+                        self.settle(claim_id, 0)
+                    assert supplier.claim(claim_id).status == claim["status"]
+                assert supplier.bond(AXLE, BEARING).locked == 0
 
         # 10 runs of 20 steps keep this well under a minute on py-evm; QUALITY_BOND_EXAMPLES=200 for a soak.
         run_state_machine_as_test(Bonds, settings=settings(
@@ -799,4 +970,5 @@ def label(lot: bytes) -> str:
 
 
 def test_claim_status_names_match_the_contract() -> None:
-    assert [s.name for s in ClaimStatus] == ["NONE", "FILED", "DISPUTED", "PAID", "REJECTED", "WITHDRAWN"]
+    assert [s.name for s in ClaimStatus] == ["NONE", "FILED", "DISPUTED", "PAID", "REJECTED", "WITHDRAWN",
+                                                "LAPSED"]

@@ -59,6 +59,17 @@ def fails_with(result: tuple[int, str, str], *fragments: str) -> None:
 # ---------------------------------------------------------------------------------------------- flows
 
 
+def test_membership_from_the_command_line_needs_the_accounts_consent(run: Run, q: World) -> None:
+    stranger = q.address(STRANGER)
+    invited = ok_json(run("org", "add-member", "mill-plant", stranger, "--json", account=PLANT))
+    assert stranger not in invited["members"]  # invited, not yet a member
+    joined = ok_json(run("org", "accept", "mill-plant", "--json", account=STRANGER))
+    assert stranger in joined["members"]
+    left = ok_json(run("org", "leave", "--json", account=STRANGER))
+    assert stranger not in left["members"]
+    fails_with(run("org", "accept", "mill-plant", account=STRANGER), "QualityLedgerNotInvited")
+
+
 def test_the_whole_flow_from_the_command_line(run: Run, q: World, tmp_path: Path) -> None:
     stranger = q.address(STRANGER)
     org = ok_json(run("org", "register", "paint-shop", "--admin", stranger, "--json"))
@@ -145,7 +156,21 @@ def test_signed_attestation_relayed_from_the_command_line(run: Run, q: World, tm
     assert "relay with `millchain qc relay" in out
     relayed = ok_json(run("relay", str(signed), "--json", account=STRANGER))
     assert (relayed["ref"], relayed["inspector_org"], relayed["outcome"]) == ("housings-5#1", "tuv-lab", "PASS")
-    fails_with(run("relay", str(signed), account=STRANGER), "QualityLedgerStaleSignature(")
+    fails_with(run("relay", str(signed), account=STRANGER), "QualityLedgerInvalidNonce(")
+
+
+def test_an_inspector_signs_ahead_and_cancels_from_the_command_line(run: Run, q: World, tmp_path: Path) -> None:
+    ok_json(run("lot", "register", "housings-6", "--product", "housing-g3", "--quantity", "10", "--json",
+                account=PLANT))
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    attest = ("attest", "housings-6", "--outcome", "fail", "--severity", "major", "--sample", "5", "--defects", "2")
+    assert ok_json(run(*attest, "--sign-only", str(first), "--json", account=INSPECTOR))["nonce"] == 0
+    assert ok_json(run(*attest, "--sign-only", str(second), "--nonce", "1", "--json", account=INSPECTOR))["nonce"] == 1
+    fails_with(run(*attest, "--nonce", "1", account=INSPECTOR), "--nonce only applies to a signature")
+    cancelled = ok_json(run("cancel-signed", "--up-to", "2", "--json", account=INSPECTOR))
+    assert cancelled == {"inspector": q.address(INSPECTOR), "nonce": 2}
+    fails_with(run("relay", str(first), account=STRANGER), "QualityLedgerInvalidNonce(", "expected=2")
+    fails_with(run("relay", str(second), account=STRANGER), "QualityLedgerInvalidNonce(", "nonce=1")
 
 
 def test_watch_forwards_notices_to_a_webhook(run: Run, q: World) -> None:

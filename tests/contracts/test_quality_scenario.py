@@ -141,6 +141,7 @@ def build_world(session: Session) -> World:
     admin.accredit(world.address(INSPECTOR), TUV)
     admin.accredit(world.address(SUPPLIER_QC), AXLE)
     world(PLANT).add_member(MILL, world.address(PLANT_MEMBER))
+    world(PLANT_MEMBER).accept_membership(MILL)
     world(SUPPLIER).set_terms(AXLE, BEARING, Terms(penalty_per_defect=PENALTY, claim_cap=CAP, dispute_window=WINDOW))
     admin.mint(world.address(SUPPLIER), 3 * DEPOSIT)
     world(SUPPLIER).deposit(AXLE, BEARING, DEPOSIT)
@@ -252,8 +253,9 @@ def run_scenario(world: World) -> dict[str, Any]:
     before = world.balance(PLANT)
     world(STRANGER).execute_claim(third)
     out["timeout"] = (plant.claim(third).status.name, world.balance(PLANT) - before)
+    # The third failure came after the request: claimants get WITHDRAWAL_DELAY after it before any withdrawal.
     unlock = supplier.bond(AXLE, BEARING).unlock_at
-    world.next_block_at(max(unlock, world.now() + 1))
+    world.next_block_at(max(unlock, supplier.last_independent_fail_at(AXLE) + DELAY, world.now() + 1))
     before = world.balance(SUPPLIER)
     world(STRANGER).execute_withdrawal(AXLE, BEARING)
     out["withdrawn"] = world.balance(SUPPLIER) - before

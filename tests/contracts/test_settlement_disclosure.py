@@ -67,8 +67,9 @@ def test_order_line_and_invoice_fields_verify_on_chain_and_forgeries_do_not(w: W
         check = client.verify_disclosure(key, lines.disclose(name))
         assert (check.ok, check.index, check.value) == (True, 0, LINES[name])
     check = client.verify_disclosure(key, invoice.disclose("seller-tax-id"), shipment=shipment)
-    assert (check.ok, check.index) == (True, 2)
-    assert check.document.startswith(f"the invoice for shipment {shipment_number(shipment)}")
+    assert (check.ok, check.index, check.verified_invoice) == (True, 2, False)
+    assert check.document.startswith(f"the invoice submitted for shipment {shipment_number(shipment)}")
+    assert check.document.endswith("(not verified)")
 
     item = lines.disclose("item")
     assert not client.verify_disclosure(key, tampered(item, value="0x" + b"cement P.O 52.5".hex())).ok
@@ -98,7 +99,7 @@ def test_another_version_of_the_order_or_a_partial_invoice_list_is_refused(w: Wo
                     HexBytes(item.salt),
                     [HexBytes(p) for p in item.proof],
                 )
-            )
+            )[0]
         )
 
     assert call(order, links)
@@ -114,6 +115,36 @@ def test_another_version_of_the_order_or_a_partial_invoice_list_is_refused(w: Wo
     never = w.order()
     with reverts("SupplyChainSettlementUnknownOrder", orderKey=never.key):
         call(never, [])
+
+
+def test_a_rejected_invoice_is_never_reported_as_the_shipments_invoice(w: World) -> None:
+    """Issue 11 item 6: the documents chain folds in rejected invoices, and a field of one verified as "the
+    invoice for shipment N". Now the contract says whether the document is the shipment's verified invoice."""
+    order = w.order()
+    key = w.create(order, funding=order.total)
+    shipment = w.delivered(key, 400)
+    wrong = SaltedDocument.commit({**INVOICE, "amount": "1"})
+    w(SUPPLIER).submit_invoice(key, shipment, 400 * PRICE, 0, HexBytes(wrong.root))
+    w(CONSORTIUM).reject_invoice(key, shipment)
+    invoice = SaltedDocument.commit(INVOICE)
+    w(SUPPLIER).submit_invoice(key, shipment, 400 * PRICE, 0, HexBytes(invoice.root))
+    client = w(STRANGER)
+    links = client.invoice_links(key)
+    fn = client.contract.functions.verifyDocumentField
+    amount = wrong.disclose("amount")
+    args = (amount.name, amount.value_bytes, HexBytes(amount.salt), [HexBytes(p) for p in amount.proof])
+    # The rejected first invoice: its field is what was submitted, but it is not the invoice.
+    assert client.tx.call(fn(order.as_tuple(), [link.as_tuple() for link in links], 1, *args)) == [True, False]
+    # Before verification the current one is not "the verified invoice" either; after, it is.
+    number = invoice.disclose("number")
+    assert not client.verify_disclosure(key, number, shipment=shipment).verified_invoice
+    w(CONSORTIUM).verify_invoice(key, shipment)
+    check = client.verify_disclosure(key, number, shipment=shipment)
+    assert (check.ok, check.verified_invoice) == (True, True)
+    assert check.document.startswith(f"the verified invoice for shipment {shipment_number(shipment)}")
+    stale = client.verify_disclosure(key, amount, shipment=shipment)
+    assert (stale.ok, stale.index, stale.verified_invoice) == (True, 1, False)
+    assert stale.document.startswith("a replaced invoice for shipment 1")
 
 
 def test_an_invoice_field_counts_only_for_its_shipment(w: World) -> None:
@@ -151,7 +182,7 @@ def test_verify_disclosure_checks_order_documents_on_chain(w: World, cli: Any, t
     invoice_path.write_text(invoice.disclose("number").model_dump_json())
     code, out, err = cli("verify-disclosure", str(invoice_path), "--order", "0x" + key.hex(), "--shipment", "1")
     assert code == 0, err
-    assert "verified: number = '44031900-0042' belongs to the invoice for shipment 1" in out
+    assert "verified: number = '44031900-0042' belongs to the invoice submitted for shipment 1" in out
 
     for name, forged in [
         ("value", tampered(lines.disclose("item"), value="0x" + b"gravel".hex())),

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from eth_utils import keccak
 
 from millchain.quality import AlertRef, ClaimStatus, Finding, Severity, Terms, org_id
 from millchain.quality import Outcome as Verdict
-from millchain.settlement import ClaimUse, Receipt, ShipmentStatus, lot_id
+from millchain.settlement import ClaimUse, Receipt, SettlementError, ShipmentStatus, lot_id
 from tests.contracts.test_settlement_scenario import (
     AXLE,
     BEARING,
@@ -22,6 +23,8 @@ from tests.contracts.test_settlement_scenario import (
     DAY,
     INSPECTOR,
     MILL,
+    OWNER_A,
+    OWNER_B,
     OWNER_C,
     PENALTY,
     PRICE,
@@ -243,7 +246,7 @@ def test_pass_attestations_of_every_lot_count_as_receipt_and_settle(w: World) ->
     w.failed(lots[1], 1)
     second = w.passed(lots[1])  # a later pass counts; the SDK finds it
     assert w(STRANGER).passing_attestation(lots[1]) == second
-    outcome = w(STRANGER).confirm_receipt_by_inspection(key, shipment)
+    outcome = w(BUYER).confirm_receipt_by_inspection(key, shipment)
     assert events(w.contract, outcome, "GoodsReceived") == [
         {"orderKey": key, "shipmentId": shipment, "quantity": 300, "receipt": Receipt.INSPECTION}]
     assert outcome.settled[0]["quantity"] == 300
@@ -253,7 +256,7 @@ def test_pass_attestations_of_every_lot_count_as_receipt_and_settle(w: World) ->
 def test_an_inspection_receipt_needs_current_independent_passes_of_the_suppliers_lots(w: World) -> None:
     key, shipment, lots = qc_shipment(w, "qc-bad")
     fn = w.contract.functions.confirmReceiptByInspection
-    send = w(STRANGER).tx.transact
+    send = w(BUYER).tx.transact
 
     with reverts("SupplyChainSettlementLotsMismatch", orderKey=key, shipmentId=shipment):
         send(fn(key, shipment, lots[:1], [1]), gas=w.gas)
@@ -287,7 +290,7 @@ def test_an_inspection_receipt_refuses_other_producers_lots_and_the_wrong_moment
     shipment = w.delivered(key, 10, [theirs])
     seq = w.passed(theirs)
     with reverts("SupplyChainSettlementLotOfOtherProducer", lotId=theirs, producer=MILL, supplierOrg=AXLE):
-        w(STRANGER).confirm_receipt_by_inspection(key, shipment, [seq])
+        w(BUYER).confirm_receipt_by_inspection(key, shipment, [seq])
     # Not delivered yet; already received; an order that does not require QC.
     key2, _ = w.funded(qc_required=True)
     lot = w.supplier_lot("qc-moments")
@@ -295,15 +298,15 @@ def test_an_inspection_receipt_refuses_other_producers_lots_and_the_wrong_moment
     w.passed(lot)
     with reverts("SupplyChainSettlementUnexpectedShipmentStatus", orderKey=key2, shipmentId=in_transit,
                  status=ShipmentStatus.IN_TRANSIT):
-        w(STRANGER).confirm_receipt_by_inspection(key2, in_transit)
+        w(BUYER).confirm_receipt_by_inspection(key2, in_transit)
     w(CARRIER).deliver(key2, in_transit, 10)
     w(BUYER).confirm_receipt(key2, in_transit, 10)
     with reverts("SupplyChainSettlementAlreadyReceived", orderKey=key2, shipmentId=in_transit, receipt=Receipt.BUYER):
-        w(STRANGER).confirm_receipt_by_inspection(key2, in_transit)
+        w(BUYER).confirm_receipt_by_inspection(key2, in_transit)
     key3, _ = w.funded()
     plain = w.delivered(key3, 10, [lot])
     with reverts("SupplyChainSettlementInspectionNotRequired", orderKey=key3):
-        w(STRANGER).confirm_receipt_by_inspection(key3, plain)
+        w(BUYER).confirm_receipt_by_inspection(key3, plain)
 
 
 def test_quality_functions_need_the_quality_contracts(w: World) -> None:
@@ -330,3 +333,159 @@ def test_a_claim_on_another_producers_lot_never_touches_the_suppliers_retention(
     claim_id = claim_on(w, foreign, 5, "foreign-gearboxes")
     with reverts("SupplyChainSettlementLotOfOtherProducer", lotId=foreign, producer=OTHER, supplierOrg=AXLE):
         w(STRANGER).apply_quality_claim(key, claim_id)
+
+
+# ---------------------------------------------------------------------------------------------- issue 11
+
+
+def test_a_stale_pass_never_outweighs_a_later_independent_failure(w: World) -> None:
+    """Issue 11 item 3: anyone could confirm receipt with an old, unsuperseded independent Pass although the
+    buyer's own incoming inspection had failed the lot since. Bound: only the lot's latest independent record
+    counts, and it must be a Pass; the SDK picks that record too."""
+    key, shipment, lots = qc_shipment(w, "qc-stale")
+    old = w.passed(lots[0])
+    w.passed(lots[1])
+    w.qc(CONSORTIUM).accredit(w.address(OWNER_A), MILL)  # the buyer's incoming inspection
+    incoming, _ = w.qc(OWNER_A).attest(Finding(lot=lots[0], outcome=Verdict.FAIL, severity=Severity.MAJOR,
+                                               sample_size=20, defects=4, report_commitment=b"\x0e" * 32))
+    w.advance(2 * DAY)  # past the buyer's window: anyone may try
+    with reverts("SupplyChainSettlementInspectionNotLatest", lotId=lots[0], seq=old, latest=incoming.seq):
+        w(STRANGER).tx.transact(w.contract.functions.confirmReceiptByInspection(key, shipment, lots, [old, 1]),
+                                gas=w.gas)
+    with pytest.raises(SettlementError, match="latest independent attestation #2 is not a Pass"):
+        w(STRANGER).passing_attestation(lots[0])
+    with pytest.raises(SettlementError, match="latest independent attestation #2 is not a Pass"):
+        w(STRANGER).confirm_receipt_by_inspection(key, shipment)
+    # The lab inspects again and passes the lot: that is now the latest independent record, and it counts.
+    again = w.passed(lots[0])
+    assert w(STRANGER).passing_attestation(lots[0]) == again
+    assert w(STRANGER).confirm_receipt_by_inspection(key, shipment).settled == []  # no invoice yet: received only
+    assert w(STRANGER).shipment(key, shipment).receipt is Receipt.INSPECTION
+
+
+def test_an_inspection_receipt_never_pays_for_more_units_than_the_lots_hold(w: World) -> None:
+    """Issue 11 item 3: a supplier that is also the carrier "delivered" 1,000 units against a 50-unit lot and a
+    QC receipt copied the figure. Bound: delivered <= the listed lots' quantity, or no receipt by inspection."""
+    key, _ = w.funded(qc_required=True, carrier=w.address(SUPPLIER))
+    lot = w.supplier_lot("qc-small", quantity=50)
+    shipment = w(SUPPLIER).ship(key, 1_000, [lot])[0]
+    w(SUPPLIER).deliver(key, shipment, 1_000)
+    w.passed(lot)
+    with reverts("SupplyChainSettlementDeliveredExceedsLots", orderKey=key, shipmentId=shipment, delivered=1_000,
+                 lotsQuantity=50):
+        w(BUYER).confirm_receipt_by_inspection(key, shipment)
+    # Exactly the lots' quantity is accepted.
+    ok = w(SUPPLIER).ship(key, 50, [lot])[0]
+    w(SUPPLIER).deliver(key, ok, 50)
+    w(BUYER).confirm_receipt_by_inspection(key, ok)
+    assert w(STRANGER).shipment(key, ok).received == 50
+
+
+def test_only_the_buyer_confirms_by_inspection_within_its_window(w: World) -> None:
+    """Issue 11 item 3: the buyer gets BUYER_RECEIPT_WINDOW after the delivery to inspect and act before anyone
+    else may turn the lots' passes into its receipt."""
+    assert w.contract.functions.BUYER_RECEIPT_WINDOW().call() == 2 * DAY
+    key, _ = w.funded(qc_required=True)
+    lot = w.supplier_lot("qc-window")
+    shipment = w.ship(key, 100, [lot])
+    at = w.now() + 10
+    w.at(at, lambda: w(CARRIER).deliver(key, shipment, 100))
+    w.passed(lot)
+    with reverts("SupplyChainSettlementBuyerReceiptWindow", orderKey=key, shipmentId=shipment, opensAt=at + 2 * DAY):
+        w.at(at + 2 * DAY - 1, lambda: w(SUPPLIER).confirm_receipt_by_inspection(key, shipment))
+    outcome = w.at(at + 2 * DAY, lambda: w(SUPPLIER).confirm_receipt_by_inspection(key, shipment))
+    assert events(w.contract, outcome, "GoodsReceived") == [
+        {"orderKey": key, "shipmentId": shipment, "quantity": 100, "receipt": Receipt.INSPECTION}]
+
+
+def _hand_organisation_over(w: World, org: bytes, admin: int, successor: int) -> None:
+    """``successor`` joins ``org`` (invited, accepts) and takes it over, so ``admin`` may leave."""
+    w.qc(admin).add_member(org, w.address(successor))
+    w.qc(successor).accept_membership(org)
+    w.qc(admin).transfer_organisation_admin(org, w.address(successor))
+
+
+def test_a_buyer_leaving_its_organisation_cannot_freeze_a_held_retention(w: World) -> None:
+    """Issue 11 item 1 (a): a buyer placed a hold and then left its organisation; once the claim was rejected the
+    hold could not be lifted (the live organisationOf check failed) and the supplier's retention was frozen.
+    Bound: a placed hold is lifted without any membership check."""
+    key, _, lots = settled_order(w, "leaver")
+    claim_id = claim_on(w, lots[0], 3, "leaver-gearboxes")
+    w(STRANGER).apply_quality_claim(key, claim_id)
+    _hand_organisation_over(w, MILL, BUYER, OWNER_A)
+    w.qc(BUYER).leave_organisation()
+    assert w.qc(STRANGER).organisation_of(w.address(BUYER)) is None
+    w.qc(SUPPLIER).dispute_claim(claim_id)
+    w.qc(CONSORTIUM).rule_claim(claim_id, 0)
+    lifted = w(STRANGER).apply_quality_claim(key, claim_id)
+    assert events(w.contract, lifted, "RetentionHoldLifted") == [{"orderKey": key, "claimId": claim_id}]
+    view = w(STRANGER).get(key)
+    assert view.holds == 0
+    w.at(view.release_at, lambda: w(STRANGER).release_retention(key))
+    assert w(STRANGER).get(key).retention == 0
+
+
+def test_a_supplier_leaving_its_organisation_cannot_dodge_a_paid_claim(w: World) -> None:
+    """Issue 11 item 1 (b): a supplier removed its address from its organisation before a failure, so the
+    buyer's paid claim could neither hold nor draw the retention, which it then released. Bound: the supplier's
+    organisation is its permanent affiliation; the paid claim draws."""
+    key, _, lots = settled_order(w, "dodger")
+    _hand_organisation_over(w, AXLE, SUPPLIER, OWNER_B)
+    w.qc(SUPPLIER).leave_organisation()
+    claim_id = claim_on(w, lots[0], 4, "dodger-gearboxes")
+    w.qc(OWNER_B).accept_claim(claim_id)
+    before = w.balance(BUYER)
+    drawn = w(STRANGER).apply_quality_claim(key, claim_id)
+    assert events(w.contract, drawn, "RetentionDrawn") == [
+        {"orderKey": key, "claimId": claim_id, "to": w.address(BUYER), "amount": 4 * PRICE}]
+    assert w.balance(BUYER) - before == 4 * PRICE
+    # Rejoining another organisation to escape is impossible: the affiliation is permanent.
+    with reverts("QualityLedgerAffiliatedElsewhere", account=w.low(SUPPLIER), orgId=AXLE):
+        w.qc(BUYER).add_member(MILL, w.address(SUPPLIER))
+
+
+def test_a_warranty_claim_filed_exactly_at_release_at_is_outside_the_warranty(w: World) -> None:
+    """Boundary (issue 11, mutation run): the warranty is [settlement, releaseAt). A claim filed one second
+    before releaseAt holds the retention; one filed exactly at releaseAt does not, and the retention is then
+    releasable in that very second."""
+    key, _, lots = settled_order(w, "edge")
+    release_at = w(STRANGER).get(key).release_at
+    for lot, name in ((lots[0], "edge-gearboxes-1"), (lots[1], "edge-gearboxes-2")):
+        w.failed(lot, 2)
+        w.consume(lot, name)
+    seq = w.qc(STRANGER).lot(lots[0]).attestation_count
+    in_time, _ = w.at(release_at - 1, lambda: w.qc(BUYER).file_claim(AlertRef(lots[0], seq)))
+    at_edge, _ = w.at(release_at, lambda: w.qc(BUYER).file_claim(AlertRef(lots[1], seq)))
+    assert (w.qc(BUYER).claim(in_time).filed_at, w.qc(BUYER).claim(at_edge).filed_at) == (release_at - 1,
+                                                                                          release_at)
+    with reverts("SupplyChainSettlementClaimOutsideWarranty", claimId=at_edge, filedAt=release_at,
+                 releaseAt=release_at):
+        w(STRANGER).apply_quality_claim(key, at_edge)
+    held = w(STRANGER).apply_quality_claim(key, in_time)
+    assert events(w.contract, held, "RetentionHeld") == [{"orderKey": key, "claimId": in_time}]
+    with reverts("SupplyChainSettlementRetentionLocked", orderKey=key, releaseAt=release_at, holds=1):
+        w(STRANGER).release_retention(key)
+
+
+def test_auditor_poc_a_lot_listed_in_two_shipments_counts_once(w: World) -> None:
+    """Auditor pass (issue 11), fixed in the second review (S-2, docs/security.md): the delivered <= lots check
+    was per shipment, so a supplier that is its own carrier listed one 50-unit lot in two shipments and, once the
+    buyer's window had passed, had both received by inspection. Bound: a lot's units are received by inspection
+    once, over every shipment; a receipt the buyer records in its window (here 0 units) stays final."""
+    key, _ = w.funded(qc_required=True, carrier=w.address(SUPPLIER))
+    lot = w.supplier_lot("qc-twice", quantity=50)
+    w.passed(lot)
+    first = w(SUPPLIER).ship(key, 50, [lot])[0]
+    second = w(SUPPLIER).ship(key, 50, [lot])[0]
+    third = w(SUPPLIER).ship(key, 50, [lot])[0]
+    for shipment in (first, second, third):
+        w(SUPPLIER).deliver(key, shipment, 50)
+    w(BUYER).confirm_receipt(key, third, 0)  # the buyer acts in its window on the third
+    w.advance(2 * DAY)
+    w(SUPPLIER).confirm_receipt_by_inspection(key, first)
+    assert w(STRANGER).shipment(key, first).received == 50
+    with reverts("SupplyChainSettlementDeliveredExceedsLots", orderKey=key, shipmentId=second, delivered=50,
+                 lotsQuantity=0):
+        w(SUPPLIER).confirm_receipt_by_inspection(key, second)
+    with reverts("SupplyChainSettlementAlreadyReceived", orderKey=key, shipmentId=third, receipt=Receipt.BUYER):
+        w(SUPPLIER).confirm_receipt_by_inspection(key, third)
