@@ -32,7 +32,6 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from millchain.leasing import Lease, LeaseClient
 from millchain.typed_data import DeviceSigner, UsageReport, UsageReportHasher, lease_domain
 from millchain.types import machine_id
-from millchain.node import free_port
 from tests.oracle_floor import DEVICE_PASSWORD, RELAYER, Floor
 
 PREFIX = "millchain/machines"
