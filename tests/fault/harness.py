@@ -10,6 +10,7 @@ Nothing here imports the oracle's internals: a change inside the oracle cannot m
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -256,10 +257,10 @@ class Machine:
     """A machine's counters: cumulative units, runtime seconds, its own clock (whole seconds)."""
 
     def __init__(self, name: str, rng: random.Random, *, units_per_tick: tuple[int, int] = (1, 6),
-                 start: int | None = None) -> None:
+                 start: tuple[int, int] | None = None) -> None:
         self.name = name
-        self.counter = rng.randrange(0, 1000) if start is None else start
-        self.runtime = 0
+        self.counter, self._runtime_base = (rng.randrange(0, 1000), 0) if start is None else start
+        self.runtime = self._runtime_base
         self.units_per_tick = units_per_tick
         self.running = True
         self._rng = rng
@@ -270,7 +271,7 @@ class Machine:
         with self.lock:
             if self.running:
                 self.counter += self._rng.randint(*self.units_per_tick)
-                self.runtime = int(time.time() - self._started)
+                self.runtime = self._runtime_base + int(time.time() - self._started)
             return self.reading()
 
     def reading(self) -> dict[str, int]:
@@ -281,7 +282,9 @@ class Line:
     """Machines producing and reporting every ``interval`` s from a thread, until :meth:`end_shift`."""
 
     def __init__(self, devices: Devices, names: Iterable[str], *, seed: int, interval: float = 0.2,
-                 units_per_tick: tuple[int, int] = (1, 6), start: Mapping[str, int] | None = None) -> None:
+                 units_per_tick: tuple[int, int] = (1, 6), start: Mapping[str, tuple[int, int]] | None = None,
+                 ) -> None:
+        """``start``: (counter, runtime) a machine continues from (a machine that reported before)."""
         rng = random.Random(seed)
         self.devices = devices
         self.machines = {name: Machine(name, random.Random(rng.random()), units_per_tick=units_per_tick,
@@ -334,7 +337,8 @@ class Audit:
     anchor: int | None
     billed_units: int
     billed_amount: int
-    counters: list[int] = field(default_factory=list)
+    lines: list[tuple[int, int]] = field(default_factory=list)
+    """(counter, units) of each UsageSettled, in chain order."""
 
     @property
     def expected_units(self) -> int:
@@ -357,8 +361,10 @@ class Audit:
         if self.lease.earnings + self.lease.debt != self.expected_units * price:
             found.append(f"{self.name}: earnings {self.lease.earnings} + debt {self.lease.debt} != "
                          f"{self.expected_units} x {price}")
-        if any(b <= a for a, b in zip(self.counters, self.counters[1:], strict=False)):
-            found.append(f"{self.name}: settled counters not strictly increasing (a double bill): {self.counters}")
+        for (before, _), (counter, units) in itertools.pairwise(self.lines):
+            if counter < before or units != counter - before:
+                found.append(f"{self.name}: settled {units} units at counter {counter} after counter {before} "
+                             "(a unit billed twice or skipped)")
         return found
 
 
@@ -372,7 +378,7 @@ def audit(floor: Floor, finals: Mapping[str, int]) -> list[Audit]:
         anchor = None if not lines else lines[0].counter - lines[0].units
         audits.append(Audit(name=name, final=final, lease=statement.lease, anchor=anchor,
                             billed_units=statement.total_units, billed_amount=statement.total_billed,
-                            counters=[line.counter for line in lines]))
+                            lines=[(line.counter, line.units) for line in lines]))
     return audits
 
 
@@ -386,10 +392,24 @@ def chain_counter(floor: Floor, name: str) -> int:
     return LeaseClient(floor.session).get(floor.leases[name]).last_counter
 
 
-def wait_chain_reaches(floor: Floor, finals: Mapping[str, int], timeout: float, what: str) -> float:
-    """Until every lease's chain counter is at least its machine's final counter."""
-    return wait_for(lambda: all(chain_counter(floor, n) >= c for n, c in finals.items()), timeout, what,
-                    interval=0.1)
+def chain_position(floor: Floor, name: str) -> tuple[int, int]:
+    """(counter, runtime seconds) the chain last settled for ``name``'s lease: where its machine continues."""
+    lease = LeaseClient(floor.session).get(floor.leases[name])
+    return lease.last_counter, lease.last_runtime_seconds
+
+
+def wait_chain_reaches(floor: Floor, finals: Mapping[str, int], timeout: float, what: str,
+                       oracle: OracleProcess | None = None) -> float:
+    """Until every lease's chain counter is at least its machine's final counter; fails at once (with its exit
+    code and last log lines) if ``oracle`` dies meanwhile."""
+
+    def reached() -> bool:
+        if oracle is not None and not oracle.alive():
+            raise AssertionError(f"the oracle exited with {oracle.exit_code()} while waiting for {what}:\n"
+                                 f"{oracle.log_tail(5)}")
+        return all(chain_counter(floor, n) >= c for n, c in finals.items())
+
+    return wait_for(reached, timeout, what, interval=0.1)
 
 
 def settle_then_audit(floor: Floor, finals: Mapping[str, int], timeout: float) -> float:
