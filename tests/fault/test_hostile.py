@@ -118,7 +118,7 @@ def hostile(hostile_rig: Rig) -> Iterator[Hostile]:
                 state.publish(name, state.reading(name, 0, next_second()))
             time.sleep(0.5)
     wait_chain_reaches(rig.floor, counters, SETTLE_S, "the targets' anchors", rig.oracle)
-    line = Line(rig.devices, GOOD, seed=zlib.crc32(os.environ.get("PYTEST_CURRENT_TEST", "").encode()),
+    line = Line(rig.devices, GOOD, interval=0.5, seed=zlib.crc32(os.environ.get("PYTEST_CURRENT_TEST", "").encode()),
                 start={n: chain_position(rig.floor, n) for n in GOOD}).start()
     try:
         yield state
@@ -143,7 +143,8 @@ def valid(**fields: Any) -> bytes:
 MALFORMED: dict[str, Callable[[], bytes]] = {
     "deep_array_100000": lambda: deep(100_000),
     "deep_object_100000": lambda: b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
-    "huge_8mb_string": lambda: valid(pad="x" * 8_000_000),
+    "huge_8mb_counter_string": lambda: valid(counter="9" * 8_000_000),
+    "huge_8mb_padding": lambda: valid(counter=-1, pad="x" * 8_000_000),
     "counter_5000_digits": lambda: b'{"counter": ' + b"9" * 5000 + b', "runtime": 1, "timestamp": 1}',
     "counter_nan": lambda: b'{"counter": NaN, "runtime": 1, "timestamp": 1}',
     "counter_infinity": lambda: b'{"counter": Infinity, "runtime": 1, "timestamp": 1}',
