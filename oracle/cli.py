@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import click
@@ -44,30 +43,35 @@ def run(config_path: Path, log_level: str) -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def status(config_path: Path, as_json: bool) -> None:
-    """Per machine: last counter seen, last settled, pending, quarantined, lock state (from the outbox)."""
+    """Per machine: the outbox's view (last seen, last settled, pending, quarantined, lock) beside the chain's
+    (the lease's counter), every difference flagged; then the last preflight's findings."""
     from rich.console import Console
     from rich.table import Table
 
+    from oracle.status import collect, to_json
+
     settings = load_config(config_path)
-    outbox = Outbox(settings.outbox)
-    rows = outbox.status()
-    depth = outbox.depth()
-    outbox.close()
+    report = collect(settings)
     if as_json:
-        click.echo(json.dumps({"outbox_depth": depth, "machines": rows}, indent=2))
+        click.echo(to_json(report))
         return
-    grid = Table(title=f"oracle outbox {settings.outbox} (depth {depth})", title_justify="left")
-    for column in ("machine", "last seen", "last settled", "pending", "quarantined", "lock"):
+    grid = Table(title=f"oracle outbox {settings.outbox} (depth {report['outbox_depth']})", title_justify="left")
+    for column in ("machine", "last seen", "last settled", "on chain", "pending", "quarantined", "lock", "flags"):
         grid.add_column(column)
-    for row in rows:
+    for row in report["machines"]:
         quarantined = str(row["quarantined_readings"])
         if row["machine_quarantined"]:
             quarantined += f" (machine: {row['machine_quarantined']})"
         elif row["quarantine_reasons"]:
             quarantined += f" ({row['quarantine_reasons']})"
-        grid.add_row(str(row["machine"]), str(row["last_seen"]), str(row["last_settled"]), str(row["pending"]),
-                     quarantined, str(row["lock"]))
-    Console(soft_wrap=True).print(grid)
+        grid.add_row(str(row["machine"]), str(row["last_seen"]), str(row["last_settled"]), str(row["on_chain"]),
+                     str(row["pending"]), quarantined, str(row["lock"]), "; ".join(row["flags"]) or "ok")
+    console = Console(soft_wrap=True)
+    console.print(grid)
+    if report["chain_error"]:
+        console.print(f"chain view unavailable: {report['chain_error']}")
+    for finding in report["preflight"]:
+        console.print(f"preflight {finding['level']} ({finding['check']}): {finding['message']}")
 
 
 @oracle.command("rebaseline")

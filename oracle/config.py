@@ -51,6 +51,12 @@ class MqttSettings(_Strict):
     topic_prefix: str = "millchain/machines"
     username: str | None = None
     password: str | None = None
+    client_id: str | None = None
+    """The oracle's MQTT client id, fixed so the broker keeps its session (and the messages published while it
+    is down) across restarts. Default: derived from the outbox path, stable for one installation. Must be unique
+    per broker."""
+    persistent_session: bool = True
+    """clean_session false + QoS 1 + acknowledgement after the outbox commit (see the operator guide)."""
 
 
 class OpcUaSettings(_Strict):
@@ -111,6 +117,9 @@ class OracleSettings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=0, lt=65536)
     """0 disables the metrics and health endpoint."""
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    outbox_retention_hours: float = Field(default=24.0, gt=0)
+    """Settled and superseded readings older than this are pruned (each lease's newest settled one is kept, and
+    every pending, in-flight or quarantined reading)."""
     simulator_interval_s: float = Field(default=1.0, gt=0)
 
     @field_validator("machines")

@@ -4,9 +4,14 @@ SQLite in WAL mode with synchronous=FULL: a reading acknowledged by :meth:`Outbo
 or a power cut. Counters are cumulative, so a newer pending reading of a lease supersedes the older ones;
 only the newest must reach the chain.
 
-Reading states:  pending -> submitted -> settled | stale (both delivered) | quarantined (with a reason)
+Reading states:  pending -> submitted -> settled | quarantined (with a reason)
                  pending -> superseded (a newer reading of the same lease carries its units)
-                 submitted -> pending (its transaction was dropped or reverted: sent again)
+                 submitted -> pending (its transaction was dropped or reverted, or the chain skipped it for a
+                              reason that passes: sent again, with the reason, after ``not_before``)
+
+A reading is settled only when the chain's counter for its lease reached its counter (read from the lease
+after the receipt), never because its transaction succeeded. ``stale`` is a state of outboxes written before
+that rule; it is read as delivered.
 """
 
 from __future__ import annotations
@@ -40,9 +45,12 @@ CREATE TABLE IF NOT EXISTS readings (
     state TEXT NOT NULL,
     batch_id INTEGER,
     reason TEXT,
-    settled_at REAL
+    settled_at REAL,
+    not_before REAL,
+    tries INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS readings_state ON readings(state, lease_id);
+CREATE INDEX IF NOT EXISTS readings_batch ON readings(batch_id);
 CREATE TABLE IF NOT EXISTS machines (
     machine TEXT PRIMARY KEY,
     last_counter INTEGER,
@@ -52,7 +60,9 @@ CREATE TABLE IF NOT EXISTS machines (
     runtime_offset INTEGER NOT NULL DEFAULT 0,
     quarantined TEXT,
     lock_state TEXT,
-    lock_lease TEXT
+    lock_lease TEXT,
+    rate_credit INTEGER,
+    rebaseline INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
@@ -72,7 +82,21 @@ CREATE TABLE IF NOT EXISTS attempts (
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+    machine TEXT PRIMARY KEY,
+    lease_id TEXT,
+    status INTEGER NOT NULL,
+    max_rate INTEGER NOT NULL,
+    anchored INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS preflight (check_name TEXT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL,
+                                      at REAL NOT NULL);
 """
+MIGRATIONS = {
+    # Columns added after the first release: an outbox written by an older oracle gains them at start.
+    "readings": (("not_before", "REAL"), ("tries", "INTEGER NOT NULL DEFAULT 0")),
+    "machines": (("rate_credit", "INTEGER"), ("rebaseline", "INTEGER NOT NULL DEFAULT 0")),
+}
 
 UNSIGNED = b""
 """r and vs of a gateway-signed reading not sent yet: the submitter signs the readings it sends, and records the
@@ -116,6 +140,19 @@ class AcceptedReading:
     anchor: bool = False
     """The first reading of a lease not yet anchored on chain: it fixes the starting counter, so a newer
     reading must not supersede it (the units in between would go unbilled)."""
+    state: MachineState | None = None
+    """The machine's state once this reading is accepted (rate credit, offsets); None: only the counters."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a reading sent on chain: settled, quarantined (for good, with the reason) or pending
+    again (the reason passes: sent again after ``not_before``, re-timed to ``timestamp`` if set)."""
+
+    state: str
+    reason: str | None = None
+    timestamp: int | None = None
+    not_before: float | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +194,11 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        for table, columns in MIGRATIONS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
         self._leases_with_readings: set[str] | None = None
         """Leases with a reading the chain did not refuse (what :meth:`has_readings` answers), loaded once and
         kept in step by every write that changes it: the outbox is the readings' only writer while it runs."""
@@ -182,9 +224,13 @@ class Outbox:
     @_serialised
     def machine_state(self, machine: str) -> MachineState:
         row = self._db.execute(
-            "SELECT last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined "
-            "FROM machines WHERE machine = ?", (machine,)).fetchone()
-        return MachineState(*row) if row else MachineState()
+            "SELECT last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined, "
+            "rate_credit, rebaseline FROM machines WHERE machine = ?", (machine,)).fetchone()
+        if row is None:
+            return MachineState()
+        last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined, credit, flag = row
+        return MachineState(last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined,
+                            credit, bool(flag))
 
     @_serialised
     def quarantine_machine(self, machine: str, reason: str) -> None:
@@ -194,16 +240,14 @@ class Outbox:
 
     @_serialised
     def rebaseline(self, machine: str) -> MachineState:
-        """After a machine reset: its next reading restarts from zero, offsets keep the chain's counters
-        rising from where they were, and the quarantine is lifted."""
+        """Lift a machine's quarantine. Its next reading decides what happened: below the last one, the machine
+        restarted its counters and the chain's counters continue from the last ones seen with the new counts on
+        top; at or above it, nothing was reset (the reading that caused the quarantine was false) and billing
+        continues unchanged. Either way every report stays one the contract accepts."""
         with self._tx() as db:
-            state = self.machine_state(machine)
-            counter_offset = (state.last_counter or 0) + state.counter_offset
-            runtime_offset = (state.last_runtime or 0) + state.runtime_offset
             db.execute("INSERT INTO machines(machine) VALUES (?) ON CONFLICT(machine) DO NOTHING", (machine,))
-            db.execute("UPDATE machines SET last_counter = NULL, last_runtime = NULL, counter_offset = ?, "
-                       "runtime_offset = ?, quarantined = NULL WHERE machine = ?",
-                       (counter_offset, runtime_offset, machine))
+            db.execute("UPDATE machines SET quarantined = NULL, rebaseline = 1, rate_credit = NULL WHERE machine = ?",
+                       (machine,))
         return self.machine_state(machine)
 
     # ------------------------------------------------------------------ readings
@@ -220,6 +264,10 @@ class Outbox:
             return []
         newest = {item.lease_id: i for i, item in enumerate(readings)}
         last_of_machine = {item.machine: item for item in readings}
+        states = [(item.machine, item.state or MachineState(last_counter=item.device_counter,
+                                                            last_runtime=item.device_runtime,
+                                                            last_timestamp=item.timestamp))
+                  for item in last_of_machine.values()]
         rows = [(item.machine, item.machine_id, hex(item.lease_id), item.counter, item.runtime, item.timestamp,
                  item.r, item.vs, item.received_at, int(item.anchor),
                  "pending" if item.anchor or newest[item.lease_id] == i else "superseded")
@@ -233,10 +281,14 @@ class Outbox:
             # Rows inserted in one write transaction take consecutive ids after the largest one.
             last = int(db.execute("SELECT MAX(id) FROM readings").fetchone()[0])
             db.executemany(
-                "INSERT INTO machines(machine, last_counter, last_runtime, last_timestamp) VALUES (?, ?, ?, ?) "
+                "INSERT INTO machines(machine, last_counter, last_runtime, last_timestamp, counter_offset, "
+                "runtime_offset, rate_credit, rebaseline) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(machine) DO UPDATE SET last_counter = excluded.last_counter, "
-                "last_runtime = excluded.last_runtime, last_timestamp = excluded.last_timestamp",
-                [(m.machine, m.device_counter, m.device_runtime, m.timestamp) for m in last_of_machine.values()])
+                "last_runtime = excluded.last_runtime, last_timestamp = excluded.last_timestamp, "
+                "counter_offset = excluded.counter_offset, runtime_offset = excluded.runtime_offset, "
+                "rate_credit = excluded.rate_credit, rebaseline = excluded.rebaseline",
+                [(name, st.last_counter, st.last_runtime, st.last_timestamp, st.counter_offset, st.runtime_offset,
+                  st.rate_credit, int(st.rebaseline)) for name, st in states])
         if self._leases_with_readings is not None:  # only once committed
             self._leases_with_readings.update(hex(lease) for lease in newest)
         return list(range(last - len(rows) + 1, last + 1))
@@ -253,15 +305,16 @@ class Outbox:
     @_serialised
     def pending(self, limit: int) -> list[PendingReading]:
         rows = self._db.execute(
-            f"SELECT {_READING_COLUMNS} FROM readings WHERE state = 'pending' ORDER BY id LIMIT ?",
-            (limit,)).fetchall()
+            f"SELECT {_READING_COLUMNS} FROM readings WHERE state = 'pending' AND "
+            "(not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT ?", (time.time(), limit)).fetchall()
         return [_reading(row) for row in rows]
 
     @_serialised
     def count_pending(self, limit: int) -> int:
         """How many readings are pending, counting no further than ``limit``."""
-        return int(self._db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM readings WHERE state = 'pending' LIMIT ?)",
-                                    (limit,)).fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM readings WHERE state = 'pending' AND "
+                                    "(not_before IS NULL OR not_before <= ?) LIMIT ?)",
+                                    (time.time(), limit)).fetchone()[0])
 
     @_serialised
     def depth(self) -> int:
@@ -317,14 +370,39 @@ class Outbox:
         return [_reading(row) for row in rows]
 
     @_serialised
-    def finish_batch(self, batch: Batch, outcomes: dict[int, tuple[str, str | None]]) -> None:
-        """Record each reading's outcome (settled / stale / quarantined + reason) and close the batch."""
+    def finish_batch(self, batch: Batch, outcomes: dict[int, Outcome]) -> None:
+        """Record each reading's outcome and close the batch. A reading going back to pending whose units a newer
+        reading of the same lease already carries is superseded instead (an anchor never is)."""
         now = time.time()
         with self._tx() as db:
-            db.executemany("UPDATE readings SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
-                           [(state, reason, now, rid) for rid, (state, reason) in outcomes.items()])
+            for rid, outcome in outcomes.items():
+                state = outcome.state
+                if state == "pending":
+                    lease, anchor = db.execute("SELECT lease_id, anchor FROM readings WHERE id = ?", (rid,)).fetchone()
+                    newer = db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND id > ? AND state IN "
+                                       "('pending', 'submitted', 'settled') LIMIT 1", (lease, rid)).fetchone()
+                    if newer and not anchor:
+                        state = "superseded"
+                if state == "pending" and outcome.timestamp is not None:
+                    # Re-timed: the gateway signs it again when it is sent.
+                    db.execute("UPDATE readings SET timestamp = ?, r = ?, vs = ? WHERE id = ?",
+                               (outcome.timestamp, UNSIGNED, UNSIGNED, rid))
+                db.execute("UPDATE readings SET state = ?, reason = ?, settled_at = ?, not_before = ?, "
+                           "tries = tries + ?, batch_id = CASE WHEN ? = 'pending' THEN NULL ELSE batch_id END "
+                           "WHERE id = ?",
+                           (state, outcome.reason, now if state == "settled" else None, outcome.not_before,
+                            int(state == "pending"), state, rid))
             db.execute("UPDATE batches SET state = 'done' WHERE id = ?", (batch.id,))
-        self._forget_refused([rid for rid, (state, _) in outcomes.items() if state == "quarantined"])
+        self._forget_refused([rid for rid, o in outcomes.items() if o.state == "quarantined"])
+
+    @_serialised
+    def tries(self, ids: Sequence[int]) -> dict[int, int]:
+        """How many times each reading went back to pending after the chain skipped it."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return {int(rid): int(n) for rid, n in self._db.execute(
+            f"SELECT id, tries FROM readings WHERE id IN ({marks})", list(ids)).fetchall()}
 
     @_serialised
     def quarantine_pending(self, ids: Sequence[int], reason: str) -> None:
@@ -353,7 +431,7 @@ class Outbox:
             for rid in batch.reading_ids:
                 lease, anchor = db.execute("SELECT lease_id, anchor FROM readings WHERE id = ?", (rid,)).fetchone()
                 newer = db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND id > ? AND state IN "
-                                   "('pending', 'submitted', 'settled', 'stale') LIMIT 1", (lease, rid)).fetchone()
+                                   "('pending', 'submitted', 'settled') LIMIT 1", (lease, rid)).fetchone()
                 state = "superseded" if newer and not anchor else "pending"
                 db.execute("UPDATE readings SET state = ?, batch_id = NULL, reason = ? WHERE id = ?",
                            (state, why, rid))
@@ -394,6 +472,66 @@ class Outbox:
         with self._tx() as db:
             db.execute("INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
                        "value = excluded.value", (name, value))
+
+    @_serialised
+    def save_leases(self, leases: Sequence[tuple[str, int | None, int, int, bool]]) -> None:
+        """Each machine's lease as last read from the chain (machine, lease id or None, status, max rate,
+        anchored): what the intake works from when the oracle starts while the node is down."""
+        with self._tx() as db:
+            db.executemany("INSERT INTO leases(machine, lease_id, status, max_rate, anchored) VALUES (?, ?, ?, ?, ?) "
+                           "ON CONFLICT(machine) DO UPDATE SET lease_id = excluded.lease_id, status = excluded.status, "
+                           "max_rate = excluded.max_rate, anchored = excluded.anchored",
+                           [(m, None if i is None else hex(i), st, rate, int(a)) for m, i, st, rate, a in leases])
+
+    @_serialised
+    def load_leases(self) -> list[tuple[str, int | None, int, int, bool]]:
+        rows = self._db.execute("SELECT machine, lease_id, status, max_rate, anchored FROM leases").fetchall()
+        return [(m, None if i is None else int(i, 16), int(st), int(rate), bool(a)) for m, i, st, rate, a in rows]
+
+    @_serialised
+    def count_start(self) -> int:
+        """Record one more start of the oracle on this outbox; returns how many there were."""
+        with self._tx() as db:
+            db.execute("INSERT INTO cursors(name, value) VALUES ('starts', 1) ON CONFLICT(name) DO UPDATE SET "
+                       "value = value + 1")
+            return int(db.execute("SELECT value FROM cursors WHERE name = 'starts'").fetchone()[0])
+
+    @_serialised
+    def save_preflight(self, findings: Sequence[tuple[str, str, str]]) -> None:
+        """The last preflight's findings (check, level, message), replacing the previous run's."""
+        with self._tx() as db:
+            db.execute("DELETE FROM preflight")
+            db.executemany("INSERT INTO preflight(check_name, level, message, at) VALUES (?, ?, ?, ?)",
+                           [(*f, time.time()) for f in findings])
+
+    @_serialised
+    def preflight(self) -> list[dict[str, object]]:
+        return [{"check": c, "level": lv, "message": m, "at": at} for c, lv, m, at in self._db.execute(
+            "SELECT check_name, level, message, at FROM preflight ORDER BY rowid").fetchall()]
+
+    @_serialised
+    def last_settled_at(self) -> float | None:
+        row = self._db.execute("SELECT MAX(settled_at) FROM readings WHERE state = 'settled'").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    @_serialised
+    def prune(self, older_than: float, limit: int = 5_000) -> int:
+        """Delete delivered history received before ``older_than`` (unix time), at most ``limit`` readings a call:
+        superseded and settled readings except each lease's newest settled one (status shows it), and the closed
+        batches and attempts no remaining reading refers to. Pending, in-flight and quarantined readings are kept
+        (quarantined ones are what an operator must look into). Returns the readings deleted."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE state IN ('superseded', 'settled', "
+                "'stale') AND received_at < ? AND id NOT IN (SELECT MAX(id) FROM readings WHERE state IN "
+                "('settled', 'stale') GROUP BY lease_id) LIMIT ?)", (older_than, limit))
+            deleted = cursor.rowcount
+            db.execute("DELETE FROM attempts WHERE batch_id IN (SELECT b.id FROM batches b WHERE b.state != "
+                       "'inflight' AND b.created_at < ? AND NOT EXISTS (SELECT 1 FROM readings r WHERE "
+                       "r.batch_id = b.id))", (older_than,))
+            db.execute("DELETE FROM batches WHERE state != 'inflight' AND created_at < ? AND NOT EXISTS "
+                       "(SELECT 1 FROM readings r WHERE r.batch_id = batches.id)", (older_than,))
+        return int(deleted)
 
     # ------------------------------------------------------------------ status
 

@@ -14,12 +14,15 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3.contract import Contract
 
+from millchain.calls import FunctionCall
 from millchain.chain import Chain
 from millchain.events import LogDecoder, Receipt, block_hash, fetch_receipt
 from millchain.leasing import SkipReason, UsageBatchEncoder
@@ -27,7 +30,7 @@ from millchain.reverts import RevertDecoder
 from millchain.tx import Transactor
 from millchain.typed_data import DeviceSigner, UsageReport
 from oracle.metrics import Metrics
-from oracle.outbox import UNSIGNED, Attempt, Batch, Outbox, PendingReading
+from oracle.outbox import UNSIGNED, Attempt, Batch, Outbox, Outcome, PendingReading
 
 log = logging.getLogger("oracle.submitter")
 
@@ -37,8 +40,25 @@ PER_REPORT_GAS = 60_000
 lease and skipped reports that emit an anomaly with the whole report in it."""
 TRACK_EVERY_S = 1.0
 """How often batches in flight are looked at while the chain's head stands still."""
-DELIVERED_SKIPS = {SkipReason.STALE_REPORT}
-"""A stale-counter rejection means an equal or newer reading already settled: delivered."""
+PASSING_SKIPS = {SkipReason.REPORT_FROM_FUTURE}
+"""Skips that pass with time (the device clock ahead of the chain's): the reading is sent again later."""
+RETRY_AFTER_S = 2.0
+"""How long a reading the chain skipped for a passing reason waits before it is sent again."""
+CARRY_MAX_S = 2
+"""A gateway-signed reading at most this many seconds older than the chain's last report is carried to the next
+second: the same second (a newer counter within it), or a device clock a moment behind. Further behind, carrying
+would squeeze real elapsed time into a second and turn later reports into anomalies."""
+MAX_TRIES = 30
+"""Sends of one reading before a passing reason is treated as lasting (the reading is quarantined)."""
+
+
+@dataclass(frozen=True)
+class ChainLease:
+    """What the lease contract holds for a lease: the truth a reading is settled against."""
+
+    anchored: bool
+    last_counter: int
+    last_timestamp: int
 
 
 class Submitter:
@@ -59,6 +79,8 @@ class Submitter:
         self.stuck_blocks = stuck_blocks
         self.bump = 1 + fee_bump_percent / 100
         self.max_inflight = max_inflight
+        self._get_lease = FunctionCall(lease.abi, "getLease")
+        self._multicall_fn = FunctionCall(lease.abi, "multicall")
         self._backoff_until = 0.0
         self._tick_lock = threading.Lock()
         self._tracked_head = -1
@@ -250,34 +272,91 @@ class Submitter:
         log.info("batch %d stuck for %d blocks: replaced %s by %s (tip %d -> %d wei)", batch.id,
                  head - last.sent_block, last.tx_hash, attempt.tx_hash, last.tip, tip)
 
+    def chain_leases(self, lease_ids: Iterable[int], block: int | None = None) -> dict[int, ChainLease]:
+        """The lease contract's view of ``lease_ids`` (one multicall)."""
+        ids = sorted(set(lease_ids))
+        if not ids:
+            return {}
+        data = HexBytes(self._multicall_fn.encode([self._get_lease.encode(i) for i in ids]))
+        answer = self.w3.eth.call({"to": self.lease.address, "data": data}, "latest" if block is None else block)
+        out = {}
+        for lease_id, raw in zip(ids, self._multicall_fn.decode_output(bytes(answer))[0], strict=True):
+            record = self._get_lease.decode_output(raw)[0]
+            out[lease_id] = ChainLease(anchored=bool(record[5]), last_counter=int(record[7]),
+                                       last_timestamp=int(record[9]))
+        return out
+
     def _finish(self, batch: Batch, receipt: Receipt) -> None:
-        readings = {(r.lease_id, r.counter): r for r in self.outbox.readings(batch.reading_ids)}
-        outcomes: dict[int, tuple[str, str | None]] = {}
-        now = time.time()
+        """Each reading's outcome. Settled only when the lease's counter on chain reached the reading's counter:
+        the receipt's events say why one did not, never whether one counts as billed."""
+        readings = self.outbox.readings(batch.reading_ids)
+        # Events come in the order of the reports; a (lease, counter) can occur twice in one batch (a lease's
+        # anchor and a reading with no new units), so each event takes the first reading it fits not yet told.
+        waiting: dict[tuple[int, int], deque[PendingReading]] = defaultdict(deque)
+        for reading in readings:
+            waiting[(reading.lease_id, reading.counter)].append(reading)
+        told: dict[int, tuple[str, SkipReason | None]] = {}
         for event, args in self.events.decode(receipt):
             if event == "UsageSettled":
-                reading = readings.get((args["leaseId"], args["counter"]))
-                if reading is not None:
-                    outcomes[reading.id] = ("settled", None)
-                    self.metrics.latency.observe(max(now - reading.received_at, 0))
+                key, what, skip = (args["leaseId"], args["counter"]), "settled", None
             elif event == "UsageReportSkipped":
-                reading = readings.get((args["leaseId"], args["counter"]))
-                if reading is not None:
-                    skip = SkipReason(args["reason"])
-                    delivered = skip in DELIVERED_SKIPS
-                    outcomes[reading.id] = ("stale", None) if delivered else ("quarantined", skip.name.lower())
+                key, what, skip = (args["leaseId"], args["counter"]), "skipped", SkipReason(args["reason"])
             elif event == "UsageAnomalyDetected":
                 (lease_id, _, counter, _, _), _, _ = args["report"]  # IEquipmentLease.SignedUsageReport
-                reading = readings.get((lease_id, counter))
-                if reading is not None:
-                    outcomes[reading.id] = ("quarantined", "anomaly: above the lease's plausible rate")
-        for reading in readings.values():
-            outcomes.setdefault(reading.id, ("quarantined", "no outcome event in the receipt"))
-        self.outbox.finish_batch(batch, outcomes)
-        for state, reason in outcomes.values():
-            if state == "quarantined":
-                self.metrics.rejected.labels(f"chain_{(reason or 'unknown').split(':')[0]}").inc()
+                key, what, skip = (lease_id, counter), "anomaly", None
             else:
-                self.metrics.confirmed.labels(state).inc()
+                continue
+            queue = waiting.get(key)
+            if queue:
+                told[queue.popleft().id] = (what, skip)
+        chain = self.chain_leases((r.lease_id for r in readings), receipt.block_number)
+        tries = self.outbox.tries([r.id for r in readings])
+        outcomes: dict[int, Outcome] = {}
+        now = time.time()
+        for reading in readings:
+            view = chain[reading.lease_id]
+            if view.anchored and view.last_counter >= reading.counter:
+                outcomes[reading.id] = Outcome("settled")
+                self.metrics.latency.observe(max(now - reading.received_at, 0))
+                continue
+            what, skip = told.get(reading.id, ("none", None))
+            outcomes[reading.id] = self._not_settled(reading, view, what, skip, tries.get(reading.id, 0), now)
+        self.outbox.finish_batch(batch, outcomes)
+        for rid, outcome in outcomes.items():
+            if outcome.state == "settled":
+                self.metrics.confirmed.labels("settled").inc()
+                continue
+            label = (outcome.reason or "unknown").split(":")[0]
+            quarantined = outcome.state == "quarantined"
+            self.metrics.rejected.labels(f"chain_{label}" if quarantined else f"chain_retry_{label}").inc()
+            log.log(logging.WARNING if quarantined else logging.INFO, "reading %d not settled on chain (%s): %s",
+                    rid, outcome.state, outcome.reason)
         self.metrics.transactions.labels("confirmed").inc()
 
+    def _not_settled(self, reading: PendingReading, view: ChainLease, what: str, skip: SkipReason | None,
+                     tries: int, now: float) -> Outcome:
+        """Pending again (with when and why) or quarantined (with why) for a reading the chain did not reach."""
+        if tries >= MAX_TRIES:
+            last = skip.name.lower() if skip else what
+            return Outcome("quarantined", f"not_settled: still refused after {tries} sends (last: {last})")
+        if what == "anomaly":
+            return Outcome("quarantined", "anomaly: above the lease's plausible rate since the last settled report; "
+                           "the lessee may accept it or a later reading bills the interval")
+        if skip is SkipReason.STALE_REPORT:
+            behind = view.last_timestamp - reading.timestamp
+            if reading.machine in self.signers and behind <= CARRY_MAX_S:
+                # A newer counter within the second the chain already has: carried into the next second (the
+                # gateway signs it again with that timestamp), never dropped. Sent once that second has come on
+                # our clock, so it never runs ahead of time: by then the machine's next reading, if any, has
+                # superseded it and carries the units itself.
+                carried = view.last_timestamp + 1
+                return Outcome("pending", f"stale_report: carried to {carried} (chain at {view.last_timestamp})",
+                               timestamp=carried, not_before=max(now, float(carried)))
+            return Outcome("quarantined", f"stale_report: the chain has a report at {view.last_timestamp}, this "
+                           f"reading is {behind} s older (device clock behind the chain, or a device-signed reading "
+                           "within a settled second): a newer reading carries its units")
+        if skip in PASSING_SKIPS or what == "none":
+            reason = skip.name.lower() if skip else "no outcome in the receipt"
+            return Outcome("pending", f"{reason}: sent again", not_before=now + RETRY_AFTER_S)
+        reason = skip.name.lower() if skip else what
+        return Outcome("quarantined", f"{reason}: the contract refused it")

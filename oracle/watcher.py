@@ -93,6 +93,20 @@ class LeaseDirectory:
             return self.refresh(name)
         return self._current[name]
 
+    def known(self, name: str) -> LeaseInfo | None:
+        """The lease last read from the chain (or restored from the outbox), without asking the chain: the
+        intake's view, so a slow node never holds a reading up."""
+        return self._current.get(name)
+
+    def snapshot(self) -> dict[str, LeaseInfo | None]:
+        return dict(self._current)
+
+    def restore(self, leases: Mapping[str, LeaseInfo | None]) -> None:
+        """Leases known from an earlier run (the node is not reachable yet); the chain's view replaces them."""
+        for name, info in leases.items():
+            if name in self.machines and name not in self._current:
+                self._current[name] = info
+
     def machine_for_lease(self, lease_id: int) -> str | None:
         for name, info in self._current.items():
             if info is not None and info.lease_id == lease_id:
@@ -140,6 +154,7 @@ class LeaseWatcher:
         cursor = self.outbox.cursor("watcher")
         if cursor is None or self._force:
             self.directory.refresh_all()
+            self._save(set(self.directory.machines))
             self.outbox.set_cursor("watcher", head)
             return set(self.directory.machines)
         if head <= cursor:
@@ -147,8 +162,39 @@ class LeaseWatcher:
         touched = self._changed_machines(cursor + 1, head)
         for name in touched:
             self.directory.refresh(name)
+        self._save(touched)
         self.outbox.set_cursor("watcher", head)
         return touched
+
+    def _save(self, names: set[str]) -> None:
+        known = self.directory.snapshot()
+        rows = [(name, None, 0, 0, False) if info is None else
+                (name, info.lease_id, int(info.status), info.max_rate_per_hour, info.anchored)
+                for name, info in known.items() if name in names]
+        self.outbox.save_leases(rows)
+
+    def restore(self) -> int:
+        """The leases saved at the last run, for a start while the node is down; returns how many machines."""
+        leases = {name: None if lease_id is None else LeaseInfo(lease_id, LeaseStatus(status), rate, anchored)
+                  for name, lease_id, status, rate, anchored in self.outbox.load_leases()}
+        self.directory.restore(leases)
+        return len(leases)
+
+    async def resend_known(self) -> None:
+        """Send every machine the command last delivered to it (the node is down: the chain cannot say what it
+        should be, and a machine that restarted with the oracle must not stay in a default state)."""
+        names = sorted(self.directory.machines)
+        delivered = await asyncio.to_thread(self.outbox.lock_states, names)
+        for name in names:
+            command, commander = delivered.get(name), self.commanders.get(name)
+            if command not in ("lock", "unlock") or commander is None:
+                continue
+            info = self.directory.known(name)
+            try:
+                await commander.send(name, command, info.lease_id if info else 0,  # type: ignore[arg-type]
+                                     "last known state (node unreachable)")
+            except Exception as exc:
+                log.warning("could not resend %s to %s (%s)", command, name, exc)
 
     async def step(self, touched: set[str] | None = None) -> None:
         """Poll the chain (unless ``touched`` comes from a poll the caller just made) and bring every touched

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from millchain.errors import MillchainError
@@ -36,6 +37,9 @@ class Telemetry:
     machine: str          # the machine's name in the oracle config (e.g. "press-01")
     payload: bytes        # JSON body, see below
     received_at: float    # time.time() when the oracle received it
+    ack: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    """Called by the core once the message is committed to the outbox (or refused for good): a source with a
+    persistent session acknowledges it to the broker only then."""
 
 
 Emit = Callable[[Telemetry], Awaitable[None]]
@@ -72,11 +76,14 @@ class LogThrottle:
     the log. Thread-safe enough for its purpose (a lost count under a race only skews a log line)."""
 
     def __init__(self, logger: logging.Logger, interval: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 1024) -> None:
         self.logger = logger
         self.interval = interval
+        self.max_keys = max_keys
         self._clock = clock
-        self._last: dict[str, float] = {}
+        self._last: OrderedDict[str, float] = OrderedDict()
+        """Keys by last logging, oldest first; at most ``max_keys`` (the oldest are forgotten: a flood of new
+        keys costs bounded memory, and a forgotten key's next occurrence is simply logged)."""
         self._suppressed: dict[str, int] = {}
 
     def log(self, level: int, key: str, msg: str, *args: Any, exc_info: bool = False) -> bool:
@@ -87,6 +94,10 @@ class LogThrottle:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return False
         self._last[key] = now
+        self._last.move_to_end(key)
+        while len(self._last) > self.max_keys:
+            old, _ = self._last.popitem(last=False)
+            self._suppressed.pop(old, None)
         suppressed = self._suppressed.pop(key, 0)
         if suppressed:
             msg += " (%d similar suppressed)"

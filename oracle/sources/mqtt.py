@@ -92,11 +92,11 @@ def parse_command(payload: bytes) -> tuple[Command, int, str, int] | None:
 
 def make_client(client_id: str, *, username: str | None = None, password: str | None = None,
                 tls: ssl.SSLContext | None = None, clean_session: bool = True,
-                reconnect_delay: tuple[int, int] = (1, 30)) -> mqtt.Client:
+                reconnect_delay: tuple[int, int] = (1, 2), manual_ack: bool = False) -> mqtt.Client:
     """A paho client (callback API v2, MQTT 3.1.1) set up the way every millchain MQTT endpoint wants it:
     automatic reconnection with exponential backoff, exceptions in callbacks contained."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
-                         protocol=mqtt.MQTTv311, reconnect_on_failure=True)
+                         protocol=mqtt.MQTTv311, reconnect_on_failure=True, manual_ack=manual_ack)
     # Our callbacks catch their own errors; this is the backstop that keeps the network thread alive.
     client.suppress_exceptions = True
     if username is not None:
@@ -182,13 +182,19 @@ class MqttSource:
     def __init__(self, host: str, port: int = 1883, topic_prefix: str = DEFAULT_PREFIX, *,
                  machines: Sequence[str] = (), client_id: str | None = None, username: str | None = None,
                  password: str | None = None, tls: ssl.SSLContext | None = None, wildcard: bool = True,
-                 queue_size: int = 10_000, keepalive: int = 30, reconnect_delay: tuple[int, int] = (1, 30),
-                 clock: Callable[[], float] = time.time) -> None:
+                 queue_size: int = 10_000, keepalive: int = 30, reconnect_delay: tuple[int, int] = (1, 2),
+                 clock: Callable[[], float] = time.time, persistent: bool = False) -> None:
         self.host = host
         self.port = port
         self.topic_prefix = _check_prefix(topic_prefix)
         self.machines = tuple(_check_segment(m, "machine name") for m in machines)
+        if persistent and not client_id:
+            raise ValueError("a persistent session needs a fixed client_id (the broker keeps the session under it)")
         self.client_id = client_id or _default_client_id("oracle")
+        self.persistent = persistent
+        """A persistent session (clean_session false) with acknowledgement after the core has committed each
+        message (paho's manual ack): messages published while the oracle is down, or received and not yet
+        committed when it died, are delivered again when it reconnects."""
         self.wildcard = wildcard
         self.keepalive = keepalive
         self._auth = (username, password)
@@ -199,6 +205,7 @@ class MqttSource:
         self._inbox = _Inbox(queue_size)
         self._throttle = LogThrottle(logger)
         self._connected = threading.Event()
+        self._client: mqtt.Client | None = None
         self.received = 0
         self.connects = 0
 
@@ -234,7 +241,9 @@ class MqttSource:
     async def run(self, emit: Emit) -> None:
         self._inbox.bind(asyncio.get_running_loop())
         client = make_client(self.client_id, username=self._auth[0], password=self._auth[1], tls=self._tls,
-                             reconnect_delay=self._reconnect_delay)
+                             reconnect_delay=self._reconnect_delay, clean_session=not self.persistent,
+                             manual_ack=self.persistent)
+        self._client = client
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -296,15 +305,35 @@ class MqttSource:
             self._throttle.log(logging.ERROR, "subscribe", "broker refused subscriptions %s (check its ACL)",
                                refused)
 
+    def _acker(self, mid: int, qos: int) -> Callable[[], None] | None:
+        """The acknowledgement of message ``mid`` for the core to call once it committed the message; it acks
+        only on the connection the message came on (a redelivery after a reconnect is acked when it arrives)."""
+        if not self.persistent or qos == 0:
+            return None
+        client, connection = self._client, self.connects
+
+        def ack() -> None:
+            if client is not None and self.connects == connection and self._connected.is_set():
+                client.ack(mid, qos)
+
+        return ack
+
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
-            telemetry = Telemetry(self.machine_of(message.topic), bytes(message.payload), self._clock())
+            ack = self._acker(message.mid, message.qos)
+            telemetry = Telemetry(self.machine_of(message.topic), bytes(message.payload), self._clock(), ack)
         except Exception:
             self._throttle.log(logging.WARNING, "message", "unreadable MQTT message ignored", exc_info=True)
+            if self.persistent and message.qos:
+                client.ack(message.mid, message.qos)
             return
         if self._inbox.put(telemetry):
             self.received += 1
         else:
+            # Dropped for good (counters are cumulative: the machine's next reading carries its units). Acked,
+            # or the broker's in-flight window would fill with messages nobody will ever acknowledge.
+            if ack is not None:
+                ack()
             self._throttle.log(logging.WARNING, "dropped", "telemetry queue full (%d waiting): dropping new "
                                "messages, %d so far", self._inbox.maxsize, self._inbox.dropped)
 
@@ -321,7 +350,7 @@ class MqttCommander:
     def __init__(self, host: str, port: int = 1883, topic_prefix: str = DEFAULT_PREFIX, *,
                  client_id: str | None = None, username: str | None = None, password: str | None = None,
                  tls: ssl.SSLContext | None = None, timeout: float = 5.0, keepalive: int = 30,
-                 reconnect_delay: tuple[int, int] = (1, 30)) -> None:
+                 reconnect_delay: tuple[int, int] = (1, 2)) -> None:
         self.host = host
         self.port = port
         self.topic_prefix = _check_prefix(topic_prefix)

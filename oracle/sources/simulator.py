@@ -25,13 +25,9 @@ import time
 import zlib
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import paho.mqtt.client as mqtt
-from asyncua import ua
-from asyncua.server.address_space import NodeData
-from asyncua.server.server import Server
-from asyncua.ua.attribute_ids import AttributeIds
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -48,6 +44,12 @@ from oracle.sources.mqtt import (
     parse_command,
     telemetry_topic,
 )
+
+if TYPE_CHECKING:  # asyncua costs a third of a second to import: only the OPC UA server needs it, at start
+    from asyncua import ua
+    from asyncua.server.address_space import NodeData
+    from asyncua.server.server import Server
+    from asyncua.ua.attribute_ids import AttributeIds
 
 __all__ = [
     "MqttFloor",
@@ -499,6 +501,9 @@ class OpcUaMachineServer:
         return self.node_id("Unlock")
 
     async def start(self) -> None:
+        from asyncua import ua
+        from asyncua.server.server import Server
+
         server = Server()
         await server.init()
         server.set_endpoint(self.endpoint)
@@ -560,6 +565,8 @@ class OpcUaMachineServer:
             self.machine.unlock()
 
     async def _set_locked(self, locked: bool) -> None:
+        from asyncua import ua
+
         await self._nodes["locked"].write_value(ua.Variant(locked, ua.VariantType.Boolean))
 
     async def _lock_method(self, parent: ua.NodeId) -> list[ua.Variant]:
@@ -572,6 +579,8 @@ class OpcUaMachineServer:
 
     async def refresh(self) -> None:
         """Publish the machine's current reading (done every ``interval`` by the server itself)."""
+        from asyncua import ua
+
         if self.machine.locked != self._node_locked:  # locked / unlocked directly on the model
             await self._set_locked(self.machine.locked)
         now = self.machine.clock()

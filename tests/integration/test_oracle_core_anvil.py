@@ -17,8 +17,10 @@ from millchain.leasing import LeaseClient
 from millchain.node import AnvilNode
 from millchain.session import Session
 from oracle.config import OracleSettings
+from oracle.outbox import AcceptedReading, Attempt, Outbox, Outcome
 from oracle.service import OracleService
 from oracle.sources import Emit, Telemetry
+from oracle.status import collect
 from tests.oracle_floor import DEVICE_PASSWORD, PRICE_PER_UNIT, RELAYER, Floor, build_floor
 
 pytestmark = pytest.mark.integration
@@ -134,7 +136,7 @@ def test_a_machine_reset_is_quarantined_until_rebaselined_and_billing_continues(
                 quarantined_after_600)
     service = OracleService(settings, sources=[])
     status = {row["machine"]: row for row in service.outbox.status()}
-    assert status[name]["machine_quarantined"].startswith("counter went backwards")
+    assert status[name]["machine_quarantined"].startswith("counter_backwards: counter went from 600 to 3")
     service.outbox.rebaseline(name)
     service.outbox.close()
     # After the reset the machine counts from 3 again; the chain sees 600 + its new counts.
@@ -209,3 +211,124 @@ def test_a_reorg_that_drops_the_receipt_sends_the_batch_again(floor: Floor, anvi
                 during=reorg_once_then_build_blocks)
     assert state["reorged"]
     assert floor.lease_state(name).earnings == 30 * PRICE_PER_UNIT  # settled once, after the reorg
+
+
+def rejected_by_reason(service: OracleService) -> dict[str, float]:
+    return {s.labels["reason"]: s.value for s in service.metrics.rejected.collect()[0].samples
+            if s.name.endswith("_total")}
+
+
+def opened(floor: Floor, name: str) -> int:
+    """When the machine's lease opened on chain: device readings from before it are stale there."""
+    return int(floor.lease_state(name).last_timestamp)
+
+
+def reopened(service: OracleService) -> Outbox:
+    """The outbox a stopped service left, opened again (the service closes its own at shutdown)."""
+    return Outbox(service.settings.outbox)
+
+
+def outbox_agrees_with_chain(floor: Floor, service: OracleService) -> None:
+    """Nothing the outbox calls settled is above what the chain holds for its lease."""
+    for row in reopened(service).status():
+        if row["last_settled"] is not None:
+            assert row["last_settled"] <= floor.lease_state(str(row["machine"])).last_counter, row
+
+
+def test_a_same_second_newer_counter_is_carried_into_the_next_second_and_billed(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 2: 1001 at T settles, then 1006 at the same T; the contract skips it as stale. It used to be
+    # called settled while the chain stayed at 1001 (5 units never billed once the machine stopped).
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    t = opened(floor, name) + 3
+    run_service(settings, [msg(name, 1000, 100, t - 2), msg(name, 1001, 100, t)], settled(floor, {name: 1001}))
+    service = run_service(settings, [msg(name, 1006, 100, t)], settled(floor, {name: 1006}), timeout=30)
+    assert floor.lease_state(name).earnings == 6 * PRICE_PER_UNIT
+    outbox_agrees_with_chain(floor, service)
+
+
+def test_a_leases_first_reading_sharing_a_batch_with_an_equal_counter_settles(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 7: receipts were matched by (lease, counter), so the anchor stayed "submitted" for ever.
+    name = next(iter(floor.leases))
+    t = opened(floor, name) + 1
+    service = run_service(floor.settings(tmp_path, anvil.url, batch_window_ms=500),
+                          [msg(name, 1000, 100, t), msg(name, 1000, 100, t + 1)],
+                          lambda s: settled(floor, {name: 1000})(s) and s.outbox.depth() == 0, timeout=20)
+    row = next(r for r in reopened(service).status() if r["machine"] == name)
+    assert (row["pending"], row["last_settled"]) == (0, 1000)
+
+
+def test_a_redelivered_reading_is_a_duplicate_and_quarantines_nothing(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 3: 1001@T, 1002@T, then 1001@T again (an MQTT QoS 1 redelivery) used to quarantine the machine.
+    name = next(iter(floor.leases))
+    t = opened(floor, name) + 1
+    items = [msg(name, 1001, 100, t), msg(name, 1002, 100, t), msg(name, 1001, 100, t), msg(name, 1010, 104, t + 5)]
+    service = run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, {name: 1010}), timeout=30)
+    assert reopened(service).machine_state(name).quarantined is None
+    assert rejected_by_reason(service) == {"duplicate": 1}
+    assert floor.lease_state(name).earnings == 9 * PRICE_PER_UNIT
+
+
+def test_rebaseline_after_a_false_backwards_reading_leaves_reports_the_contract_accepts(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 3's repair: `oracle rebaseline` used to add the last counters as offsets even when the machine was
+    # never reset, so every later report was an on-chain anomaly and the lease kept producing unbilled.
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    t0 = opened(floor, name) + 1
+
+    def quarantined_after_510(service: OracleService) -> bool:
+        return bool(service.outbox.machine_state(name).quarantined) and floor.lease_state(name).last_counter == 510
+
+    run_service(settings, [msg(name, 500, 50, t0), msg(name, 510, 51, t0 + 1), msg(name, 3, 1, t0 + 2)],
+                quarantined_after_510)
+    box = Outbox(settings.outbox)
+    box.rebaseline(name)
+    box.close()
+    items = [msg(name, 515, 52, t0 + 3), msg(name, 525, 53, t0 + 4)]  # the 3 was false: no reset happened
+    service = run_service(settings, items, settled(floor, {name: 525}), timeout=30)
+    lease = floor.lease_state(name)
+    assert (lease.earnings, lease.last_runtime_seconds) == (25 * PRICE_PER_UNIT, 53)
+    assert not [r for r in rejected_by_reason(service) if r.startswith("chain_")]
+
+
+def test_a_counter_jump_within_one_second_is_refused_and_quarantines_nothing(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # Defect 4: 1001@T then 901001@T passed the rate check (no elapsed time); the next genuine reading then
+    # quarantined the machine. Anyone able to publish on the topic could do it.
+    name = next(iter(floor.leases))
+    t = opened(floor, name) + 1
+    items = [msg(name, 1001, 100, t), msg(name, 901_001, 100, t), msg(name, 1011, 102, t + 2)]
+    service = run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, {name: 1011}), timeout=30)
+    assert rejected_by_reason(service) == {"implausible_jump": 1}
+    assert reopened(service).machine_state(name).quarantined is None
+
+
+def test_status_shows_the_chain_beside_the_outbox_and_flags_an_outbox_claiming_more(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    t = opened(floor, name) + 1
+    run_service(settings, [msg(name, 1000, 100, t), msg(name, 1010, 101, t + 1)], settled(floor, {name: 1010}))
+    row = next(r for r in collect(settings)["machines"] if r["machine"] == name)
+    assert (row["last_settled"], row["on_chain"], row["flags"]) == (1010, 1010, [])
+    # What the old oracle did after a stale skip: a reading recorded settled that the chain never billed.
+    box = Outbox(settings.outbox)
+    box.accept_many([AcceptedReading(machine=name, machine_id=name.encode().ljust(32, b"\0"),
+                                     lease_id=floor.leases[name], counter=1020, runtime=102, timestamp=t + 1,
+                                     r=b"\1" * 32, vs=b"\2" * 32, device_counter=1020, device_runtime=102,
+                                     received_at=time.time())])
+    batch = box.open_batch(10_000, box.pending(10), Attempt("0x01", 0, "0x", 1, 1, 1, 1))
+    box.finish_batch(batch, {batch.reading_ids[0]: Outcome("settled")})
+    box.close()
+    row = next(r for r in collect(settings)["machines"] if r["machine"] == name)
+    assert row["flags"][0] == "ALARM: outbox says 1020 settled, chain holds 1010"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
-from oracle.outbox import UNSIGNED, AcceptedReading, Attempt, Outbox
+from oracle.outbox import UNSIGNED, AcceptedReading, Attempt, Outbox, Outcome
 
 MID = b"press-01".ljust(32, b"\0")
 
@@ -53,7 +54,7 @@ def test_finished_batches_record_outcomes_for_status(tmp_path: Path) -> None:
     batch = box.open_batch(0, box.pending(10), attempt())
     assert box.attempts(batch.id)[0].tx_hash == "0xaa"
     first, second = batch.reading_ids
-    box.finish_batch(batch, {first: ("settled", None), second: ("quarantined", "invalid_signer")})
+    box.finish_batch(batch, {first: Outcome("settled"), second: Outcome("quarantined", "invalid_signer")})
     status = {row["machine"]: row for row in box.status()}
     assert status["press-01"]["last_settled"] == 1 and status["press-01"]["pending"] == 0
     assert status["press-02"]["quarantined_readings"] == 1
@@ -68,7 +69,21 @@ def test_rebaseline_lifts_the_quarantine_and_continues_the_counters(tmp_path: Pa
     assert box.machine_state("press-01").quarantined
     state = box.rebaseline("press-01")
     assert state.quarantined is None
-    assert (state.counter_offset, state.last_counter) == (500, None)
+    # The next reading decides: below 500 the machine was reset (offsets move then), else nothing changes.
+    assert (state.counter_offset, state.last_counter, state.rebaseline) == (0, 500, True)
+
+
+def test_a_reading_sent_back_to_pending_is_retimed_and_waits_until_not_before(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.accept_many([reading(1)])
+    batch = box.open_batch(0, box.pending(10), attempt())
+    (rid,) = batch.reading_ids
+    box.finish_batch(batch, {rid: Outcome("pending", "stale_report: carried", timestamp=12345,
+                                          not_before=time.time() + 60)})
+    assert box.pending(10) == [] and box.depth() == 1  # waiting, still counted
+    box.finish_batch(batch, {rid: Outcome("pending", "again", not_before=time.time() - 1)})
+    (again,) = box.pending(10)
+    assert (again.timestamp, again.r, box.tries([rid])[rid]) == (12345, UNSIGNED, 2)
 
 
 def test_a_lease_with_readings_is_known_after_a_reopen(tmp_path: Path) -> None:
@@ -89,7 +104,7 @@ def test_a_lease_whose_only_reading_the_chain_refused_anchors_again(tmp_path: Pa
     box.accept_many([reading(1), reading(9, lease=8, machine="press-02")])
     box.accept_many([reading(10, lease=8, machine="press-02")])  # lease 8 has a newer reading, still pending
     batch = box.open_batch(0, box.pending(10), attempt())
-    box.finish_batch(batch, {rid: ("quarantined", "invalid_signer") for rid in batch.reading_ids})
+    box.finish_batch(batch, {rid: Outcome("quarantined", "invalid_signer") for rid in batch.reading_ids})
     assert not box.has_readings(7)  # its next reading must anchor the lease
     assert box.has_readings(8)
     box.close()
@@ -128,3 +143,16 @@ def test_readings_that_cannot_be_signed_are_quarantined_with_the_reason(tmp_path
     box.quarantine_pending([r.id for r in box.pending(10)], "no device key to sign with")
     assert box.pending(10) == [] and not box.has_readings(7)
     assert box.status()[0]["quarantine_reasons"] == ["no device key to sign with"]
+
+
+def test_prune_keeps_what_status_and_audit_need_and_deletes_old_delivered_history(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    old = [dataclasses.replace(reading(c), received_at=1.0) for c in (1, 2, 3)]
+    box.accept_many(old[:1])
+    batch = box.open_batch(0, box.pending(10), attempt())
+    box.finish_batch(batch, {batch.reading_ids[0]: Outcome("settled")})
+    box.accept_many(old[1:])  # 2 superseded by 3, 3 pending
+    assert box.prune(older_than=time.time()) == 1  # the superseded one; the lease's newest settled one stays
+    status = {row["machine"]: row for row in box.status()}["press-01"]
+    assert (status["last_settled"], status["pending"]) == (1, 1)
+    assert [r.counter for r in box.pending(10)] == [3]
