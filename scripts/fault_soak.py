@@ -43,8 +43,9 @@ def soak(kills: int, seed: int, machines: int) -> dict[str, Any]:
         node = AnvilNode(project, state=workdir / "anvil-state.json", extra=["--block-time", "1"]).start()
         try:
             with running_mosquitto(workdir / "mosquitto") as broker:
-                session = Session(connect("anvil", rpc_url=node.url), project=project,
-                                  deployments_dir=workdir / "deployments")
+                session = Session(
+                    connect("anvil", rpc_url=node.url), project=project, deployments_dir=workdir / "deployments"
+                )
                 rig = make_rig(session, node, broker, workdir, machines)
                 result: dict[str, Any] = {"kills_requested": kills, "seed": seed, "machines": machines}
                 try:
@@ -65,17 +66,22 @@ def soak(kills: int, seed: int, machines: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.fault_soak", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.fault_soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--kills", type=int, default=25)
     parser.add_argument("--seed", type=int, default=20261205)
     parser.add_argument("--machines", type=int, default=3)
     parser.add_argument("--output", type=Path, default=RESULT)
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result = {"command": "python -m scripts.fault_soak " + " ".join(sys.argv[1:]), "commit": commit,
-              "host": f"{platform.machine()}, {platform.python_version()}",
-              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **soak(args.kills, args.seed, args.machines)}
+    result = {
+        "command": "python -m scripts.fault_soak " + " ".join(sys.argv[1:]),
+        "commit": commit,
+        "host": f"{platform.machine()}, {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **soak(args.kills, args.seed, args.machines),
+    }
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     raise SystemExit(0 if result["passed"] else 1)

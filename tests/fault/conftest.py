@@ -38,19 +38,35 @@ class Rig:
         return list(self.floor.leases)
 
 
-def make_rig(session: Session, node: AnvilNode, broker: MosquittoBroker, workdir: Path, machines: int, *,
-             device_signed: tuple[str, ...] = (), extra: dict[str, object] | None = None) -> Rig:
+def make_rig(
+    session: Session,
+    node: AnvilNode,
+    broker: MosquittoBroker,
+    workdir: Path,
+    machines: int,
+    *,
+    device_signed: tuple[str, ...] = (),
+    extra: dict[str, object] | None = None,
+) -> Rig:
     floor = build_floor(session, workdir, machines, max_rate_per_hour=FLOOR_MAX_RATE)
     metrics_port = free_port()
-    config = write_oracle_config(floor, workdir / "oracle.toml", rpc_url=node.url, mqtt_port=broker.port,
-                                 metrics_port=metrics_port, device_signed=device_signed, extra=extra)
+    config = write_oracle_config(
+        floor,
+        workdir / "oracle.toml",
+        rpc_url=node.url,
+        mqtt_port=broker.port,
+        metrics_port=metrics_port,
+        device_signed=device_signed,
+        extra=extra,
+    )
     oracle = OracleProcess(config=config, log=workdir / "oracle.log", metrics_port=metrics_port)
     return Rig(floor=floor, node=node, broker=broker, oracle=oracle, devices=Devices(broker.port), workdir=workdir)
 
 
 @pytest.fixture
-def rig_factory(anvil_session: Session, anvil: AnvilNode, mosquitto: MosquittoBroker,
-                tmp_path: Path) -> Iterator[object]:
+def rig_factory(
+    anvil_session: Session, anvil: AnvilNode, mosquitto: MosquittoBroker, tmp_path: Path
+) -> Iterator[object]:
     """``rig_factory(machines, device_signed=(), extra={})`` -> a Rig (oracle not started yet); everything it
     started is stopped after the test, the oracle with SIGTERM (its exit code is the test's business)."""
     made: list[Rig] = []
@@ -77,7 +93,10 @@ def anvil(compiled: object, project: object, tmp_path: Path, request: pytest.Fix
     stays in the mempool long enough to kill the oracle while it is in flight). Dumps its state every second
     (``--state``), so a restart on the same port restores the chain."""
     marker = request.node.get_closest_marker("anvil_args")
-    node = AnvilNode(project, state=tmp_path / "anvil-state.json",  # type: ignore[arg-type]
-                     extra=list(marker.args) if marker else []).start()
+    node = AnvilNode(
+        project,
+        state=tmp_path / "anvil-state.json",  # type: ignore[arg-type]
+        extra=list(marker.args) if marker else [],
+    ).start()
     yield node
     node.stop()

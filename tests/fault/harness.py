@@ -52,17 +52,34 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval:
 # ---------------------------------------------------------------------------------------------- the config
 
 
-def write_oracle_config(floor: Floor, path: Path, *, rpc_url: str, mqtt_port: int, metrics_port: int,
-                        device_signed: Iterable[str] = (), extra: Mapping[str, Any] | None = None) -> Path:
+def write_oracle_config(
+    floor: Floor,
+    path: Path,
+    *,
+    rpc_url: str,
+    mqtt_port: int,
+    metrics_port: int,
+    device_signed: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
     """An operator's oracle.toml for ``floor``: metrics on, outbox next to the file, ``device_signed`` machines
     in device mode (they sign their own reports), every other machine with its encrypted gateway key."""
     device_signed = set(device_signed)
-    top = {"outbox": str(path.parent / "outbox.sqlite"), "metrics_port": metrics_port, "batch_window_ms": 100,
-           **(extra or {})}
+    top = {
+        "outbox": str(path.parent / "outbox.sqlite"),
+        "metrics_port": metrics_port,
+        "batch_window_ms": 100,
+        **(extra or {}),
+    }
     lines = [f"{key} = {json.dumps(value)}" for key, value in top.items()]
-    lines += ["[chain]", 'network = "anvil"', f"rpc_url = {json.dumps(rpc_url)}",
-              f"deployments = {json.dumps(str(floor.deployments))}", f"relayer_dev_account = {RELAYER}",
-              "poll_interval_s = 0.1"]
+    lines += [
+        "[chain]",
+        'network = "anvil"',
+        f"rpc_url = {json.dumps(rpc_url)}",
+        f"deployments = {json.dumps(str(floor.deployments))}",
+        f"relayer_dev_account = {RELAYER}",
+        "poll_interval_s = 0.1",
+    ]
     lines += ["[mqtt]", 'host = "127.0.0.1"', f"port = {mqtt_port}"]
     for name in floor.leases:
         lines += ["[[machines]]", f"name = {json.dumps(name)}", f"machine_id = {json.dumps(name)}"]
@@ -107,7 +124,10 @@ class OracleProcess:
         with open(self.log, "ab") as handle:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "oracle", "--config", str(self.config), "--log-level", "INFO"],
-                env=env, stdout=handle, stderr=handle)
+                env=env,
+                stdout=handle,
+                stderr=handle,
+            )
         self.starts += 1
         return self
 
@@ -183,17 +203,23 @@ class OracleProcess:
 
     def wait_serving(self, timeout: float = 30.0) -> float:
         """Until /healthz answers at all (the process is up and serving); returns the seconds it took."""
+
         def serving() -> bool:
             if not self.alive():
                 raise AssertionError(f"the oracle exited with {self.exit_code()}:\n{self.log_tail()}")
             return self.healthz(0.5) is not None
+
         return wait_for(serving, timeout, "the oracle to serve /healthz")
 
     def status(self) -> dict[str, Any]:
         """`python -m millchain oracle status --json`, as the operator would type it."""
-        out = subprocess.run([sys.executable, "-m", "millchain", "oracle", "status", "--config", str(self.config),
-                              "--json"], capture_output=True, text=True, timeout=60,
-                             env={**os.environ, "ORACLE_DEVICE_PASSWORD": DEVICE_PASSWORD})
+        out = subprocess.run(
+            [sys.executable, "-m", "millchain", "oracle", "status", "--config", str(self.config), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "ORACLE_DEVICE_PASSWORD": DEVICE_PASSWORD},
+        )
         assert out.returncode == 0, f"oracle status failed: {out.stderr[-2000:]}"
         parsed: dict[str, Any] = json.loads(out.stdout)
         return parsed
@@ -218,12 +244,15 @@ class Devices:
     Like firmware it keeps QoS 1 messages while the broker is away and sends them when it is back
     (paho's queue), and reconnects quickly. :meth:`publish` waits for the broker's PUBACK."""
 
-    def __init__(self, port: int, *, host: str = "127.0.0.1", prefix: str = PREFIX,
-                 client_id: str | None = None) -> None:
+    def __init__(
+        self, port: int, *, host: str = "127.0.0.1", prefix: str = PREFIX, client_id: str | None = None
+    ) -> None:
         self.prefix = prefix
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=client_id or f"fault-devices-{random.getrandbits(32):08x}",
-                                  clean_session=False)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"fault-devices-{random.getrandbits(32):08x}",
+            clean_session=False,
+        )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)  # unbounded: a flood must not be shaped by the publisher
         self.client.reconnect_delay_set(min_delay=0.1, max_delay=0.5)
@@ -237,8 +266,15 @@ class Devices:
     def topic(self, name: str) -> str:
         return f"{self.prefix}/{name}/telemetry"
 
-    def publish(self, name: str, payload: bytes | Mapping[str, Any], *, qos: int = 1, retain: bool = False,
-                wait: float | None = 10.0) -> mqtt.MQTTMessageInfo:
+    def publish(
+        self,
+        name: str,
+        payload: bytes | Mapping[str, Any],
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        wait: float | None = 10.0,
+    ) -> mqtt.MQTTMessageInfo:
         """Publish on ``name``'s telemetry topic; with ``wait``, return once the broker acknowledged it."""
         body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
         info = self.client.publish(self.topic(name), body, qos=qos, retain=retain)
@@ -256,8 +292,14 @@ class Devices:
 class Machine:
     """A machine's counters: cumulative units, runtime seconds, its own clock (whole seconds)."""
 
-    def __init__(self, name: str, rng: random.Random, *, units_per_tick: tuple[int, int] = (1, 6),
-                 start: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        rng: random.Random,
+        *,
+        units_per_tick: tuple[int, int] = (1, 6),
+        start: tuple[int, int] | None = None,
+    ) -> None:
         self.name = name
         self.counter, self._runtime_base = (rng.randrange(0, 1000), 0) if start is None else start
         self.runtime = self._runtime_base
@@ -281,15 +323,25 @@ class Machine:
 class Line:
     """Machines producing and reporting every ``interval`` s from a thread, until :meth:`end_shift`."""
 
-    def __init__(self, devices: Devices, names: Iterable[str], *, seed: int, interval: float = 0.2,
-                 units_per_tick: tuple[int, int] = (1, 6), start: Mapping[str, tuple[int, int]] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        devices: Devices,
+        names: Iterable[str],
+        *,
+        seed: int,
+        interval: float = 0.2,
+        units_per_tick: tuple[int, int] = (1, 6),
+        start: Mapping[str, tuple[int, int]] | None = None,
+    ) -> None:
         """``start``: (counter, runtime) a machine continues from (a machine that reported before)."""
         rng = random.Random(seed)
         self.devices = devices
-        self.machines = {name: Machine(name, random.Random(rng.random()), units_per_tick=units_per_tick,
-                                       start=(start or {}).get(name))
-                         for name in names}
+        self.machines = {
+            name: Machine(
+                name, random.Random(rng.random()), units_per_tick=units_per_tick, start=(start or {}).get(name)
+            )
+            for name in names
+        }
         self.interval = interval
         self.last_info: dict[str, mqtt.MQTTMessageInfo] = {}
         self._stop = threading.Event()
@@ -351,20 +403,28 @@ class Audit:
             found.append(f"{self.name}: nothing settled on chain (final counter {self.final})")
             return found
         if self.lease.last_counter != self.final:
-            found.append(f"{self.name}: chain counter {self.lease.last_counter} != machine's final {self.final} "
-                         f"({self.final - self.lease.last_counter:+d} units unbilled)")
+            found.append(
+                f"{self.name}: chain counter {self.lease.last_counter} != machine's final {self.final} "
+                f"({self.final - self.lease.last_counter:+d} units unbilled)"
+            )
         if self.billed_units != self.expected_units:
-            found.append(f"{self.name}: billed {self.billed_units} units != final {self.final} - anchor "
-                         f"{self.anchor} = {self.expected_units}")
+            found.append(
+                f"{self.name}: billed {self.billed_units} units != final {self.final} - anchor "
+                f"{self.anchor} = {self.expected_units}"
+            )
         if self.billed_amount != self.billed_units * price:
             found.append(f"{self.name}: billed {self.billed_amount} != {self.billed_units} units x {price}")
         if self.lease.earnings + self.lease.debt != self.expected_units * price:
-            found.append(f"{self.name}: earnings {self.lease.earnings} + debt {self.lease.debt} != "
-                         f"{self.expected_units} x {price}")
+            found.append(
+                f"{self.name}: earnings {self.lease.earnings} + debt {self.lease.debt} != "
+                f"{self.expected_units} x {price}"
+            )
         for (before, _), (counter, units) in itertools.pairwise(self.lines):
             if counter < before or units != counter - before:
-                found.append(f"{self.name}: settled {units} units at counter {counter} after counter {before} "
-                             "(a unit billed twice or skipped)")
+                found.append(
+                    f"{self.name}: settled {units} units at counter {counter} after counter {before} "
+                    "(a unit billed twice or skipped)"
+                )
         return found
 
 
@@ -376,15 +436,23 @@ def audit(floor: Floor, finals: Mapping[str, int]) -> list[Audit]:
     audits = []
     for name, final in finals.items():
         lease_id = floor.leases[name]
-        logs = sorted(settled.get_logs(argument_filters={"leaseId": lease_id}, from_block=0, to_block="latest"),
-                      key=lambda entry: (entry["blockNumber"], entry["logIndex"]))
-        lines = [(int(log["args"]["counter"]), int(log["args"]["units"]), int(log["args"]["amount"]))
-                 for log in logs]
+        logs = sorted(
+            settled.get_logs(argument_filters={"leaseId": lease_id}, from_block=0, to_block="latest"),
+            key=lambda entry: (entry["blockNumber"], entry["logIndex"]),
+        )
+        lines = [(int(log["args"]["counter"]), int(log["args"]["units"]), int(log["args"]["amount"])) for log in logs]
         anchor = None if not lines else lines[0][0] - lines[0][1]
-        audits.append(Audit(name=name, final=final, lease=client.get(lease_id), anchor=anchor,
-                            billed_units=sum(units for _, units, _ in lines),
-                            billed_amount=sum(amount for _, _, amount in lines),
-                            lines=[(counter, units) for counter, units, _ in lines]))
+        audits.append(
+            Audit(
+                name=name,
+                final=final,
+                lease=client.get(lease_id),
+                anchor=anchor,
+                billed_units=sum(units for _, units, _ in lines),
+                billed_amount=sum(amount for _, _, amount in lines),
+                lines=[(counter, units) for counter, units, _ in lines],
+            )
+        )
     return audits
 
 
@@ -404,15 +472,17 @@ def chain_position(floor: Floor, name: str) -> tuple[int, int]:
     return lease.last_counter, lease.last_runtime_seconds
 
 
-def wait_chain_reaches(floor: Floor, finals: Mapping[str, int], timeout: float, what: str,
-                       oracle: OracleProcess | None = None) -> float:
+def wait_chain_reaches(
+    floor: Floor, finals: Mapping[str, int], timeout: float, what: str, oracle: OracleProcess | None = None
+) -> float:
     """Until every lease's chain counter is at least its machine's final counter; fails at once (with its exit
     code and last log lines) if ``oracle`` dies meanwhile."""
 
     def reached() -> bool:
         if oracle is not None and not oracle.alive():
-            raise AssertionError(f"the oracle exited with {oracle.exit_code()} while waiting for {what}:\n"
-                                 f"{oracle.log_tail(5)}")
+            raise AssertionError(
+                f"the oracle exited with {oracle.exit_code()} while waiting for {what}:\n{oracle.log_tail(5)}"
+            )
         return all(chain_counter(floor, n) >= c for n, c in finals.items())
 
     return wait_for(reached, timeout, what, interval=0.1)
@@ -441,15 +511,26 @@ def device_signer(floor: Floor, name: str, key: bytes | None = None) -> Callable
     the EIP-712 UsageReport, with the machine's registered key (or ``key``, to forge one)."""
     session = floor.session
     lease = session.contract("EquipmentLease")
-    signer = DeviceSigner(key or floor.device_keys[name],
-                          UsageReportHasher(lease_domain(session.chain.chain_id, lease.address)))
+    signer = DeviceSigner(
+        key or floor.device_keys[name], UsageReportHasher(lease_domain(session.chain.chain_id, lease.address))
+    )
     lease_id = floor.leases[name]
 
     def sign(reading: dict[str, int]) -> dict[str, Any]:
-        signed = signer.sign(UsageReport(lease_id=lease_id, machine_id=machine_id(name), counter=reading["counter"],
-                                         runtime_seconds=reading["runtime"], timestamp=reading["timestamp"]))
-        return {**reading, "leaseId": hex(lease_id), "signature": {"r": "0x" + signed.r.hex(),
-                                                                    "vs": "0x" + signed.vs.hex()}}
+        signed = signer.sign(
+            UsageReport(
+                lease_id=lease_id,
+                machine_id=machine_id(name),
+                counter=reading["counter"],
+                runtime_seconds=reading["runtime"],
+                timestamp=reading["timestamp"],
+            )
+        )
+        return {
+            **reading,
+            "leaseId": hex(lease_id),
+            "signature": {"r": "0x" + signed.r.hex(), "vs": "0x" + signed.vs.hex()},
+        }
 
     return sign
 

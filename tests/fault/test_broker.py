@@ -64,6 +64,8 @@ def test_broker_killed_and_restarted_loses_no_reading_and_the_outage_shows(
         line.stop()
     assert resumed_after <= RESUMED_WITHIN_S, (
         f"billing resumed {resumed_after:.1f} s after the broker returned (bound {RESUMED_WITHIN_S} s); chain at "
-        f"{ {n: chain_counter(rig.floor, n) for n in rig.names} }")
+        f"{ {n: chain_counter(rig.floor, n) for n in rig.names} }"
+    )
     assert reported_after <= REPORTED_WITHIN_S, (
-        f"/healthz did not show the broker outage within {REPORTED_WITHIN_S} s: {rig.oracle.healthz(1.0)}")
+        f"/healthz did not show the broker outage within {REPORTED_WITHIN_S} s: {rig.oracle.healthz(1.0)}"
+    )

@@ -62,8 +62,9 @@ class Sampler:
             assert time.monotonic() < deadline, "the good machines' first readings did not settle"
             stamp = next_second()
             for name in self.names:
-                self.rig.devices.publish(name, {"counter": self.counters[name] + 3, "runtime": self.runtime,
-                                                "timestamp": stamp})
+                self.rig.devices.publish(
+                    name, {"counter": self.counters[name] + 3, "runtime": self.runtime, "timestamp": stamp}
+                )
             time.sleep(0.3)
         self.counters = {n: c + 3 for n, c in self.counters.items()}
 
@@ -76,8 +77,9 @@ class Sampler:
         self.rig.devices.publish(name, {"counter": self.counters[name], "runtime": self.runtime, "timestamp": stamp})
         started = time.monotonic()
         try:
-            wait_chain_reaches(self.rig.floor, {name: self.counters[name]}, timeout, f"{name}'s sample",
-                               self.rig.oracle)
+            wait_chain_reaches(
+                self.rig.floor, {name: self.counters[name]}, timeout, f"{name}'s sample", self.rig.oracle
+            )
         except AssertionError:
             if not self.rig.oracle.alive():
                 raise
@@ -96,9 +98,13 @@ def flood_bad_signatures(port: int, name: str, lease_id: int, rate: int, seconds
             due = int(elapsed * rate) + 1
             while sent < due:
                 sent += 1
-                body = {"counter": 10_000_000 + sent, "runtime": sent, "timestamp": int(time.time()),
-                        "leaseId": hex(lease_id),
-                        "signature": {"r": "0x" + rng.randbytes(32).hex(), "vs": "0x" + rng.randbytes(32).hex()}}
+                body = {
+                    "counter": 10_000_000 + sent,
+                    "runtime": sent,
+                    "timestamp": int(time.time()),
+                    "leaseId": hex(lease_id),
+                    "signature": {"r": "0x" + rng.randbytes(32).hex(), "vs": "0x" + rng.randbytes(32).hex()},
+                }
                 devices.publish(name, json.dumps(body).encode(), wait=None)
             time.sleep(0.005)
     finally:
@@ -115,8 +121,11 @@ def test_bad_signature_flood_from_one_machine_keeps_good_machines_latency(rig_fa
     quiet = [sampler.sample() for _ in range(6)]
     before = rejected_by_reason(rig.oracle.metrics()).get("bad_signature", 0)
     result: dict[str, float] = {}
-    flood = threading.Thread(target=lambda: result.update(
-        flood_bad_signatures(rig.broker.port, "m-0002", rig.floor.leases["m-0002"], FLOOD_RATE, FLOOD_SECONDS)))
+    flood = threading.Thread(
+        target=lambda: result.update(
+            flood_bad_signatures(rig.broker.port, "m-0002", rig.floor.leases["m-0002"], FLOOD_RATE, FLOOD_SECONDS)
+        )
+    )
     flood.start()
     flooded = []
     while flood.is_alive() or len(flooded) < 3:
@@ -126,8 +135,10 @@ def test_bad_signature_flood_from_one_machine_keeps_good_machines_latency(rig_fa
     refused = rejected_by_reason(rig.oracle.metrics()).get("bad_signature", 0) - before
     settle_then_audit(rig.floor, sampler.counters, 30)
     quiet_median, flood_median = statistics.median(quiet), statistics.median(flooded)
-    figures = (f"quiet median {quiet_median:.2f} s {[round(q, 2) for q in quiet]}, flood median {flood_median:.2f} s "
-               f"{[round(f, 2) for f in flooded]}, flood {result}, bad_signature refusals {refused:.0f}")
+    figures = (
+        f"quiet median {quiet_median:.2f} s {[round(q, 2) for q in quiet]}, flood median {flood_median:.2f} s "
+        f"{[round(f, 2) for f in flooded]}, flood {result}, bad_signature refusals {refused:.0f}"
+    )
     print(figures)
     assert result["sent"] >= FLOOD_RATE * FLOOD_SECONDS * 0.9, figures
     assert flood_median <= 2 * quiet_median + 1.0, figures

@@ -60,8 +60,11 @@ class Hostile:
         self.used.add(name)
         self.counters[name] += units
         self.runtimes[name] += 1
-        return {"counter": self.counters[name], "runtime": self.runtimes[name],
-                "timestamp": int(time.time()) if timestamp is None else timestamp}
+        return {
+            "counter": self.counters[name],
+            "runtime": self.runtimes[name],
+            "timestamp": int(time.time()) if timestamp is None else timestamp,
+        }
 
     def publish(self, name: str, payload: bytes | dict[str, Any], **kwargs: Any) -> None:
         if name == DEVICE and isinstance(payload, dict) and "signature" not in payload:
@@ -77,9 +80,14 @@ class Hostile:
         stamp = next_second()
         for machine in (name, *GOOD):
             self.publish(machine, self.reading(machine, 3, stamp))
-        wait_chain_reaches(self.rig.floor, {m: self.counters[m] for m in (name, *GOOD)}, SETTLE_S,
-                           f"{name}'s genuine reading {self.counters[name]} (and the good machines') to settle "
-                           "after the hostile input", self.rig.oracle)
+        wait_chain_reaches(
+            self.rig.floor,
+            {m: self.counters[m] for m in (name, *GOOD)},
+            SETTLE_S,
+            f"{name}'s genuine reading {self.counters[name]} (and the good machines') to settle "
+            "after the hostile input",
+            self.rig.oracle,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +96,9 @@ def hostile_rig(compiled: Project, tmp_path_factory: pytest.TempPathFactory) -> 
     node = AnvilNode(compiled, state=workdir / "anvil-state.json").start()
     try:
         with running_mosquitto(workdir / "mosquitto") as broker:
-            session = Session(connect("anvil", rpc_url=node.url), project=compiled,
-                              deployments_dir=workdir / "deployments")
+            session = Session(
+                connect("anvil", rpc_url=node.url), project=compiled, deployments_dir=workdir / "deployments"
+            )
             rig = make_rig(session, node, broker, workdir, len(MACHINES), device_signed=(DEVICE,))
             assert rig.names == list(MACHINES)
             rig.oracle.start().wait_serving(60)
@@ -200,8 +209,9 @@ def test_exact_duplicates_and_redeliveries_bill_once(hostile: Hostile) -> None:
     reading = hostile.reading(DUPLICATED, 4, next_second())
     for _ in range(5):
         hostile.publish(DUPLICATED, reading)
-    wait_chain_reaches(hostile.rig.floor, {DUPLICATED: reading["counter"]}, SETTLE_S, "the duplicated reading",
-                       hostile.rig.oracle)
+    wait_chain_reaches(
+        hostile.rig.floor, {DUPLICATED: reading["counter"]}, SETTLE_S, "the duplicated reading", hostile.rig.oracle
+    )
     hostile.publish(DUPLICATED, reading)  # a redelivery after it settled
     hostile.genuine_reading_settles(DUPLICATED)
 
@@ -225,8 +235,9 @@ def test_same_second_newer_counter_is_billed_even_if_the_machine_then_falls_sile
     second = next_second()
     first = hostile.reading(SAME_SECOND, 1, second)
     hostile.publish(SAME_SECOND, first)
-    wait_chain_reaches(floor, {SAME_SECOND: first["counter"]}, SETTLE_S, "the first reading of the second",
-                       hostile.rig.oracle)
+    wait_chain_reaches(
+        floor, {SAME_SECOND: first["counter"]}, SETTLE_S, "the first reading of the second", hostile.rig.oracle
+    )
     later = hostile.reading(SAME_SECOND, 5, second)
     hostile.publish(SAME_SECOND, later)
     deadline = time.monotonic() + SETTLE_S
@@ -234,11 +245,12 @@ def test_same_second_newer_counter_is_billed_even_if_the_machine_then_falls_sile
         row = {r["machine"]: r for r in hostile.rig.oracle.status()["machines"]}[SAME_SECOND]
         on_chain = chain_counter(floor, SAME_SECOND)
         assert row["last_settled"] is None or row["last_settled"] <= on_chain, (
-            f"oracle status says {SAME_SECOND} settled up to {row['last_settled']}, the chain billed up to "
-            f"{on_chain}")
+            f"oracle status says {SAME_SECOND} settled up to {row['last_settled']}, the chain billed up to {on_chain}"
+        )
         time.sleep(0.3)
     assert chain_counter(floor, SAME_SECOND) == later["counter"], (
-        f"the same-second reading {later['counter']} was never billed; chain at {chain_counter(floor, SAME_SECOND)}")
+        f"the same-second reading {later['counter']} was never billed; chain at {chain_counter(floor, SAME_SECOND)}"
+    )
 
 
 def test_counter_jump_within_one_second_is_refused_and_does_not_quarantine(hostile: Hostile) -> None:
@@ -256,8 +268,11 @@ def test_counter_jump_within_one_second_is_refused_and_does_not_quarantine(hosti
 @pytest.mark.parametrize("offset", [3600, -3600, 10**9])
 def test_timestamps_far_from_now_are_refused(hostile: Hostile, offset: int) -> None:
     before = hostile.rejections()
-    bogus = {"counter": hostile.counters[SKEW] + 50, "runtime": hostile.runtimes[SKEW] + 1,
-             "timestamp": int(time.time()) + offset}
+    bogus = {
+        "counter": hostile.counters[SKEW] + 50,
+        "runtime": hostile.runtimes[SKEW] + 1,
+        "timestamp": int(time.time()) + offset,
+    }
     hostile.publish(SKEW, bogus)
     hostile.genuine_reading_settles(SKEW)
     after = hostile.rejections()

@@ -59,7 +59,8 @@ def test_hung_node_is_reported_degraded_within_seconds_and_billing_is_exact_afte
     finally:
         line.stop()
     assert degraded_after <= DEGRADED_WITHIN_S, (
-        f"/healthz did not report the hung node within {DEGRADED_WITHIN_S} s (took {degraded_after} s)")
+        f"/healthz did not report the hung node within {DEGRADED_WITHIN_S} s (took {degraded_after} s)"
+    )
 
 
 def test_node_killed_and_restarted_from_its_state_is_caught_up_without_loss(
@@ -83,7 +84,8 @@ def test_node_killed_and_restarted_from_its_state_is_caught_up_without_loss(
     finally:
         line.stop()
     assert degraded_after <= DEGRADED_WITHIN_S, (
-        f"/healthz did not report the dead node within {DEGRADED_WITHIN_S} s (took {degraded_after} s)")
+        f"/healthz did not report the dead node within {DEGRADED_WITHIN_S} s (took {degraded_after} s)"
+    )
 
 
 def test_oracle_started_while_the_node_is_down_serves_degraded_and_settles_when_it_returns(
@@ -96,8 +98,9 @@ def test_oracle_started_while_the_node_is_down_serves_degraded_and_settles_when_
     try:
         rig.oracle.start()
         time.sleep(3.0)
-        assert rig.oracle.alive(), (f"the oracle exited with {rig.oracle.exit_code()} because the node is down:\n"
-                                    f"{rig.oracle.log_tail(5)}")
+        assert rig.oracle.alive(), (
+            f"the oracle exited with {rig.oracle.exit_code()} because the node is down:\n{rig.oracle.log_tail(5)}"
+        )
         assert reports_trouble(rig.oracle.healthz(2.0), "chain", "node"), rig.oracle.healthz(2.0)
         node.start()
         finals = line.end_shift()

@@ -49,8 +49,13 @@ def test_status_and_metrics_agree_with_the_chain_at_rest(rig_factory: Callable[.
     for name, final in line_finals.items():
         row, on_chain = rows.get(name, {}), chain_counter(rig.floor, name)
         # Issue 12: status shows the chain's view beside the outbox's and flags any difference (none at rest).
-        for field, expected in (("last_seen", final), ("last_settled", on_chain), ("on_chain", on_chain),
-                                ("pending", 0), ("flags", [])):
+        for field, expected in (
+            ("last_seen", final),
+            ("last_settled", on_chain),
+            ("on_chain", on_chain),
+            ("pending", 0),
+            ("flags", []),
+        ):
             if row.get(field) != expected:
                 mismatches.append(f"{name}: status {field} = {row.get(field)!r}, chain/machines say {expected}")
     if status.get("outbox_depth") != 0:
@@ -70,7 +75,10 @@ def test_status_and_metrics_agree_with_the_chain_at_rest(rig_factory: Callable[.
             break
         time.sleep(0.5)
     assert metrics.get("oracle_outbox_depth") == 0, metrics.get("oracle_outbox_depth")
-    assert seen and billed, ("no per-machine seen / billed-on-chain metrics on /metrics: "
-                             f"{sorted(k for k in metrics if 'machine=' in k)}")
-    assert agree, (f"(seen, billed on chain, unbilled) on /metrics {GAUGES_AGREE_S:.0f} s after the chain settled "
-                   f"the final counters {line_finals}: {gaps}")
+    assert seen and billed, (
+        f"no per-machine seen / billed-on-chain metrics on /metrics: {sorted(k for k in metrics if 'machine=' in k)}"
+    )
+    assert agree, (
+        f"(seen, billed on chain, unbilled) on /metrics {GAUGES_AGREE_S:.0f} s after the chain settled "
+        f"the final counters {line_finals}: {gaps}"
+    )
