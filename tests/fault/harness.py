@@ -357,17 +357,19 @@ class Line:
                 self.last_info[machine.name] = self.devices.publish(machine.name, machine.tick(), wait=None)
 
     def end_shift(self) -> dict[str, int]:
-        """Production stops; each machine publishes its final reading once (acknowledged by the broker) and
-        then falls silent, as a machine switched off at the end of a shift. Returns the final counters."""
+        """The last pieces of the shift: each machine makes a few more units, publishes that final reading once
+        (acknowledged by the broker) and falls silent, as a machine switched off. The final reading carries units
+        no earlier reading reported, so it is billed only if that one message is. Returns the final counters."""
         self._stop.set()
         self._thread.join(10)
         time.sleep(1.05)  # the final reading is stamped a second after the last one: the chain needs it newer
         finals = {}
         for machine in self.machines.values():
+            final = machine.tick()
             with machine.lock:
                 machine.running = False
-                self.devices.publish(machine.name, machine.reading())
-                finals[machine.name] = machine.counter
+            self.devices.publish(machine.name, final)
+            finals[machine.name] = final["counter"]
         return finals
 
     def stop(self) -> None:
