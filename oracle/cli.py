@@ -10,8 +10,15 @@ import click
 from oracle.config import load_config
 from oracle.outbox import Outbox
 
-config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default="oracle.toml",
-                             show_default=True, envvar="ORACLE_CONFIG", help="Oracle config file (TOML).")
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default="oracle.toml",
+    show_default=True,
+    envvar="ORACLE_CONFIG",
+    help="Oracle config file (TOML).",
+)
 
 
 @click.group()
@@ -24,12 +31,17 @@ def oracle() -> None:
 @click.option("--log-level", default="INFO", show_default=True)
 def run(config_path: Path, log_level: str) -> None:
     """Run the oracle until SIGTERM / SIGINT (then flush and exit 0)."""
+    import os
+
+    from oracle import keyvault
     from oracle.logs import configure
-    from oracle.service import OracleService
-    from oracle.wiring import build_adapters
 
     configure(log_level)
     settings = load_config(config_path)
+    # The vault's key derivation runs while the service's heavy imports load (restart time, issue 12).
+    keyvault.prefetch(settings.outbox.with_suffix(".keys"), os.environ.get("ORACLE_DEVICE_PASSWORD"))
+    from oracle.service import OracleService
+    from oracle.wiring import build_adapters
 
     async def main() -> int:
         sources, commanders = build_adapters(settings)
@@ -64,8 +76,16 @@ def status(config_path: Path, as_json: bool) -> None:
             quarantined += f" (machine: {row['machine_quarantined']})"
         elif row["quarantine_reasons"]:
             quarantined += f" ({row['quarantine_reasons']})"
-        grid.add_row(str(row["machine"]), str(row["last_seen"]), str(row["last_settled"]), str(row["on_chain"]),
-                     str(row["pending"]), quarantined, str(row["lock"]), "; ".join(row["flags"]) or "ok")
+        grid.add_row(
+            str(row["machine"]),
+            str(row["last_seen"]),
+            str(row["last_settled"]),
+            str(row["on_chain"]),
+            str(row["pending"]),
+            quarantined,
+            str(row["lock"]),
+            "; ".join(row["flags"]) or "ok",
+        )
     console = Console(soft_wrap=True)
     console.print(grid)
     if report["chain_error"]:

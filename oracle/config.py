@@ -183,11 +183,15 @@ def _resolve_paths(settings: OracleSettings, base: Path) -> OracleSettings:
     def fix(value: Path | None) -> Path | None:
         return None if value is None or value.is_absolute() else base / value
 
-    chain = settings.chain.model_copy(update={
-        "deployments": fix(settings.chain.deployments) or settings.chain.deployments,
-        "relayer_keystore": fix(settings.chain.relayer_keystore) or settings.chain.relayer_keystore,
-    })
-    machines = [m.model_copy(update={"device_keystore": fix(m.device_keystore) or m.device_keystore})
-                for m in settings.machines]
-    return settings.model_copy(update={"chain": chain, "machines": machines,
-                                       "outbox": fix(settings.outbox) or settings.outbox})
+    chain = settings.chain.model_copy(
+        update={
+            "deployments": fix(settings.chain.deployments) or settings.chain.deployments,
+            "relayer_keystore": fix(settings.chain.relayer_keystore) or settings.chain.relayer_keystore,
+        }
+    )
+    machines = [
+        m.model_copy(update={"device_keystore": fix(m.device_keystore) or m.device_keystore}) for m in settings.machines
+    ]
+    return settings.model_copy(
+        update={"chain": chain, "machines": machines, "outbox": fix(settings.outbox) or settings.outbox}
+    )

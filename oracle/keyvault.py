@@ -17,14 +17,13 @@ import json
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from millchain.chain import load_keystore
 
 log = logging.getLogger("oracle.keyvault")
 
@@ -36,8 +35,42 @@ n x r x p block mixes, the same for both."""
 VERSION = 1
 
 
-def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+_prefetched: dict[tuple[str, bytes, int, int, int], Future[bytes]] = {}
+_prefetch_lock = threading.Lock()
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=64 * 1024 * 1024)
+
+
+def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    with _prefetch_lock:
+        future = _prefetched.pop((password, salt, n, r, p), None)
+    return future.result() if future is not None else _scrypt(password, salt, n, r, p)
+
+
+def prefetch(vault: Path, password: str | None) -> None:
+    """Start deriving the vault's key in a background thread (OpenSSL's scrypt releases the GIL), so the
+    derivation overlaps the seconds the service spends importing and connecting; :func:`unlock` then takes the
+    result. Does nothing without a password or a readable vault."""
+    if password is None:
+        return
+    try:
+        body = json.loads(vault.read_text(encoding="utf-8"))
+        params = (password, bytes.fromhex(body["salt"]), int(body["n"]), int(body["r"]), int(body["p"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    future: Future[bytes] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(_scrypt(*params))
+        except BaseException as exc:  # handed to whoever takes the result
+            future.set_exception(exc)
+
+    with _prefetch_lock:
+        _prefetched[params] = future
+    threading.Thread(target=run, name="oracle-vault-kdf", daemon=True).start()
 
 
 def fingerprint(path: Path) -> str:
@@ -57,8 +90,7 @@ def _open(path: Path, password: str) -> dict[str, dict[str, str]]:
         entries: dict[str, dict[str, str]] = json.loads(plain)["keys"]
         return entries
     except (InvalidTag, ValueError, KeyError, TypeError) as exc:
-        log.warning("key vault %s cannot be opened (%s); rebuilding it from the keystores", path,
-                    type(exc).__name__)
+        log.warning("key vault %s cannot be opened (%s); rebuilding it from the keystores", path, type(exc).__name__)
         return {}
 
 
@@ -66,8 +98,16 @@ def _write(path: Path, password: str, entries: Mapping[str, Mapping[str, str]]) 
     salt, nonce = secrets.token_bytes(32), secrets.token_bytes(12)
     key = _derive(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     ciphertext = AESGCM(key).encrypt(nonce, json.dumps({"keys": entries}).encode(), b"millchain-vault")
-    body = {"version": VERSION, "kdf": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P, "salt": salt.hex(),
-            "nonce": nonce.hex(), "ciphertext": ciphertext.hex()}
+    body = {
+        "version": VERSION,
+        "kdf": "scrypt",
+        "n": SCRYPT_N,
+        "r": SCRYPT_R,
+        "p": SCRYPT_P,
+        "salt": salt.hex(),
+        "nonce": nonce.hex(),
+        "ciphertext": ciphertext.hex(),
+    }
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -81,6 +121,8 @@ def unlock(vault: Path, keystores: Mapping[str, Path], password: str | None) -> 
     """Each machine's private key: from the vault where its keystore is unchanged, else from the keystore
     (decrypted in parallel), after which the vault is rewritten. Raises ConfigError for a keystore that
     cannot be unlocked."""
+    from millchain.chain import load_keystore  # web3 and eth-account: imported once the prefetch runs
+
     if password is None:
         # No password in the environment: each keystore asks for its own (load_keystore prompts), no vault.
         return {name: bytes(load_keystore(path, None).key) for name, path in keystores.items()}

@@ -15,39 +15,71 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.received = Counter("oracle_readings_received", "Telemetry messages received", ["machine"], registry=r)
-        self.signed = Counter("oracle_readings_signed", "Reports signed when sent (gateway signing) or verified on "
-                              "receipt (device signing)", registry=r)
+        self.signed = Counter(
+            "oracle_readings_signed",
+            "Reports signed when sent (gateway signing) or verified on receipt (device signing)",
+            registry=r,
+        )
         self.submitted = Counter("oracle_readings_submitted", "Readings sent on chain in a batch", registry=r)
-        self.confirmed = Counter("oracle_readings_confirmed", "Readings settled or stale on chain", ["outcome"],
-                                 registry=r)
+        self.confirmed = Counter(
+            "oracle_readings_confirmed", "Readings settled or stale on chain", ["outcome"], registry=r
+        )
         self.rejected = Counter("oracle_readings_rejected", "Readings refused, by reason", ["reason"], registry=r)
         self.transactions = Counter("oracle_transactions", "Batch transactions by event", ["event"], registry=r)
         self.outbox_depth = Gauge("oracle_outbox_depth", "Readings pending or in flight", registry=r)
         self.commands = Counter("oracle_commands", "Lock/unlock commands sent", ["command"], registry=r)
-        self.latency = Histogram("oracle_reading_to_settled_seconds", "From receiving a reading to its settlement",
-                                 buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300), registry=r)
-        self.dropped = Counter("oracle_messages_dropped", "Messages a source dropped before the intake (its queue "
-                               "full), by source", ["source"], registry=r)
-        self.chain_reachable = Gauge("oracle_chain_reachable", "1 while the node answers within the RPC timeout",
-                                     registry=r)
-        self.head_age = Gauge("oracle_chain_head_age_seconds", "Seconds since the node last answered with its head "
-                              "block", registry=r)
+        self.latency = Histogram(
+            "oracle_reading_to_settled_seconds",
+            "From receiving a reading to its settlement",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+        self.dropped = Counter(
+            "oracle_messages_dropped",
+            "Messages a source dropped before the intake (its queue full), by source",
+            ["source"],
+            registry=r,
+        )
+        self.chain_reachable = Gauge(
+            "oracle_chain_reachable", "1 while the node answers within the RPC timeout", registry=r
+        )
+        self.head_age = Gauge(
+            "oracle_chain_head_age_seconds", "Seconds since the node last answered with its head block", registry=r
+        )
         self.head = Gauge("oracle_chain_head_block", "The chain's head block as last seen", registry=r)
-        self.broker_connected = Gauge("oracle_broker_connected", "1 while every MQTT source is connected to its "
-                                      "broker (1 without MQTT sources)", registry=r)
-        self.counter_seen = Gauge("oracle_machine_counter_seen", "A machine's last counter accepted (as reported on "
-                                  "chain)", ["machine"], registry=r)
-        self.counter_on_chain = Gauge("oracle_machine_counter_on_chain", "The counter the lease contract holds for "
-                                      "the machine's lease", ["machine"], registry=r)
-        self.unbilled = Gauge("oracle_machine_unbilled_units", "Units seen and not yet billed on chain (seen minus "
-                              "on chain): the alarm when it grows", ["machine"], registry=r)
-        self.last_settlement = Gauge("oracle_last_settlement_timestamp", "Unix time of the last reading settled on "
-                                     "chain", registry=r)
-        self.quarantined = Gauge("oracle_quarantined_machines", "Machines quarantined until `oracle rebaseline`",
-                                 registry=r)
+        self.broker_connected = Gauge(
+            "oracle_broker_connected",
+            "1 while every MQTT source is connected to its broker (1 without MQTT sources)",
+            registry=r,
+        )
+        self.counter_seen = Gauge(
+            "oracle_machine_counter_seen",
+            "A machine's last counter accepted (as reported on chain)",
+            ["machine"],
+            registry=r,
+        )
+        self.counter_on_chain = Gauge(
+            "oracle_machine_counter_on_chain",
+            "The counter the lease contract holds for the machine's lease",
+            ["machine"],
+            registry=r,
+        )
+        self.unbilled = Gauge(
+            "oracle_machine_unbilled_units",
+            "Units seen and not yet billed on chain (seen minus on chain): the alarm when it grows",
+            ["machine"],
+            registry=r,
+        )
+        self.last_settlement = Gauge(
+            "oracle_last_settlement_timestamp", "Unix time of the last reading settled on chain", registry=r
+        )
+        self.quarantined = Gauge(
+            "oracle_quarantined_machines", "Machines quarantined until `oracle rebaseline`", registry=r
+        )
         self.restarts = Gauge("oracle_restarts", "Starts of the oracle on this outbox, minus the first", registry=r)
-        self.preflight_findings = Gauge("oracle_preflight_findings", "Preflight findings, by check", ["check"],
-                                        registry=r)
+        self.preflight_findings = Gauge(
+            "oracle_preflight_findings", "Preflight findings, by check", ["check"], registry=r
+        )
         self.last_loop = time.time()
         self.chain_ok = False
         self.last_head_at: float | None = None
@@ -70,9 +102,15 @@ class Metrics:
             problems.append("MQTT broker disconnected")
         if age >= 30:
             problems.append(f"submit loop stalled for {age:.0f} s")
-        return {"ok": not problems, "status": "ok" if not problems else "degraded", "problems": problems,
-                "chain_reachable": self.chain_ok, "head_age_seconds": head_age,
-                "broker_connected": self.broker_ok, "seconds_since_last_loop": round(age, 3)}
+        return {
+            "ok": not problems,
+            "status": "ok" if not problems else "degraded",
+            "problems": problems,
+            "chain_reachable": self.chain_ok,
+            "head_age_seconds": head_age,
+            "broker_connected": self.broker_ok,
+            "seconds_since_last_loop": round(age, 3),
+        }
 
 
 class MetricsServer:

@@ -225,18 +225,24 @@ class Outbox:
     def machine_state(self, machine: str) -> MachineState:
         row = self._db.execute(
             "SELECT last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined, "
-            "rate_credit, rebaseline FROM machines WHERE machine = ?", (machine,)).fetchone()
+            "rate_credit, rebaseline FROM machines WHERE machine = ?",
+            (machine,),
+        ).fetchone()
         if row is None:
             return MachineState()
         last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined, credit, flag = row
-        return MachineState(last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined,
-                            credit, bool(flag))
+        return MachineState(
+            last_counter, last_runtime, last_timestamp, counter_offset, runtime_offset, quarantined, credit, bool(flag)
+        )
 
     @_serialised
     def quarantine_machine(self, machine: str, reason: str) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO machines(machine, quarantined) VALUES (?, ?) "
-                       "ON CONFLICT(machine) DO UPDATE SET quarantined = excluded.quarantined", (machine, reason))
+            db.execute(
+                "INSERT INTO machines(machine, quarantined) VALUES (?, ?) "
+                "ON CONFLICT(machine) DO UPDATE SET quarantined = excluded.quarantined",
+                (machine, reason),
+            )
 
     @_serialised
     def rebaseline(self, machine: str) -> MachineState:
@@ -246,8 +252,10 @@ class Outbox:
         continues unchanged. Either way every report stays one the contract accepts."""
         with self._tx() as db:
             db.execute("INSERT INTO machines(machine) VALUES (?) ON CONFLICT(machine) DO NOTHING", (machine,))
-            db.execute("UPDATE machines SET quarantined = NULL, rebaseline = 1, rate_credit = NULL WHERE machine = ?",
-                       (machine,))
+            db.execute(
+                "UPDATE machines SET quarantined = NULL, rebaseline = 1, rate_credit = NULL WHERE machine = ?",
+                (machine,),
+            )
         return self.machine_state(machine)
 
     # ------------------------------------------------------------------ readings
@@ -264,20 +272,42 @@ class Outbox:
             return []
         newest = {item.lease_id: i for i, item in enumerate(readings)}
         last_of_machine = {item.machine: item for item in readings}
-        states = [(item.machine, item.state or MachineState(last_counter=item.device_counter,
-                                                            last_runtime=item.device_runtime,
-                                                            last_timestamp=item.timestamp))
-                  for item in last_of_machine.values()]
-        rows = [(item.machine, item.machine_id, hex(item.lease_id), item.counter, item.runtime, item.timestamp,
-                 item.r, item.vs, item.received_at, int(item.anchor),
-                 "pending" if item.anchor or newest[item.lease_id] == i else "superseded")
-                for i, item in enumerate(readings)]
+        states = [
+            (
+                item.machine,
+                item.state
+                or MachineState(
+                    last_counter=item.device_counter, last_runtime=item.device_runtime, last_timestamp=item.timestamp
+                ),
+            )
+            for item in last_of_machine.values()
+        ]
+        rows = [
+            (
+                item.machine,
+                item.machine_id,
+                hex(item.lease_id),
+                item.counter,
+                item.runtime,
+                item.timestamp,
+                item.r,
+                item.vs,
+                item.received_at,
+                int(item.anchor),
+                "pending" if item.anchor or newest[item.lease_id] == i else "superseded",
+            )
+            for i, item in enumerate(readings)
+        ]
         with self._tx() as db:
-            db.executemany("UPDATE readings SET state = 'superseded' WHERE lease_id = ? AND state = 'pending' "
-                           "AND anchor = 0", [(hex(lease),) for lease in newest])
+            db.executemany(
+                "UPDATE readings SET state = 'superseded' WHERE lease_id = ? AND state = 'pending' AND anchor = 0",
+                [(hex(lease),) for lease in newest],
+            )
             db.executemany(
                 "INSERT INTO readings(machine, machine_id, lease_id, counter, runtime, timestamp, r, vs, "
-                "received_at, anchor, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "received_at, anchor, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             # Rows inserted in one write transaction take consecutive ids after the largest one.
             last = int(db.execute("SELECT MAX(id) FROM readings").fetchone()[0])
             db.executemany(
@@ -287,8 +317,20 @@ class Outbox:
                 "last_runtime = excluded.last_runtime, last_timestamp = excluded.last_timestamp, "
                 "counter_offset = excluded.counter_offset, runtime_offset = excluded.runtime_offset, "
                 "rate_credit = excluded.rate_credit, rebaseline = excluded.rebaseline",
-                [(name, st.last_counter, st.last_runtime, st.last_timestamp, st.counter_offset, st.runtime_offset,
-                  st.rate_credit, int(st.rebaseline)) for name, st in states])
+                [
+                    (
+                        name,
+                        st.last_counter,
+                        st.last_runtime,
+                        st.last_timestamp,
+                        st.counter_offset,
+                        st.runtime_offset,
+                        st.rate_credit,
+                        int(st.rebaseline),
+                    )
+                    for name, st in states
+                ],
+            )
         if self._leases_with_readings is not None:  # only once committed
             self._leases_with_readings.update(hex(lease) for lease in newest)
         return list(range(last - len(rows) + 1, last + 1))
@@ -298,28 +340,37 @@ class Outbox:
         """Whether any reading of this lease was ever accepted (other than ones the chain refused). The intake
         asks for every reading of a lease not yet anchored on chain, so it is answered from memory."""
         if self._leases_with_readings is None:
-            self._leases_with_readings = {row[0] for row in self._db.execute(
-                "SELECT DISTINCT lease_id FROM readings WHERE state != 'quarantined'")}
+            self._leases_with_readings = {
+                row[0]
+                for row in self._db.execute("SELECT DISTINCT lease_id FROM readings WHERE state != 'quarantined'")
+            }
         return hex(lease_id) in self._leases_with_readings
 
     @_serialised
     def pending(self, limit: int) -> list[PendingReading]:
         rows = self._db.execute(
             f"SELECT {_READING_COLUMNS} FROM readings WHERE state = 'pending' AND "
-            "(not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT ?", (time.time(), limit)).fetchall()
+            "(not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT ?",
+            (time.time(), limit),
+        ).fetchall()
         return [_reading(row) for row in rows]
 
     @_serialised
     def count_pending(self, limit: int) -> int:
         """How many readings are pending, counting no further than ``limit``."""
-        return int(self._db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM readings WHERE state = 'pending' AND "
-                                    "(not_before IS NULL OR not_before <= ?) LIMIT ?)",
-                                    (time.time(), limit)).fetchone()[0])
+        return int(
+            self._db.execute(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM readings WHERE state = 'pending' AND "
+                "(not_before IS NULL OR not_before <= ?) LIMIT ?)",
+                (time.time(), limit),
+            ).fetchone()[0]
+        )
 
     @_serialised
     def depth(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM readings WHERE state IN ('pending', 'submitted')")
-                   .fetchone()[0])
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM readings WHERE state IN ('pending', 'submitted')").fetchone()[0]
+        )
 
     # ------------------------------------------------------------------ batches and attempts
 
@@ -329,20 +380,35 @@ class Outbox:
         are sent with, before broadcast."""
         ids = [r.id for r in readings]
         with self._tx() as db:
-            cursor = db.execute("INSERT INTO batches(nonce, reading_ids, state, created_at) "
-                                "VALUES (?, ?, 'inflight', ?)", (nonce, json.dumps(ids), time.time()))
+            cursor = db.execute(
+                "INSERT INTO batches(nonce, reading_ids, state, created_at) VALUES (?, ?, 'inflight', ?)",
+                (nonce, json.dumps(ids), time.time()),
+            )
             batch_id = cursor.lastrowid
             assert batch_id is not None
-            db.executemany("UPDATE readings SET state = 'submitted', batch_id = ?, r = ?, vs = ? "
-                           "WHERE id = ? AND state = 'pending'", [(batch_id, r.r, r.vs, r.id) for r in readings])
+            db.executemany(
+                "UPDATE readings SET state = 'submitted', batch_id = ?, r = ?, vs = ? "
+                "WHERE id = ? AND state = 'pending'",
+                [(batch_id, r.r, r.vs, r.id) for r in readings],
+            )
             self._insert_attempt(db, Attempt(**{**attempt.__dict__, "batch_id": batch_id}))
         return Batch(batch_id, nonce, ids)
 
     def _insert_attempt(self, db: sqlite3.Connection, attempt: Attempt) -> None:
-        db.execute("INSERT OR IGNORE INTO attempts(tx_hash, batch_id, raw, max_fee, tip, gas, sent_block, created_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (attempt.tx_hash, attempt.batch_id, attempt.raw, attempt.max_fee, attempt.tip, attempt.gas,
-                    attempt.sent_block, time.time()))
+        db.execute(
+            "INSERT OR IGNORE INTO attempts(tx_hash, batch_id, raw, max_fee, tip, gas, sent_block, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                attempt.tx_hash,
+                attempt.batch_id,
+                attempt.raw,
+                attempt.max_fee,
+                attempt.tip,
+                attempt.gas,
+                attempt.sent_block,
+                time.time(),
+            ),
+        )
 
     @_serialised
     def add_attempt(self, attempt: Attempt) -> None:
@@ -356,8 +422,11 @@ class Outbox:
 
     @_serialised
     def attempts(self, batch_id: int) -> list[Attempt]:
-        rows = self._db.execute("SELECT tx_hash, batch_id, raw, max_fee, tip, gas, sent_block FROM attempts "
-                                "WHERE batch_id = ? ORDER BY created_at", (batch_id,)).fetchall()
+        rows = self._db.execute(
+            "SELECT tx_hash, batch_id, raw, max_fee, tip, gas, sent_block FROM attempts "
+            "WHERE batch_id = ? ORDER BY created_at",
+            (batch_id,),
+        ).fetchall()
         return [Attempt(*row) for row in rows]
 
     @_serialised
@@ -366,7 +435,8 @@ class Outbox:
             return []
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
-            f"SELECT {_READING_COLUMNS} FROM readings WHERE id IN ({marks}) ORDER BY id", list(ids)).fetchall()
+            f"SELECT {_READING_COLUMNS} FROM readings WHERE id IN ({marks}) ORDER BY id", list(ids)
+        ).fetchall()
         return [_reading(row) for row in rows]
 
     @_serialised
@@ -379,19 +449,33 @@ class Outbox:
                 state = outcome.state
                 if state == "pending":
                     lease, anchor = db.execute("SELECT lease_id, anchor FROM readings WHERE id = ?", (rid,)).fetchone()
-                    newer = db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND id > ? AND state IN "
-                                       "('pending', 'submitted', 'settled') LIMIT 1", (lease, rid)).fetchone()
+                    newer = db.execute(
+                        "SELECT 1 FROM readings WHERE lease_id = ? AND id > ? AND state IN "
+                        "('pending', 'submitted', 'settled') LIMIT 1",
+                        (lease, rid),
+                    ).fetchone()
                     if newer and not anchor:
                         state = "superseded"
                 if state == "pending" and outcome.timestamp is not None:
                     # Re-timed: the gateway signs it again when it is sent.
-                    db.execute("UPDATE readings SET timestamp = ?, r = ?, vs = ? WHERE id = ?",
-                               (outcome.timestamp, UNSIGNED, UNSIGNED, rid))
-                db.execute("UPDATE readings SET state = ?, reason = ?, settled_at = ?, not_before = ?, "
-                           "tries = tries + ?, batch_id = CASE WHEN ? = 'pending' THEN NULL ELSE batch_id END "
-                           "WHERE id = ?",
-                           (state, outcome.reason, now if state == "settled" else None, outcome.not_before,
-                            int(state == "pending"), state, rid))
+                    db.execute(
+                        "UPDATE readings SET timestamp = ?, r = ?, vs = ? WHERE id = ?",
+                        (outcome.timestamp, UNSIGNED, UNSIGNED, rid),
+                    )
+                db.execute(
+                    "UPDATE readings SET state = ?, reason = ?, settled_at = ?, not_before = ?, "
+                    "tries = tries + ?, batch_id = CASE WHEN ? = 'pending' THEN NULL ELSE batch_id END "
+                    "WHERE id = ?",
+                    (
+                        state,
+                        outcome.reason,
+                        now if state == "settled" else None,
+                        outcome.not_before,
+                        int(state == "pending"),
+                        state,
+                        rid,
+                    ),
+                )
             db.execute("UPDATE batches SET state = 'done' WHERE id = ?", (batch.id,))
         self._forget_refused([rid for rid, o in outcomes.items() if o.state == "quarantined"])
 
@@ -401,15 +485,21 @@ class Outbox:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        return {int(rid): int(n) for rid, n in self._db.execute(
-            f"SELECT id, tries FROM readings WHERE id IN ({marks})", list(ids)).fetchall()}
+        return {
+            int(rid): int(n)
+            for rid, n in self._db.execute(
+                f"SELECT id, tries FROM readings WHERE id IN ({marks})", list(ids)
+            ).fetchall()
+        }
 
     @_serialised
     def quarantine_pending(self, ids: Sequence[int], reason: str) -> None:
         """Readings that cannot be sent (no key to sign them with any more) are quarantined with the reason."""
         with self._tx() as db:
-            db.executemany("UPDATE readings SET state = 'quarantined', reason = ? WHERE id = ? AND state = 'pending'",
-                           [(reason, rid) for rid in ids])
+            db.executemany(
+                "UPDATE readings SET state = 'quarantined', reason = ? WHERE id = ? AND state = 'pending'",
+                [(reason, rid) for rid in ids],
+            )
         self._forget_refused(ids)
 
     def _forget_refused(self, refused: Sequence[int]) -> None:
@@ -417,10 +507,15 @@ class Outbox:
             return
         # A lease whose only readings were refused has no anchor on its way: its next reading is one.
         marks = ",".join("?" * len(refused))
-        for (lease,) in self._db.execute(f"SELECT DISTINCT lease_id FROM readings WHERE id IN ({marks})",
-                                         list(refused)).fetchall():
-            if self._db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1",
-                                (lease,)).fetchone() is None:
+        for (lease,) in self._db.execute(
+            f"SELECT DISTINCT lease_id FROM readings WHERE id IN ({marks})", list(refused)
+        ).fetchall():
+            if (
+                self._db.execute(
+                    "SELECT 1 FROM readings WHERE lease_id = ? AND state != 'quarantined' LIMIT 1", (lease,)
+                ).fetchone()
+                is None
+            ):
                 self._leases_with_readings.discard(lease)
 
     @_serialised
@@ -430,11 +525,13 @@ class Outbox:
         with self._tx() as db:
             for rid in batch.reading_ids:
                 lease, anchor = db.execute("SELECT lease_id, anchor FROM readings WHERE id = ?", (rid,)).fetchone()
-                newer = db.execute("SELECT 1 FROM readings WHERE lease_id = ? AND id > ? AND state IN "
-                                   "('pending', 'submitted', 'settled') LIMIT 1", (lease, rid)).fetchone()
+                newer = db.execute(
+                    "SELECT 1 FROM readings WHERE lease_id = ? AND id > ? AND state IN "
+                    "('pending', 'submitted', 'settled') LIMIT 1",
+                    (lease, rid),
+                ).fetchone()
                 state = "superseded" if newer and not anchor else "pending"
-                db.execute("UPDATE readings SET state = ?, batch_id = NULL, reason = ? WHERE id = ?",
-                           (state, why, rid))
+                db.execute("UPDATE readings SET state = ?, batch_id = NULL, reason = ? WHERE id = ?", (state, why, rid))
             db.execute("UPDATE batches SET state = 'dropped' WHERE id = ?", (batch.id,))
 
     # ------------------------------------------------------------------ locks and cursors
@@ -457,10 +554,12 @@ class Outbox:
     def set_lock_states(self, delivered: Sequence[tuple[str, str, int]]) -> None:
         """Record commands delivered, (machine, command, lease id) each, in one transaction."""
         with self._tx() as db:
-            db.executemany("INSERT INTO machines(machine, lock_state, lock_lease) VALUES (?, ?, ?) "
-                           "ON CONFLICT(machine) DO UPDATE SET lock_state = excluded.lock_state, "
-                           "lock_lease = excluded.lock_lease",
-                           [(machine, state, hex(lease_id)) for machine, state, lease_id in delivered])
+            db.executemany(
+                "INSERT INTO machines(machine, lock_state, lock_lease) VALUES (?, ?, ?) "
+                "ON CONFLICT(machine) DO UPDATE SET lock_state = excluded.lock_state, "
+                "lock_lease = excluded.lock_lease",
+                [(machine, state, hex(lease_id)) for machine, state, lease_id in delivered],
+            )
 
     @_serialised
     def cursor(self, name: str) -> int | None:
@@ -470,18 +569,22 @@ class Outbox:
     @_serialised
     def set_cursor(self, name: str, value: int) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
-                       "value = excluded.value", (name, value))
+            db.execute(
+                "INSERT INTO cursors(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
 
     @_serialised
     def save_leases(self, leases: Sequence[tuple[str, int | None, int, int, bool]]) -> None:
         """Each machine's lease as last read from the chain (machine, lease id or None, status, max rate,
         anchored): what the intake works from when the oracle starts while the node is down."""
         with self._tx() as db:
-            db.executemany("INSERT INTO leases(machine, lease_id, status, max_rate, anchored) VALUES (?, ?, ?, ?, ?) "
-                           "ON CONFLICT(machine) DO UPDATE SET lease_id = excluded.lease_id, status = excluded.status, "
-                           "max_rate = excluded.max_rate, anchored = excluded.anchored",
-                           [(m, None if i is None else hex(i), st, rate, int(a)) for m, i, st, rate, a in leases])
+            db.executemany(
+                "INSERT INTO leases(machine, lease_id, status, max_rate, anchored) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(machine) DO UPDATE SET lease_id = excluded.lease_id, status = excluded.status, "
+                "max_rate = excluded.max_rate, anchored = excluded.anchored",
+                [(m, None if i is None else hex(i), st, rate, int(a)) for m, i, st, rate, a in leases],
+            )
 
     @_serialised
     def load_leases(self) -> list[tuple[str, int | None, int, int, bool]]:
@@ -492,8 +595,10 @@ class Outbox:
     def count_start(self) -> int:
         """Record one more start of the oracle on this outbox; returns how many there were."""
         with self._tx() as db:
-            db.execute("INSERT INTO cursors(name, value) VALUES ('starts', 1) ON CONFLICT(name) DO UPDATE SET "
-                       "value = value + 1")
+            db.execute(
+                "INSERT INTO cursors(name, value) VALUES ('starts', 1) ON CONFLICT(name) DO UPDATE SET "
+                "value = value + 1"
+            )
             return int(db.execute("SELECT value FROM cursors WHERE name = 'starts'").fetchone()[0])
 
     @_serialised
@@ -501,13 +606,19 @@ class Outbox:
         """The last preflight's findings (check, level, message), replacing the previous run's."""
         with self._tx() as db:
             db.execute("DELETE FROM preflight")
-            db.executemany("INSERT INTO preflight(check_name, level, message, at) VALUES (?, ?, ?, ?)",
-                           [(*f, time.time()) for f in findings])
+            db.executemany(
+                "INSERT INTO preflight(check_name, level, message, at) VALUES (?, ?, ?, ?)",
+                [(*f, time.time()) for f in findings],
+            )
 
     @_serialised
     def preflight(self) -> list[dict[str, object]]:
-        return [{"check": c, "level": lv, "message": m, "at": at} for c, lv, m, at in self._db.execute(
-            "SELECT check_name, level, message, at FROM preflight ORDER BY rowid").fetchall()]
+        return [
+            {"check": c, "level": lv, "message": m, "at": at}
+            for c, lv, m, at in self._db.execute(
+                "SELECT check_name, level, message, at FROM preflight ORDER BY rowid"
+            ).fetchall()
+        ]
 
     @_serialised
     def last_settled_at(self) -> float | None:
@@ -524,13 +635,21 @@ class Outbox:
             cursor = db.execute(
                 "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE state IN ('superseded', 'settled', "
                 "'stale') AND received_at < ? AND id NOT IN (SELECT MAX(id) FROM readings WHERE state IN "
-                "('settled', 'stale') GROUP BY lease_id) LIMIT ?)", (older_than, limit))
+                "('settled', 'stale') GROUP BY lease_id) LIMIT ?)",
+                (older_than, limit),
+            )
             deleted = cursor.rowcount
-            db.execute("DELETE FROM attempts WHERE batch_id IN (SELECT b.id FROM batches b WHERE b.state != "
-                       "'inflight' AND b.created_at < ? AND NOT EXISTS (SELECT 1 FROM readings r WHERE "
-                       "r.batch_id = b.id))", (older_than,))
-            db.execute("DELETE FROM batches WHERE state != 'inflight' AND created_at < ? AND NOT EXISTS "
-                       "(SELECT 1 FROM readings r WHERE r.batch_id = batches.id)", (older_than,))
+            db.execute(
+                "DELETE FROM attempts WHERE batch_id IN (SELECT b.id FROM batches b WHERE b.state != "
+                "'inflight' AND b.created_at < ? AND NOT EXISTS (SELECT 1 FROM readings r WHERE "
+                "r.batch_id = b.id))",
+                (older_than,),
+            )
+            db.execute(
+                "DELETE FROM batches WHERE state != 'inflight' AND created_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM readings r WHERE r.batch_id = batches.id)",
+                (older_than,),
+            )
         return int(deleted)
 
     # ------------------------------------------------------------------ status
@@ -538,31 +657,43 @@ class Outbox:
     @_serialised
     def status(self) -> list[dict[str, object]]:
         """Per machine: last counter seen, last settled, pending, quarantined readings, quarantine reason."""
-        rows = self._db.execute("SELECT machine, last_counter, counter_offset, quarantined, lock_state FROM machines "
-                                "ORDER BY machine").fetchall()
+        rows = self._db.execute(
+            "SELECT machine, last_counter, counter_offset, quarantined, lock_state FROM machines ORDER BY machine"
+        ).fetchall()
         out = []
         for machine, last_counter, offset, quarantined, lock_state in rows:
+
             def count(where: str, m: str = machine) -> int:
-                return int(self._db.execute(f"SELECT COUNT(*) FROM readings WHERE machine = ? AND {where}",
-                                            (m,)).fetchone()[0])
-            settled = self._db.execute("SELECT MAX(counter) FROM readings WHERE machine = ? AND state IN "
-                                       "('settled', 'stale')", (machine,)).fetchone()[0]
-            reasons = [r for (r,) in self._db.execute(
-                "SELECT DISTINCT reason FROM readings WHERE machine = ? AND state = 'quarantined'", (machine,))]
-            out.append({
-                "machine": machine,
-                "last_seen": None if last_counter is None else last_counter + offset,
-                "last_settled": settled,
-                "pending": count("state IN ('pending', 'submitted')"),
-                "quarantined_readings": count("state = 'quarantined'"),
-                "quarantine_reasons": reasons,
-                "machine_quarantined": quarantined,
-                "lock": lock_state,
-            })
+                return int(
+                    self._db.execute(f"SELECT COUNT(*) FROM readings WHERE machine = ? AND {where}", (m,)).fetchone()[0]
+                )
+
+            settled = self._db.execute(
+                "SELECT MAX(counter) FROM readings WHERE machine = ? AND state IN ('settled', 'stale')", (machine,)
+            ).fetchone()[0]
+            reasons = [
+                r
+                for (r,) in self._db.execute(
+                    "SELECT DISTINCT reason FROM readings WHERE machine = ? AND state = 'quarantined'", (machine,)
+                )
+            ]
+            out.append(
+                {
+                    "machine": machine,
+                    "last_seen": None if last_counter is None else last_counter + offset,
+                    "last_settled": settled,
+                    "pending": count("state IN ('pending', 'submitted')"),
+                    "quarantined_readings": count("state = 'quarantined'"),
+                    "quarantine_reasons": reasons,
+                    "machine_quarantined": quarantined,
+                    "lock": lock_state,
+                }
+            )
         return out
 
 
 def _reading(row: Any) -> PendingReading:
     rid, machine, machine_id, lease, counter, runtime, timestamp, r, vs, received_at = row
-    return PendingReading(rid, machine, bytes(machine_id), int(lease, 16), counter, runtime, timestamp, bytes(r),
-                          bytes(vs), received_at)
+    return PendingReading(
+        rid, machine, bytes(machine_id), int(lease, 16), counter, runtime, timestamp, bytes(r), bytes(vs), received_at
+    )

@@ -100,8 +100,9 @@ def _rpc(settings: OracleSettings) -> tuple[str, str]:
 def _record(folder: Path, name: str) -> dict[str, Any]:
     path = folder / f"{name}.json"
     if not path.is_file():
-        raise ConfigError(f"no deployment record {path}: deploy the suite (`millchain deploy`) "
-                          "or set chain.deployments")
+        raise ConfigError(
+            f"no deployment record {path}: deploy the suite (`millchain deploy`) or set chain.deployments"
+        )
     record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return record
 
@@ -118,8 +119,14 @@ class Embedding:
 
 
 class OracleService:
-    def __init__(self, settings: OracleSettings, *, sources: list[Source] | None = None,
-                 commanders: Mapping[str, Commander] | None = None, embedding: Embedding | None = None) -> None:
+    def __init__(
+        self,
+        settings: OracleSettings,
+        *,
+        sources: list[Source] | None = None,
+        commanders: Mapping[str, Commander] | None = None,
+        embedding: Embedding | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self.clock = embedding.clock if embedding else time.time
@@ -135,24 +142,37 @@ class OracleService:
             lease_record, registry_record = embedding.records["EquipmentLease"], embedding.records["MachineRegistry"]
         self._record_chain_id = lease_record.get("chainId")
         if embedding is not None and self._record_chain_id != self.chain.chain_id:
-            raise ConfigError(f"the EquipmentLease record is for chainId {self._record_chain_id}, "
-                              f"the node is chainId {self.chain.chain_id}")
+            raise ConfigError(
+                f"the EquipmentLease record is for chainId {self._record_chain_id}, "
+                f"the node is chainId {self.chain.chain_id}"
+            )
         w3 = self.chain.w3
         lease_address = to_checksum_address(settings.chain.lease_contract or lease_record["address"])
         self.lease: Contract = w3.eth.contract(address=lease_address, abi=lease_record["abi"])
-        self.registry: Contract = w3.eth.contract(address=to_checksum_address(registry_record["address"]),
-                                                  abi=registry_record["abi"])
+        self.registry: Contract = w3.eth.contract(
+            address=to_checksum_address(registry_record["address"]), abi=registry_record["abi"]
+        )
         self.decoder = RevertDecoder([lease_record["abi"], registry_record["abi"]])
         self.hasher = UsageReportHasher(lease_domain(self.chain.chain_id, self.lease.address))
         self.outbox = Outbox(settings.outbox)
         self.directory = LeaseDirectory(self.lease, settings.machines)
         self.machines: dict[str, MachineSettings] = {m.name: m for m in settings.machines}
-        self.signers = self._device_signers(embedding.device_password if embedding else
-                                            os.environ.get(DEVICE_PASSWORD_ENV))
+        self.signers = self._device_signers(
+            embedding.device_password if embedding else os.environ.get(DEVICE_PASSWORD_ENV)
+        )
         self.submitter = Submitter(
-            self.chain, self.relayer, self.lease, self.outbox, self.metrics, self.decoder, self.signers,
-            max_batch=settings.max_batch, confirmations=settings.chain.confirmations,
-            stuck_blocks=settings.chain.stuck_blocks, fee_bump_percent=settings.chain.fee_bump_percent)
+            self.chain,
+            self.relayer,
+            self.lease,
+            self.outbox,
+            self.metrics,
+            self.decoder,
+            self.signers,
+            max_batch=settings.max_batch,
+            confirmations=settings.chain.confirmations,
+            stuck_blocks=settings.chain.stuck_blocks,
+            fee_bump_percent=settings.chain.fee_bump_percent,
+        )
         self.sources = sources if sources is not None else []
         self.commanders = dict(commanders or {})
         self.watcher = LeaseWatcher(self.lease, self.directory, self.commanders, self.outbox, self.metrics)
@@ -179,8 +199,7 @@ class OracleService:
         from the deployment record and is checked once the node answers). Every RPC times out after
         RPC_TIMEOUT_S and is not retried by web3, so a hung node is noticed in seconds, not minutes."""
         chain_settings = self.settings.chain
-        provider = Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S},
-                                     exception_retry_configuration=None)
+        provider = Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}, exception_retry_configuration=None)
         dev = network == "anvil" and chain_settings.relayer_keystore is None
         chain = _RecordedChain(w3=Web3(provider), network=network, accounts=dev_accounts() if dev else [])
         chain.chain_id = chain_id
@@ -189,15 +208,19 @@ class OracleService:
         else:
             assert chain_settings.relayer_dev_account is not None
             if not chain.accounts:
-                raise ConfigError("chain.relayer_dev_account only works on local development chains; "
-                                  "use chain.relayer_keystore")
+                raise ConfigError(
+                    "chain.relayer_dev_account only works on local development chains; use chain.relayer_keystore"
+                )
             relayer = chain.account(chain_settings.relayer_dev_account)
         return chain, relayer
 
     def _device_signers(self, password: str | None) -> dict[str, DeviceSigner]:
         """The gateway machines' signers, unlocked through the key vault (one scrypt derivation per start)."""
-        keystores = {m.name: m.device_keystore for m in self.settings.machines
-                     if m.signing == "gateway" and m.device_keystore is not None}
+        keystores = {
+            m.name: m.device_keystore
+            for m in self.settings.machines
+            if m.signing == "gateway" and m.device_keystore is not None
+        }
         keys = keyvault.unlock(self.settings.outbox.with_suffix(".keys"), keystores, password)
         signers = {}
         for name, key in keys.items():
@@ -237,21 +260,31 @@ class OracleService:
         if lease is None:
             raise InvalidTelemetry("no_lease", f"machine {machine.name} has no active lease")
         if machine.signing == "device" and raw.lease_id is not None and raw.lease_id != lease.lease_id:
-            raise InvalidTelemetry("wrong_lease", f"signed for lease {hex(raw.lease_id)}, active is "
-                                   f"{hex(lease.lease_id)}")
+            raise InvalidTelemetry(
+                "wrong_lease", f"signed for lease {hex(raw.lease_id)}, active is {hex(lease.lease_id)}"
+            )
         if state is None or state.quarantined:
             state = self.outbox.machine_state(machine.name)
         try:
-            checked = check_against_history(raw, state, now=now, max_skew=self.settings.max_clock_skew_s,
-                                            max_rate_per_hour=lease.max_rate_per_hour)
+            checked = check_against_history(
+                raw, state, now=now, max_skew=self.settings.max_clock_skew_s, max_rate_per_hour=lease.max_rate_per_hour
+            )
         except InvalidTelemetry as exc:
             if exc.reason in QUARANTINING:
-                self.outbox.quarantine_machine(machine.name, f"{exc.reason}: {exc.detail}; if the machine "
-                                               f"restarted, run `millchain oracle rebaseline {machine.name}`")
+                self.outbox.quarantine_machine(
+                    machine.name,
+                    f"{exc.reason}: {exc.detail}; if the machine "
+                    f"restarted, run `millchain oracle rebaseline {machine.name}`",
+                )
             raise
         counter, runtime = checked.counter, checked.runtime
-        report = UsageReport(lease_id=lease.lease_id, machine_id=machine.machine_bytes, counter=counter,
-                             runtime_seconds=runtime, timestamp=raw.timestamp)
+        report = UsageReport(
+            lease_id=lease.lease_id,
+            machine_id=machine.machine_bytes,
+            counter=counter,
+            runtime_seconds=runtime,
+            timestamp=raw.timestamp,
+        )
         if machine.signing == "gateway":
             # Signed by the submitter when it sends the reading: a newer reading supersedes most of them first.
             signed = SignedUsageReport(report=report, r=UNSIGNED, vs=UNSIGNED)
@@ -267,12 +300,21 @@ class OracleService:
                 # The key may have been rotated: the watcher loop looks it up again (bounded), off this path.
                 self._keys_wanted.add(machine.name)
                 raise InvalidTelemetry("bad_signature", f"signed by {signer}, not the machine's registered key")
-        return AcceptedReading(machine=machine.name, machine_id=machine.machine_bytes, lease_id=lease.lease_id,
-                               counter=counter, runtime=runtime, timestamp=raw.timestamp, r=signed.r, vs=signed.vs,
-                               device_counter=raw.counter, device_runtime=raw.runtime,
-                               received_at=telemetry.received_at,
-                               anchor=not lease.anchored and not self.outbox.has_readings(lease.lease_id),
-                               state=checked.state)
+        return AcceptedReading(
+            machine=machine.name,
+            machine_id=machine.machine_bytes,
+            lease_id=lease.lease_id,
+            counter=counter,
+            runtime=runtime,
+            timestamp=raw.timestamp,
+            r=signed.r,
+            vs=signed.vs,
+            device_counter=raw.counter,
+            device_runtime=raw.runtime,
+            received_at=telemetry.received_at,
+            anchor=not lease.anchored and not self.outbox.has_readings(lease.lease_id),
+            state=checked.state,
+        )
 
     def ingest(self, group: list[Telemetry]) -> int:
         """Validate a group of messages and commit the good ones in one outbox transaction; returns how many
@@ -292,16 +334,27 @@ class OracleService:
                     continue
                 # Unknown names share one throttle key: a flood of made-up names costs one log line a minute.
                 key = f"{telemetry.machine if known else '_unknown'}:{exc.reason}"
-                self._throttle.log(logging.WARNING, key, "rejected %s from %s: %s", exc.reason,
-                                   telemetry.machine[:64], exc.detail[:200])
+                self._throttle.log(
+                    logging.WARNING,
+                    key,
+                    "rejected %s from %s: %s",
+                    exc.reason,
+                    telemetry.machine[:64],
+                    exc.detail[:200],
+                )
                 if exc.reason in QUARANTINING:
                     states.pop(telemetry.machine, None)  # quarantined in the outbox: read it from there
                 continue
             except Exception as exc:  # a bug or a chain hiccup must not stall the other machines
                 self.metrics.rejected.labels("internal_error").inc()
-                self._throttle.log(logging.ERROR, f"{telemetry.machine if known else '_unknown'}:internal",
-                                   "could not process a reading "
-                                   "from %s: %s", telemetry.machine[:64], exc, exc_info=True)
+                self._throttle.log(
+                    logging.ERROR,
+                    f"{telemetry.machine if known else '_unknown'}:internal",
+                    "could not process a reading from %s: %s",
+                    telemetry.machine[:64],
+                    exc,
+                    exc_info=True,
+                )
                 continue
             if reading.anchor and reading.lease_id in anchors:
                 reading = dataclasses.replace(reading, anchor=False)  # one anchor per lease
@@ -337,8 +390,9 @@ class OracleService:
                 raise
             except Exception as exc:  # e.g. the outbox's disk full: the intake must live on and try the next group
                 self.metrics.rejected.labels("internal_error").inc(len(group))
-                self._throttle.log(logging.ERROR, "intake", "could not ingest %d readings: %s", len(group), exc,
-                                   exc_info=True)
+                self._throttle.log(
+                    logging.ERROR, "intake", "could not ingest %d readings: %s", len(group), exc, exc_info=True
+                )
 
     # ------------------------------------------------------------------ loops
 
@@ -383,8 +437,11 @@ class OracleService:
                 self.metrics.chain_ok = False
                 if down_since is None:
                     down_since = time.monotonic()
-                    log.warning("node %s does not answer (%s): readings wait in the outbox, /healthz is degraded",
-                                self.settings.chain.rpc_url or "", str(exc)[:200])
+                    log.warning(
+                        "node %s does not answer (%s): readings wait in the outbox, /healthz is degraded",
+                        self.settings.chain.rpc_url or "",
+                        str(exc)[:200],
+                    )
             else:
                 self.metrics.chain_ok = True
                 self.metrics.last_head_at = time.time()
@@ -427,12 +484,26 @@ class OracleService:
             chain_id = await asyncio.to_thread(lambda: int(self.chain.w3.eth.chain_id))
             findings = []
             if self._record_chain_id is not None and chain_id != self._record_chain_id:
-                findings.append(Finding("chain_id", "error", f"the node is chainId {chain_id}, the EquipmentLease "
-                                        f"record is for chainId {self._record_chain_id}: nothing can settle"))
+                findings.append(
+                    Finding(
+                        "chain_id",
+                        "error",
+                        f"the node is chainId {chain_id}, the EquipmentLease "
+                        f"record is for chainId {self._record_chain_id}: nothing can settle",
+                    )
+                )
                 log.error("preflight chain_id: %s", findings[0].message)
             findings += await asyncio.to_thread(
-                run_preflight, self.settings, self.chain, self.relayer.address, self.registry, self.directory,
-                self.submitter, self.outbox, {name: signer.address for name, signer in self.signers.items()})
+                run_preflight,
+                self.settings,
+                self.chain,
+                self.relayer.address,
+                self.registry,
+                self.directory,
+                self.submitter,
+                self.outbox,
+                {name: signer.address for name, signer in self.signers.items()},
+            )
         except Exception as exc:
             log.warning("preflight could not finish (%s); trying again", exc)
             return False
@@ -506,16 +577,24 @@ class OracleService:
             touched = None
             self.metrics.chain_ok = False
             restored = await asyncio.to_thread(self.watcher.restore)
-            log.warning("node %s unreachable at start (%s): working from %d leases known at the last run",
-                        self.settings.chain.rpc_url or "", str(exc)[:200], restored)
+            log.warning(
+                "node %s unreachable at start (%s): working from %d leases known at the last run",
+                self.settings.chain.rpc_url or "",
+                str(exc)[:200],
+                restored,
+            )
             await self.watcher.resend_known()
         intake = asyncio.create_task(self._intake(), name="intake")
         submit = asyncio.create_task(self._submit_loop(), name="submitter")
         watch = asyncio.create_task(self._watch_loop(touched), name="watcher")
         probe = asyncio.create_task(self._probe_loop(), name="probe")
         sources = [asyncio.create_task(s.run(self.emit), name=f"source-{i}") for i, s in enumerate(self.sources)]
-        log.info("oracle running: %d machines, relayer %s, lease contract %s", len(self.machines),
-                 self.relayer.address, self.lease.address)
+        log.info(
+            "oracle running: %d machines, relayer %s, lease contract %s",
+            len(self.machines),
+            self.relayer.address,
+            self.lease.address,
+        )
         await self._stop.wait()
 
         log.info("stopping: intake closed, flushing within %.0f s", self.settings.shutdown_timeout_s)

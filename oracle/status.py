@@ -52,8 +52,12 @@ def chain_view(settings: OracleSettings) -> dict[str, dict[str, Any]]:
             view[machine.name] = {"lease": None, "on_chain": None, "anchored": False}
             continue
         raw = get_lease.decode_output(next(records))[0]
-        view[machine.name] = {"lease": hex(lease_id), "on_chain": int(raw[7]), "anchored": bool(raw[5]),
-                              "chain_timestamp": int(raw[9])}
+        view[machine.name] = {
+            "lease": hex(lease_id),
+            "on_chain": int(raw[7]),
+            "anchored": bool(raw[5]),
+            "chain_timestamp": int(raw[9]),
+        }
     return view
 
 
@@ -85,9 +89,19 @@ def collect(settings: OracleSettings) -> dict[str, Any]:
         outbox.close()
     by_name = {str(row["machine"]): dict(row) for row in rows}
     for machine in settings.machines:
-        by_name.setdefault(machine.name, {"machine": machine.name, "last_seen": None, "last_settled": None,
-                                          "pending": 0, "quarantined_readings": 0, "quarantine_reasons": [],
-                                          "machine_quarantined": None, "lock": None})
+        by_name.setdefault(
+            machine.name,
+            {
+                "machine": machine.name,
+                "last_seen": None,
+                "last_settled": None,
+                "pending": 0,
+                "quarantined_readings": 0,
+                "quarantine_reasons": [],
+                "machine_quarantined": None,
+                "lock": None,
+            },
+        )
     chain_error = None
     try:
         view = chain_view(settings)
@@ -97,10 +111,14 @@ def collect(settings: OracleSettings) -> dict[str, Any]:
         row.update(view.get(name, {"lease": None, "on_chain": None}))
         row["chain_error"] = chain_error
         row["flags"] = flags(row)
-    return {"outbox": str(settings.outbox), "outbox_depth": depth, "chain_error": chain_error,
-            "machines": [by_name[k] for k in sorted(by_name)], "preflight": preflight}
+    return {
+        "outbox": str(settings.outbox),
+        "outbox_depth": depth,
+        "chain_error": chain_error,
+        "machines": [by_name[k] for k in sorted(by_name)],
+        "preflight": preflight,
+    }
 
 
 def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2, default=str)
-

@@ -62,9 +62,22 @@ class ChainLease:
 
 
 class Submitter:
-    def __init__(self, chain: Chain, relayer: LocalAccount, lease: Contract, outbox: Outbox, metrics: Metrics,
-                 decoder: RevertDecoder, signers: Mapping[str, DeviceSigner], *, max_batch: int, confirmations: int,
-                 stuck_blocks: int, fee_bump_percent: float, max_inflight: int = 4) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        relayer: LocalAccount,
+        lease: Contract,
+        outbox: Outbox,
+        metrics: Metrics,
+        decoder: RevertDecoder,
+        signers: Mapping[str, DeviceSigner],
+        *,
+        max_batch: int,
+        confirmations: int,
+        stuck_blocks: int,
+        fee_bump_percent: float,
+        max_inflight: int = 4,
+    ) -> None:
         self.chain = chain
         self.w3 = chain.w3
         self.tx = Transactor(chain, relayer, decoder)
@@ -133,8 +146,9 @@ class Submitter:
     # ------------------------------------------------------------------ sending
 
     def _calldata(self, readings: list[PendingReading]) -> str:
-        return self.encoder.calldata([((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs)
-                                      for r in readings])
+        return self.encoder.calldata(
+            [((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs) for r in readings]
+        )
 
     def _next_nonce(self) -> int:
         chain_nonce = self.w3.eth.get_transaction_count(self.tx.account.address, "pending")
@@ -142,11 +156,28 @@ class Submitter:
         return max([chain_nonce, *(n + 1 for n in ours)])
 
     def _sign(self, data: str, nonce: int, gas: int, max_fee: int, tip: int, batch_id: int, head: int) -> Attempt:
-        signed = self.tx.sign({"to": self.lease.address, "data": data, "value": 0, "nonce": nonce, "gas": gas,
-                               "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip,
-                               "chainId": self.chain.chain_id, "from": self.tx.address})
-        return Attempt(tx_hash=signed.tx_hash, batch_id=batch_id, raw=signed.raw, max_fee=max_fee, tip=tip,
-                       gas=gas, sent_block=head)
+        signed = self.tx.sign(
+            {
+                "to": self.lease.address,
+                "data": data,
+                "value": 0,
+                "nonce": nonce,
+                "gas": gas,
+                "maxFeePerGas": max_fee,
+                "maxPriorityFeePerGas": tip,
+                "chainId": self.chain.chain_id,
+                "from": self.tx.address,
+            }
+        )
+        return Attempt(
+            tx_hash=signed.tx_hash,
+            batch_id=batch_id,
+            raw=signed.raw,
+            max_fee=max_fee,
+            tip=tip,
+            gas=gas,
+            sent_block=head,
+        )
 
     def _signed(self, readings: list[PendingReading]) -> list[PendingReading]:
         """Sign the gateway-signed readings about to be sent (the intake leaves them unsigned: most are
@@ -160,13 +191,22 @@ class Submitter:
             if signer is None:
                 keyless.append(reading.id)
                 continue
-            report = signer.sign(UsageReport(lease_id=reading.lease_id, machine_id=reading.machine_id,
-                                             counter=reading.counter, runtime_seconds=reading.runtime,
-                                             timestamp=reading.timestamp))
+            report = signer.sign(
+                UsageReport(
+                    lease_id=reading.lease_id,
+                    machine_id=reading.machine_id,
+                    counter=reading.counter,
+                    runtime_seconds=reading.runtime,
+                    timestamp=reading.timestamp,
+                )
+            )
             signed.append(dataclasses.replace(reading, r=report.r, vs=report.vs))
         if keyless:
-            log.warning("%d readings have no device key to be signed with (machine removed from the config or "
-                        "switched to device signing); quarantined", len(keyless))
+            log.warning(
+                "%d readings have no device key to be signed with (machine removed from the config or "
+                "switched to device signing); quarantined",
+                len(keyless),
+            )
             self.outbox.quarantine_pending(keyless, "no device key to sign with")
             self.metrics.rejected.labels("no_device_key").inc(len(keyless))
         self.metrics.signed.inc(len(signed) - sum(1 for r in readings if r.r != UNSIGNED))
@@ -242,8 +282,9 @@ class Submitter:
         if mined_nonce > batch.nonce:
             if any(self._receipt(a.tx_hash) is not None for a in attempts):
                 return  # mined between our two looks: the next tick records it
-            log.warning("nonce %d was used by another transaction; batch %d goes back to pending",
-                        batch.nonce, batch.id)
+            log.warning(
+                "nonce %d was used by another transaction; batch %d goes back to pending", batch.nonce, batch.id
+            )
             self.metrics.transactions.labels("nonce_taken").inc()
             self.outbox.drop_batch(batch, "nonce used by another transaction")
             return
@@ -269,8 +310,15 @@ class Submitter:
         self.outbox.add_attempt(attempt)
         self._broadcast(attempt)
         self.metrics.transactions.labels("replaced").inc()
-        log.info("batch %d stuck for %d blocks: replaced %s by %s (tip %d -> %d wei)", batch.id,
-                 head - last.sent_block, last.tx_hash, attempt.tx_hash, last.tip, tip)
+        log.info(
+            "batch %d stuck for %d blocks: replaced %s by %s (tip %d -> %d wei)",
+            batch.id,
+            head - last.sent_block,
+            last.tx_hash,
+            attempt.tx_hash,
+            last.tip,
+            tip,
+        )
 
     def chain_leases(self, lease_ids: Iterable[int], block: int | None = None) -> dict[int, ChainLease]:
         """The lease contract's view of ``lease_ids`` (one multicall)."""
@@ -282,8 +330,9 @@ class Submitter:
         out = {}
         for lease_id, raw in zip(ids, self._multicall_fn.decode_output(bytes(answer))[0], strict=True):
             record = self._get_lease.decode_output(raw)[0]
-            out[lease_id] = ChainLease(anchored=bool(record[5]), last_counter=int(record[7]),
-                                       last_timestamp=int(record[9]))
+            out[lease_id] = ChainLease(
+                anchored=bool(record[5]), last_counter=int(record[7]), last_timestamp=int(record[9])
+            )
         return out
 
     def _finish(self, batch: Batch, receipt: Receipt) -> None:
@@ -329,19 +378,28 @@ class Submitter:
             label = (outcome.reason or "unknown").split(":")[0]
             quarantined = outcome.state == "quarantined"
             self.metrics.rejected.labels(f"chain_{label}" if quarantined else f"chain_retry_{label}").inc()
-            log.log(logging.WARNING if quarantined else logging.INFO, "reading %d not settled on chain (%s): %s",
-                    rid, outcome.state, outcome.reason)
+            log.log(
+                logging.WARNING if quarantined else logging.INFO,
+                "reading %d not settled on chain (%s): %s",
+                rid,
+                outcome.state,
+                outcome.reason,
+            )
         self.metrics.transactions.labels("confirmed").inc()
 
-    def _not_settled(self, reading: PendingReading, view: ChainLease, what: str, skip: SkipReason | None,
-                     tries: int, now: float) -> Outcome:
+    def _not_settled(
+        self, reading: PendingReading, view: ChainLease, what: str, skip: SkipReason | None, tries: int, now: float
+    ) -> Outcome:
         """Pending again (with when and why) or quarantined (with why) for a reading the chain did not reach."""
         if tries >= MAX_TRIES:
             last = skip.name.lower() if skip else what
             return Outcome("quarantined", f"not_settled: still refused after {tries} sends (last: {last})")
         if what == "anomaly":
-            return Outcome("quarantined", "anomaly: above the lease's plausible rate since the last settled report; "
-                           "the lessee may accept it or a later reading bills the interval")
+            return Outcome(
+                "quarantined",
+                "anomaly: above the lease's plausible rate since the last settled report; "
+                "the lessee may accept it or a later reading bills the interval",
+            )
         if skip is SkipReason.STALE_REPORT:
             behind = view.last_timestamp - reading.timestamp
             if reading.machine in self.signers and behind <= CARRY_MAX_S:
@@ -350,11 +408,18 @@ class Submitter:
                 # our clock, so it never runs ahead of time: by then the machine's next reading, if any, has
                 # superseded it and carries the units itself.
                 carried = view.last_timestamp + 1
-                return Outcome("pending", f"stale_report: carried to {carried} (chain at {view.last_timestamp})",
-                               timestamp=carried, not_before=max(now, float(carried)))
-            return Outcome("quarantined", f"stale_report: the chain has a report at {view.last_timestamp}, this "
-                           f"reading is {behind} s older (device clock behind the chain, or a device-signed reading "
-                           "within a settled second): a newer reading carries its units")
+                return Outcome(
+                    "pending",
+                    f"stale_report: carried to {carried} (chain at {view.last_timestamp})",
+                    timestamp=carried,
+                    not_before=max(now, float(carried)),
+                )
+            return Outcome(
+                "quarantined",
+                f"stale_report: the chain has a report at {view.last_timestamp}, this "
+                f"reading is {behind} s older (device clock behind the chain, or a device-signed reading "
+                "within a settled second): a newer reading carries its units",
+            )
         if skip in PASSING_SKIPS or what == "none":
             reason = skip.name.lower() if skip else "no outcome in the receipt"
             return Outcome("pending", f"{reason}: sent again", not_before=now + RETRY_AFTER_S)

@@ -29,10 +29,24 @@ class InvalidTelemetry(MillchainError, ValueError):
     """A message refused; ``reason`` is a short stable code (a metrics label), ``detail`` says what was wrong."""
 
     REASONS = (
-        "malformed_json", "missing_field", "bad_type", "out_of_range", "unknown_machine", "clock_skew",
-        "counter_backwards", "runtime_backwards", "implausible_jump", "bad_signature", "no_lease",
-        "machine_quarantined", "wrong_lease", "stale_timestamp", "duplicate", "payload_too_large",
-        "too_deeply_nested", "number_too_long",
+        "malformed_json",
+        "missing_field",
+        "bad_type",
+        "out_of_range",
+        "unknown_machine",
+        "clock_skew",
+        "counter_backwards",
+        "runtime_backwards",
+        "implausible_jump",
+        "bad_signature",
+        "no_lease",
+        "machine_quarantined",
+        "wrong_lease",
+        "stale_timestamp",
+        "duplicate",
+        "payload_too_large",
+        "too_deeply_nested",
+        "number_too_long",
     )
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -106,8 +120,7 @@ def _bounded_number(text: str) -> int:
 
 def _bounded_float(text: str) -> float:
     if len(text) > MAX_NUMBER_DIGITS:
-        raise InvalidTelemetry("number_too_long", f"a number of {len(text)} characters (at most "
-                               f"{MAX_NUMBER_DIGITS})")
+        raise InvalidTelemetry("number_too_long", f"a number of {len(text)} characters (at most {MAX_NUMBER_DIGITS})")
     return float(text)
 
 
@@ -149,40 +162,61 @@ def parse_payload(payload: bytes) -> RawReading:
     return RawReading(counter, runtime, timestamp, signature, lease_id)
 
 
-def check_against_history(raw: RawReading, state: MachineState, *, now: float, max_skew: int,
-                          max_rate_per_hour: int | None) -> Checked:
+def check_against_history(
+    raw: RawReading, state: MachineState, *, now: float, max_skew: int, max_rate_per_hour: int | None
+) -> Checked:
     """The counters to report on chain (device counters plus re-baseline offsets) and the machine's state once
     the reading is accepted, or InvalidTelemetry."""
     if state.quarantined:
-        raise InvalidTelemetry("machine_quarantined", f"machine is quarantined ({state.quarantined}); "
-                               "re-baseline it with `millchain oracle rebaseline`")
+        raise InvalidTelemetry(
+            "machine_quarantined",
+            f"machine is quarantined ({state.quarantined}); re-baseline it with `millchain oracle rebaseline`",
+        )
     if abs(raw.timestamp - now) > max_skew:
-        raise InvalidTelemetry("clock_skew", f"device time {raw.timestamp} is {raw.timestamp - now:+.0f} s "
-                               f"from the oracle's clock (allowed ±{max_skew} s)")
+        raise InvalidTelemetry(
+            "clock_skew",
+            f"device time {raw.timestamp} is {raw.timestamp - now:+.0f} s "
+            f"from the oracle's clock (allowed ±{max_skew} s)",
+        )
     last_c, last_r, last_t = state.last_counter, state.last_runtime, state.last_timestamp
     if last_c is not None and last_t is not None and last_r is not None:
         # An MQTT QoS 1 redelivery, or a machine repeating itself: nothing newer than what was accepted.
         if raw.timestamp <= last_t and raw.counter <= last_c and raw.runtime <= last_r:
-            raise InvalidTelemetry("duplicate", f"counter {raw.counter} at {raw.timestamp} is not newer than the "
-                                   f"accepted {last_c} at {last_t}")
+            raise InvalidTelemetry(
+                "duplicate",
+                f"counter {raw.counter} at {raw.timestamp} is not newer than the accepted {last_c} at {last_t}",
+            )
         # Device time has one-second resolution: a reading within the same second is a newer update (it
         # supersedes the pending one); only a reading from an earlier second is stale.
         if raw.timestamp < last_t:
-            raise InvalidTelemetry("stale_timestamp", f"device time {raw.timestamp} is before the last accepted "
-                                   f"reading's {last_t}")
+            raise InvalidTelemetry(
+                "stale_timestamp", f"device time {raw.timestamp} is before the last accepted reading's {last_t}"
+            )
         if raw.counter < last_c or raw.runtime < last_r:
             if state.rebaseline:
                 return _reset(raw, state)
             if raw.counter < last_c:
-                raise InvalidTelemetry("counter_backwards", f"counter went from {last_c} to {raw.counter}: the "
-                                       "machine restarted its counters or someone published a false reading")
-            raise InvalidTelemetry("runtime_backwards", f"runtime went from {last_r} to {raw.runtime}: the "
-                                   "machine restarted its counters or someone published a false reading")
+                raise InvalidTelemetry(
+                    "counter_backwards",
+                    f"counter went from {last_c} to {raw.counter}: the "
+                    "machine restarted its counters or someone published a false reading",
+                )
+            raise InvalidTelemetry(
+                "runtime_backwards",
+                f"runtime went from {last_r} to {raw.runtime}: the "
+                "machine restarted its counters or someone published a false reading",
+            )
     credit = state.rate_credit
     if max_rate_per_hour is not None and last_c is not None and last_t is not None:
         credit = _rate_check(raw, last_c, last_t, state.rate_credit, max_rate_per_hour)
-    accepted = replace(state, last_counter=raw.counter, last_runtime=raw.runtime, last_timestamp=raw.timestamp,
-                       rate_credit=credit, rebaseline=False)
+    accepted = replace(
+        state,
+        last_counter=raw.counter,
+        last_runtime=raw.runtime,
+        last_timestamp=raw.timestamp,
+        rate_credit=credit,
+        rebaseline=False,
+    )
     return Checked(raw.counter + state.counter_offset, raw.runtime + state.runtime_offset, accepted)
 
 
@@ -196,8 +230,10 @@ def _rate_check(raw: RawReading, last_counter: int, last_timestamp: int, credit:
     needed = (raw.counter - last_counter) * 3600
     if needed > available + rate:
         raise InvalidTelemetry(
-            "implausible_jump", f"{raw.counter - last_counter} units since the reading at {last_timestamp} exceed "
-            f"the rated {rate}/h (at most {(available + rate) // 3600} now)")
+            "implausible_jump",
+            f"{raw.counter - last_counter} units since the reading at {last_timestamp} exceed "
+            f"the rated {rate}/h (at most {(available + rate) // 3600} now)",
+        )
     return available - needed
 
 
@@ -207,7 +243,14 @@ def _reset(raw: RawReading, state: MachineState) -> Checked:
     assert state.last_counter is not None and state.last_runtime is not None
     counter_offset = state.counter_offset + state.last_counter
     runtime_offset = state.runtime_offset + state.last_runtime
-    accepted = replace(state, last_counter=raw.counter, last_runtime=raw.runtime, last_timestamp=raw.timestamp,
-                       counter_offset=counter_offset, runtime_offset=runtime_offset, rate_credit=None,
-                       rebaseline=False)
+    accepted = replace(
+        state,
+        last_counter=raw.counter,
+        last_runtime=raw.runtime,
+        last_timestamp=raw.timestamp,
+        counter_offset=counter_offset,
+        runtime_offset=runtime_offset,
+        rate_credit=None,
+        rebaseline=False,
+    )
     return Checked(raw.counter + counter_offset, raw.runtime + runtime_offset, accepted)

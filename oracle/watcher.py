@@ -23,7 +23,7 @@ from millchain.leasing import LeaseStatus, decode_lease_id
 from oracle.config import MachineSettings
 from oracle.metrics import Metrics
 from oracle.outbox import Outbox
-from oracle.sources import Commander
+from oracle.sources import Command, Commander
 
 log = logging.getLogger("oracle.watcher")
 
@@ -60,7 +60,7 @@ class LeaseDirectory:
         machines cost ten eth_calls instead of two thousand."""
         names = list(self.machines)
         for start in range(0, len(names), chunk):
-            self._refresh(names[start:start + chunk])
+            self._refresh(names[start : start + chunk])
 
     def _refresh(self, names: list[str]) -> None:
         """The leases of `names` in two multicalls: active lease ids (where the config pins none), then records."""
@@ -68,8 +68,11 @@ class LeaseDirectory:
         for name in names:
             pinned = self.machines[name].lease_id
             ids.append(int(pinned, 16) if pinned is not None else None)
-        lookups = [self._active_lease_of.encode(self.machines[n].machine_bytes)
-                   for n, pinned in zip(names, ids, strict=True) if pinned is None]
+        lookups = [
+            self._active_lease_of.encode(self.machines[n].machine_bytes)
+            for n, pinned in zip(names, ids, strict=True)
+            if pinned is None
+        ]
         answers = iter(self._multicall(lookups))
         ids = [pinned if pinned is not None else int.from_bytes(next(answers), "big") for pinned in ids]
         leased = [lease_id for lease_id in ids if lease_id]
@@ -79,8 +82,9 @@ class LeaseDirectory:
                 self._current[name] = None
                 continue
             raw = self._get_lease.decode_output(next(records))[0]
-            self._current[name] = LeaseInfo(lease_id, LeaseStatus(raw[4]),
-                                            decode_lease_id(lease_id)["max_rate_per_hour"], anchored=bool(raw[5]))
+            self._current[name] = LeaseInfo(
+                lease_id, LeaseStatus(raw[4]), decode_lease_id(lease_id)["max_rate_per_hour"], anchored=bool(raw[5])
+            )
 
     def _multicall(self, calls: list[bytes]) -> list[bytes]:
         if not calls:
@@ -125,8 +129,14 @@ def wanted_command(info: LeaseInfo | None) -> tuple[str, str]:
 
 
 class LeaseWatcher:
-    def __init__(self, lease: Contract, directory: LeaseDirectory, commanders: Mapping[str, Commander],
-                 outbox: Outbox, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        lease: Contract,
+        directory: LeaseDirectory,
+        commanders: Mapping[str, Commander],
+        outbox: Outbox,
+        metrics: Metrics,
+    ) -> None:
         self.lease = lease
         self.directory = directory
         self.commanders = commanders
@@ -168,15 +178,21 @@ class LeaseWatcher:
 
     def _save(self, names: set[str]) -> None:
         known = self.directory.snapshot()
-        rows = [(name, None, 0, 0, False) if info is None else
-                (name, info.lease_id, int(info.status), info.max_rate_per_hour, info.anchored)
-                for name, info in known.items() if name in names]
+        rows = [
+            (name, None, 0, 0, False)
+            if info is None
+            else (name, info.lease_id, int(info.status), info.max_rate_per_hour, info.anchored)
+            for name, info in known.items()
+            if name in names
+        ]
         self.outbox.save_leases(rows)
 
     def restore(self) -> int:
         """The leases saved at the last run, for a start while the node is down; returns how many machines."""
-        leases = {name: None if lease_id is None else LeaseInfo(lease_id, LeaseStatus(status), rate, anchored)
-                  for name, lease_id, status, rate, anchored in self.outbox.load_leases()}
+        leases = {
+            name: None if lease_id is None else LeaseInfo(lease_id, LeaseStatus(status), rate, anchored)
+            for name, lease_id, status, rate, anchored in self.outbox.load_leases()
+        }
         self.directory.restore(leases)
         return len(leases)
 
@@ -190,9 +206,9 @@ class LeaseWatcher:
             if command not in ("lock", "unlock") or commander is None:
                 continue
             info = self.directory.known(name)
+            known: Command = "lock" if command == "lock" else "unlock"
             try:
-                await commander.send(name, command, info.lease_id if info else 0,  # type: ignore[arg-type]
-                                     "last known state (node unreachable)")
+                await commander.send(name, known, info.lease_id if info else 0, "last known state (node unreachable)")
             except Exception as exc:
                 log.warning("could not resend %s to %s (%s)", command, name, exc)
 

@@ -38,11 +38,21 @@ def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Co
     if mqtt_machines:
         mqtt = settings.mqtt
         client_id = mqtt.client_id or default_client_id(settings)
-        sources.append(MqttSource(mqtt.host, mqtt.port, mqtt.topic_prefix, machines=mqtt_machines,
-                                  username=mqtt.username, password=mqtt.password, client_id=client_id,
-                                  persistent=mqtt.persistent_session))
-        commander = MqttCommander(mqtt.host, mqtt.port, mqtt.topic_prefix, username=mqtt.username,
-                                  password=mqtt.password)
+        sources.append(
+            MqttSource(
+                mqtt.host,
+                mqtt.port,
+                mqtt.topic_prefix,
+                machines=mqtt_machines,
+                username=mqtt.username,
+                password=mqtt.password,
+                client_id=client_id,
+                persistent=mqtt.persistent_session,
+            )
+        )
+        commander = MqttCommander(
+            mqtt.host, mqtt.port, mqtt.topic_prefix, username=mqtt.username, password=mqtt.password
+        )
         commanders.update(dict.fromkeys(mqtt_machines, commander))
     for machine in settings.machines:
         if machine.source != "opcua":
@@ -51,8 +61,9 @@ def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Co
 
         assert machine.opcua is not None  # enforced by MachineSettings
         opc = machine.opcua
-        sources.append(OpcUaSource(opc.endpoint, machine.name, opc.counter_node, opc.runtime_node, opc.mode,
-                                   opc.interval_s))
+        sources.append(
+            OpcUaSource(opc.endpoint, machine.name, opc.counter_node, opc.runtime_node, opc.mode, opc.interval_s)
+        )
         if opc.locked_node is not None:
             commanders[machine.name] = OpcUaCommander(opc.endpoint, machine.name, locked_node=opc.locked_node)
     simulated = []
@@ -60,8 +71,11 @@ def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Co
     for i, m in enumerate(settings.machines):
         if m.source == "simulator":
             counter, runtime = resume.get(m.name, (0, 0))
-            simulated.append(SimulatedMachine(m.name, m.simulator_rate_per_hour, seed=i, start_counter=counter,
-                                              start_runtime=runtime))
+            simulated.append(
+                SimulatedMachine(
+                    m.name, m.simulator_rate_per_hour, seed=i, start_counter=counter, start_runtime=runtime
+                )
+            )
     if simulated:
         sources.append(SimulatorSource(simulated, settings.simulator_interval_s))
         simulator_commander = SimulatorCommander(simulated)

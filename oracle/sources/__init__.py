@@ -34,9 +34,10 @@ __all__ = [
 @dataclass(frozen=True)
 class Telemetry:
     """One message from one machine, exactly as received: parsing and validation happen in the core."""
-    machine: str          # the machine's name in the oracle config (e.g. "press-01")
-    payload: bytes        # JSON body, see below
-    received_at: float    # time.time() when the oracle received it
+
+    machine: str  # the machine's name in the oracle config (e.g. "press-01")
+    payload: bytes  # JSON body, see below
+    received_at: float  # time.time() when the oracle received it
     ack: Callable[[], None] | None = field(default=None, compare=False, repr=False)
     """Called by the core once the message is committed to the outbox (or refused for good): a source with a
     persistent session acknowledges it to the broker only then."""
@@ -75,8 +76,13 @@ class LogThrottle:
     occurrences suppressed in between, so a broker outage or a machine spamming garbage cannot flood
     the log. Thread-safe enough for its purpose (a lost count under a race only skews a log line)."""
 
-    def __init__(self, logger: logging.Logger, interval: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 1024) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 1024,
+    ) -> None:
         self.logger = logger
         self.interval = interval
         self.max_keys = max_keys

@@ -53,8 +53,7 @@ def _check_segment(value: str, what: str) -> str:
 
 def _check_prefix(prefix: str) -> str:
     if not prefix or any(c in prefix for c in "+#\0") or prefix.startswith("/") or prefix.endswith("/"):
-        raise ValueError(f"topic prefix {prefix!r} must be non-empty, wildcard-free, without a leading or "
-                         "trailing '/'")
+        raise ValueError(f"topic prefix {prefix!r} must be non-empty, wildcard-free, without a leading or trailing '/'")
     return prefix
 
 
@@ -70,8 +69,12 @@ def command_payload(command: Command, lease_id: int, reason: str, issued_at: int
     """The JSON a machine receives on its command topic."""
     if command not in COMMANDS:
         raise ValueError(f"command must be one of {COMMANDS}, got {command!r}")
-    body = {"command": command, "leaseId": f"0x{lease_id:x}", "reason": reason,
-            "issuedAt": int(time.time()) if issued_at is None else issued_at}
+    body = {
+        "command": command,
+        "leaseId": f"0x{lease_id:x}",
+        "reason": reason,
+        "issuedAt": int(time.time()) if issued_at is None else issued_at,
+    }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -82,21 +85,40 @@ def parse_command(payload: bytes) -> tuple[Command, int, str, int] | None:
         body = json.loads(payload)
         command, lease_hex = body["command"], body["leaseId"]
         reason, issued_at = body.get("reason", ""), body.get("issuedAt", 0)
-        if (command not in COMMANDS or not isinstance(lease_hex, str) or not lease_hex.startswith("0x")
-                or not isinstance(reason, str) or isinstance(issued_at, bool) or not isinstance(issued_at, int)):
+        if (
+            command not in COMMANDS
+            or not isinstance(lease_hex, str)
+            or not lease_hex.startswith("0x")
+            or not isinstance(reason, str)
+            or isinstance(issued_at, bool)
+            or not isinstance(issued_at, int)
+        ):
             return None
         return command, int(lease_hex, 16), reason, issued_at
     except (ValueError, TypeError, KeyError):
         return None
 
 
-def make_client(client_id: str, *, username: str | None = None, password: str | None = None,
-                tls: ssl.SSLContext | None = None, clean_session: bool = True,
-                reconnect_delay: tuple[int, int] = (1, 2), manual_ack: bool = False) -> mqtt.Client:
+def make_client(
+    client_id: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    tls: ssl.SSLContext | None = None,
+    clean_session: bool = True,
+    reconnect_delay: tuple[int, int] = (1, 2),
+    manual_ack: bool = False,
+) -> mqtt.Client:
     """A paho client (callback API v2, MQTT 3.1.1) set up the way every millchain MQTT endpoint wants it:
     automatic reconnection with exponential backoff, exceptions in callbacks contained."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
-                         protocol=mqtt.MQTTv311, reconnect_on_failure=True, manual_ack=manual_ack)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_session,
+        protocol=mqtt.MQTTv311,
+        reconnect_on_failure=True,
+        manual_ack=manual_ack,
+    )
     # Our callbacks catch their own errors; this is the backstop that keeps the network thread alive.
     client.suppress_exceptions = True
     if username is not None:
@@ -179,11 +201,24 @@ class MqttSource:
     core; :attr:`received` counts the rest. :attr:`connected` says whether the broker session is up.
     """
 
-    def __init__(self, host: str, port: int = 1883, topic_prefix: str = DEFAULT_PREFIX, *,
-                 machines: Sequence[str] = (), client_id: str | None = None, username: str | None = None,
-                 password: str | None = None, tls: ssl.SSLContext | None = None, wildcard: bool = True,
-                 queue_size: int = 10_000, keepalive: int = 30, reconnect_delay: tuple[int, int] = (1, 2),
-                 clock: Callable[[], float] = time.time, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int = 1883,
+        topic_prefix: str = DEFAULT_PREFIX,
+        *,
+        machines: Sequence[str] = (),
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        wildcard: bool = True,
+        queue_size: int = 10_000,
+        keepalive: int = 30,
+        reconnect_delay: tuple[int, int] = (1, 2),
+        clock: Callable[[], float] = time.time,
+        persistent: bool = False,
+    ) -> None:
         self.host = host
         self.port = port
         self.topic_prefix = _check_prefix(topic_prefix)
@@ -235,14 +270,20 @@ class MqttSource:
             return known
         head, tail = self.topic_prefix + "/", "/telemetry"
         if topic.startswith(head) and topic.endswith(tail) and len(topic) > len(head) + len(tail):
-            return topic[len(head):-len(tail)]
+            return topic[len(head) : -len(tail)]
         return topic
 
     async def run(self, emit: Emit) -> None:
         self._inbox.bind(asyncio.get_running_loop())
-        client = make_client(self.client_id, username=self._auth[0], password=self._auth[1], tls=self._tls,
-                             reconnect_delay=self._reconnect_delay, clean_session=not self.persistent,
-                             manual_ack=self.persistent)
+        client = make_client(
+            self.client_id,
+            username=self._auth[0],
+            password=self._auth[1],
+            tls=self._tls,
+            reconnect_delay=self._reconnect_delay,
+            clean_session=not self.persistent,
+            manual_ack=self.persistent,
+        )
         self._client = client
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -251,8 +292,12 @@ class MqttSource:
         client.on_message = self._on_message
         client.connect_async(self.host, self.port, keepalive=self.keepalive)
         client.loop_start()
-        logger.info("MQTT source connecting to %s:%d, subscribing %s", self.host, self.port,
-                    ", ".join(self.subscriptions) or "(nothing)")
+        logger.info(
+            "MQTT source connecting to %s:%d, subscribing %s",
+            self.host,
+            self.port,
+            ", ".join(self.subscriptions) or "(nothing)",
+        )
         try:
             while True:
                 telemetry = await self._inbox.get()
@@ -260,8 +305,13 @@ class MqttSource:
                     await emit(telemetry)
                 except Exception:
                     # A core bug must not take the adapter down for every other machine.
-                    self._throttle.log(logging.ERROR, "emit", "the core failed to take telemetry from %s",
-                                       telemetry.machine, exc_info=True)
+                    self._throttle.log(
+                        logging.ERROR,
+                        "emit",
+                        "the core failed to take telemetry from %s",
+                        telemetry.machine,
+                        exc_info=True,
+                    )
         finally:
             self._connected.clear()
             client.disconnect()
@@ -270,11 +320,18 @@ class MqttSource:
 
     # --- paho thread ---------------------------------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode,
-                    properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason.is_failure:
-            self._throttle.log(logging.WARNING, "connect", "broker %s:%d refused the connection: %s",
-                               self.host, self.port, reason)
+            self._throttle.log(
+                logging.WARNING, "connect", "broker %s:%d refused the connection: %s", self.host, self.port, reason
+            )
             return
         self.connects += 1
         self._throttle.reset("connect")
@@ -288,22 +345,30 @@ class MqttSource:
         logger.info("MQTT source connected to %s:%d (connection %d)", self.host, self.port, self.connects)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._throttle.log(logging.WARNING, "connect", "cannot reach MQTT broker %s:%d; retrying with backoff",
-                           self.host, self.port)
+        self._throttle.log(
+            logging.WARNING, "connect", "cannot reach MQTT broker %s:%d; retrying with backoff", self.host, self.port
+        )
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
-                       reason: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         self._connected.clear()
         if reason.is_failure:
-            self._throttle.log(logging.WARNING, "disconnect", "lost MQTT broker %s:%d (%s); reconnecting",
-                               self.host, self.port, reason)
+            self._throttle.log(
+                logging.WARNING, "disconnect", "lost MQTT broker %s:%d (%s); reconnecting", self.host, self.port, reason
+            )
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode],
-                      properties: Properties | None) -> None:
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], properties: Properties | None
+    ) -> None:
         refused = [topic for topic, rc in zip(self.subscriptions, reasons, strict=False) if rc.is_failure]
         if refused:
-            self._throttle.log(logging.ERROR, "subscribe", "broker refused subscriptions %s (check its ACL)",
-                               refused)
+            self._throttle.log(logging.ERROR, "subscribe", "broker refused subscriptions %s (check its ACL)", refused)
 
     def _acker(self, mid: int, qos: int) -> Callable[[], None] | None:
         """The acknowledgement of message ``mid`` for the core to call once it committed the message; it acks
@@ -334,8 +399,13 @@ class MqttSource:
             # or the broker's in-flight window would fill with messages nobody will ever acknowledge.
             if ack is not None:
                 ack()
-            self._throttle.log(logging.WARNING, "dropped", "telemetry queue full (%d waiting): dropping new "
-                               "messages, %d so far", self._inbox.maxsize, self._inbox.dropped)
+            self._throttle.log(
+                logging.WARNING,
+                "dropped",
+                "telemetry queue full (%d waiting): dropping new messages, %d so far",
+                self._inbox.maxsize,
+                self._inbox.dropped,
+            )
 
 
 class MqttCommander:
@@ -347,10 +417,20 @@ class MqttCommander:
     ``timeout``; the core retries. Connects lazily on the first send; :meth:`close` when done.
     """
 
-    def __init__(self, host: str, port: int = 1883, topic_prefix: str = DEFAULT_PREFIX, *,
-                 client_id: str | None = None, username: str | None = None, password: str | None = None,
-                 tls: ssl.SSLContext | None = None, timeout: float = 5.0, keepalive: int = 30,
-                 reconnect_delay: tuple[int, int] = (1, 2)) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int = 1883,
+        topic_prefix: str = DEFAULT_PREFIX,
+        *,
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        timeout: float = 5.0,
+        keepalive: int = 30,
+        reconnect_delay: tuple[int, int] = (1, 2),
+    ) -> None:
         self.host = host
         self.port = port
         self.topic_prefix = _check_prefix(topic_prefix)
@@ -373,8 +453,13 @@ class MqttCommander:
         """Start connecting in the background (idempotent)."""
         if self._client is not None:
             return
-        client = make_client(self.client_id, username=self._auth[0], password=self._auth[1], tls=self._tls,
-                             reconnect_delay=self._reconnect_delay)
+        client = make_client(
+            self.client_id,
+            username=self._auth[0],
+            password=self._auth[1],
+            tls=self._tls,
+            reconnect_delay=self._reconnect_delay,
+        )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
@@ -413,8 +498,7 @@ class MqttCommander:
         self.sent += 1
         logger.info("sent %s to %s (lease 0x%x): %s", command, machine, lease_id, reason)
 
-    async def _wait(self, done: Callable[[], bool], deadline: float, machine: str, command: str,
-                    failure: str) -> None:
+    async def _wait(self, done: Callable[[], bool], deadline: float, machine: str, command: str, failure: str) -> None:
         # Commands are rare: polling paho's thread-safe state with a short, growing sleep is simpler and
         # more robust than correlating message ids across threads.
         delay = 0.002
@@ -429,22 +513,37 @@ class MqttCommander:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode,
-                    properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason.is_failure:
-            self._throttle.log(logging.WARNING, "connect", "broker %s:%d refused the commander: %s",
-                               self.host, self.port, reason)
+            self._throttle.log(
+                logging.WARNING, "connect", "broker %s:%d refused the commander: %s", self.host, self.port, reason
+            )
             return
         self._throttle.reset("connect")
         self._connected.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._throttle.log(logging.WARNING, "connect", "commander cannot reach MQTT broker %s:%d; retrying",
-                           self.host, self.port)
+        self._throttle.log(
+            logging.WARNING, "connect", "commander cannot reach MQTT broker %s:%d; retrying", self.host, self.port
+        )
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
-                       reason: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         self._connected.clear()
         if reason.is_failure:
-            self._throttle.log(logging.WARNING, "disconnect", "commander lost MQTT broker %s:%d (%s)",
-                               self.host, self.port, reason)
+            self._throttle.log(
+                logging.WARNING, "disconnect", "commander lost MQTT broker %s:%d (%s)", self.host, self.port, reason
+            )

@@ -79,9 +79,17 @@ class SimulatedMachine:
     Thread-safe: MQTT command callbacks, OPC UA writes and readers may touch one machine concurrently.
     """
 
-    def __init__(self, name: str, rate_per_hour: float, jitter: float = 0.1, start_counter: int = 0,
-                 clock: Callable[[], float] = time.time, *, seed: int | None = None,
-                 start_runtime: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        rate_per_hour: float,
+        jitter: float = 0.1,
+        start_counter: int = 0,
+        clock: Callable[[], float] = time.time,
+        *,
+        seed: int | None = None,
+        start_runtime: int = 0,
+    ) -> None:
         if rate_per_hour < 0:
             raise ValueError("rate_per_hour must be >= 0")
         if not 0 <= jitter <= 1:
@@ -177,11 +185,19 @@ class ReportSigner:
         self.machine_id = machine_id
 
     def sign(self, reading: Mapping[str, int]) -> dict[str, Any]:
-        report = UsageReport(lease_id=self.lease_id, machine_id=self.machine_id, counter=reading["counter"],
-                             runtime_seconds=reading["runtime"], timestamp=reading["timestamp"])
+        report = UsageReport(
+            lease_id=self.lease_id,
+            machine_id=self.machine_id,
+            counter=reading["counter"],
+            runtime_seconds=reading["runtime"],
+            timestamp=reading["timestamp"],
+        )
         signed = self.signer.sign(report)
-        return {**reading, "leaseId": f"0x{self.lease_id:x}",
-                "signature": {"r": "0x" + signed.r.hex(), "vs": "0x" + signed.vs.hex()}}
+        return {
+            **reading,
+            "leaseId": f"0x{self.lease_id:x}",
+            "signature": {"r": "0x" + signed.r.hex(), "vs": "0x" + signed.vs.hex()},
+        }
 
 
 def _encode(reading: Mapping[str, Any]) -> bytes:
@@ -196,8 +212,12 @@ class SimulatorSource:
     ``signer_factory`` returns a :class:`ReportSigner` for machines that sign their own reports (or None).
     """
 
-    def __init__(self, machines: Sequence[SimulatedMachine], interval: float = 1.0,
-                 signer_factory: Callable[[SimulatedMachine], ReportSigner | None] | None = None) -> None:
+    def __init__(
+        self,
+        machines: Sequence[SimulatedMachine],
+        interval: float = 1.0,
+        signer_factory: Callable[[SimulatedMachine], ReportSigner | None] | None = None,
+    ) -> None:
         if interval <= 0:
             raise ValueError("interval must be > 0")
         names = [m.name for m in machines]
@@ -224,8 +244,9 @@ class SimulatorSource:
                 await emit(Telemetry(machine.name, _encode(reading), time.time()))
                 self.emitted += 1
             except Exception:
-                self._throttle.log(logging.ERROR, "emit", "the core failed to take telemetry from %s",
-                                   machine.name, exc_info=True)
+                self._throttle.log(
+                    logging.ERROR, "emit", "the core failed to take telemetry from %s", machine.name, exc_info=True
+                )
             if i % 256 == 255:
                 await asyncio.sleep(0)  # stay fair to the rest of the service during a large tick
         self.ticks += 1
@@ -242,8 +263,14 @@ class SimulatorSource:
                 skipped = int((now - due) // self.interval) + 1
                 self.late_ticks += skipped
                 due += skipped * self.interval
-                self._throttle.log(logging.WARNING, "late", "simulator tick took %.3f s (interval %.3f s): "
-                                   "skipping %d tick(s)", self.last_tick_seconds, self.interval, skipped)
+                self._throttle.log(
+                    logging.WARNING,
+                    "late",
+                    "simulator tick took %.3f s (interval %.3f s): skipping %d tick(s)",
+                    self.last_tick_seconds,
+                    self.interval,
+                    skipped,
+                )
             await asyncio.sleep(due - now)
 
 
@@ -280,10 +307,18 @@ class MqttFloor:
     code alike. ``interval=None`` publishes only on :meth:`publish_now`.
     """
 
-    def __init__(self, machines: Sequence[SimulatedMachine], host: str, port: int = 1883,
-                 prefix: str = DEFAULT_PREFIX, *, interval: float | None = 1.0,
-                 signers: Mapping[str, ReportSigner] | None = None, client_id: str | None = None,
-                 qos: int = 1) -> None:
+    def __init__(
+        self,
+        machines: Sequence[SimulatedMachine],
+        host: str,
+        port: int = 1883,
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        interval: float | None = 1.0,
+        signers: Mapping[str, ReportSigner] | None = None,
+        client_id: str | None = None,
+        qos: int = 1,
+    ) -> None:
         self.machines = {_check_segment(m.name, "machine name"): m for m in machines}
         if len(self.machines) != len(machines):
             raise ValueError("machine names must be unique")
@@ -320,8 +355,7 @@ class MqttFloor:
         self._client = client
         self._stop.clear()
         if self.interval is not None:
-            self._publisher = threading.Thread(target=self._publish_loop, name=f"floor-{self.client_id}",
-                                               daemon=True)
+            self._publisher = threading.Thread(target=self._publish_loop, name=f"floor-{self.client_id}", daemon=True)
             self._publisher.start()
         return self
 
@@ -384,8 +418,14 @@ class MqttFloor:
 
     # --- paho thread ---------------------------------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode,
-                    properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason.is_failure:
             self._throttle.log(logging.WARNING, "connect", "broker refused the floor: %s", reason)
             return
@@ -395,13 +435,19 @@ class MqttFloor:
             client.subscribe([(command_topic(self.prefix, name), 1) for name in self.machines])
         self._connected.set()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
-                       reason: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         self._connected.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
-            name = message.topic[len(self.prefix) + 1:-len("/command")]
+            name = message.topic[len(self.prefix) + 1 : -len("/command")]
             machine = self.machines.get(name)
             parsed = parse_command(bytes(message.payload))
             if machine is None or parsed is None:
@@ -425,12 +471,28 @@ class MqttFloor:
 class MqttMachine(MqttFloor):
     """One simulated machine on an MQTT broker (see :class:`MqttFloor`)."""
 
-    def __init__(self, machine: SimulatedMachine, host: str, port: int = 1883, prefix: str = DEFAULT_PREFIX,
-                 signer: ReportSigner | None = None, *, interval: float | None = 1.0,
-                 client_id: str | None = None, qos: int = 1) -> None:
-        super().__init__([machine], host, port, prefix, interval=interval,
-                         signers={machine.name: signer} if signer is not None else None,
-                         client_id=client_id or f"millchain-machine-{machine.name}", qos=qos)
+    def __init__(
+        self,
+        machine: SimulatedMachine,
+        host: str,
+        port: int = 1883,
+        prefix: str = DEFAULT_PREFIX,
+        signer: ReportSigner | None = None,
+        *,
+        interval: float | None = 1.0,
+        client_id: str | None = None,
+        qos: int = 1,
+    ) -> None:
+        super().__init__(
+            [machine],
+            host,
+            port,
+            prefix,
+            interval=interval,
+            signers={machine.name: signer} if signer is not None else None,
+            client_id=client_id or f"millchain-machine-{machine.name}",
+            qos=qos,
+        )
         self.machine = machine
 
 
@@ -449,8 +511,7 @@ class OpcUaMachineServer:
 
     NAMESPACE = "urn:millchain:machine"
 
-    def __init__(self, machine: SimulatedMachine, port: int, host: str = "127.0.0.1", *,
-                 interval: float = 0.1) -> None:
+    def __init__(self, machine: SimulatedMachine, port: int, host: str = "127.0.0.1", *, interval: float = 0.1) -> None:
         self.machine = machine
         self.host = host
         self.port = port
@@ -517,12 +578,17 @@ class OpcUaMachineServer:
 
         obj = await server.nodes.objects.add_object(nid("Machine"), ua.QualifiedName("Machine", idx))
         reading = self.machine.reading()
-        counter = await obj.add_variable(nid("Counter"), ua.QualifiedName("Counter", idx),
-                                         ua.Variant(reading["counter"], ua.VariantType.UInt64))
-        runtime = await obj.add_variable(nid("RuntimeSeconds"), ua.QualifiedName("RuntimeSeconds", idx),
-                                         ua.Variant(reading["runtime"], ua.VariantType.UInt32))
-        locked = await obj.add_variable(nid("Locked"), ua.QualifiedName("Locked", idx),
-                                        ua.Variant(self.machine.locked, ua.VariantType.Boolean))
+        counter = await obj.add_variable(
+            nid("Counter"), ua.QualifiedName("Counter", idx), ua.Variant(reading["counter"], ua.VariantType.UInt64)
+        )
+        runtime = await obj.add_variable(
+            nid("RuntimeSeconds"),
+            ua.QualifiedName("RuntimeSeconds", idx),
+            ua.Variant(reading["runtime"], ua.VariantType.UInt32),
+        )
+        locked = await obj.add_variable(
+            nid("Locked"), ua.QualifiedName("Locked", idx), ua.Variant(self.machine.locked, ua.VariantType.Boolean)
+        )
         await locked.set_writable()
         await obj.add_method(nid("Lock"), ua.QualifiedName("Lock", idx), self._lock_method, [], [])
         await obj.add_method(nid("Unlock"), ua.QualifiedName("Unlock", idx), self._unlock_method, [], [])
@@ -588,10 +654,12 @@ class OpcUaMachineServer:
         stamp = ua.DateTime.fromtimestamp(now, UTC)
         if reading["counter"] != self._last[0]:
             await self._nodes["counter"].write_value(
-                ua.DataValue(ua.Variant(reading["counter"], ua.VariantType.UInt64), SourceTimestamp=stamp))
+                ua.DataValue(ua.Variant(reading["counter"], ua.VariantType.UInt64), SourceTimestamp=stamp)
+            )
         if reading["runtime"] != self._last[1]:
             await self._nodes["runtime"].write_value(
-                ua.DataValue(ua.Variant(reading["runtime"], ua.VariantType.UInt32), SourceTimestamp=stamp))
+                ua.DataValue(ua.Variant(reading["runtime"], ua.VariantType.UInt32), SourceTimestamp=stamp)
+            )
         self._last = (reading["counter"], reading["runtime"])
 
     async def _update_loop(self) -> None:
@@ -599,8 +667,9 @@ class OpcUaMachineServer:
             try:
                 await self.refresh()
             except Exception:
-                self._throttle.log(logging.ERROR, "refresh", "OPC UA machine %s failed to refresh",
-                                   self.machine.name, exc_info=True)
+                self._throttle.log(
+                    logging.ERROR, "refresh", "OPC UA machine %s failed to refresh", self.machine.name, exc_info=True
+                )
             await asyncio.sleep(self.interval)
 
     # --- a server in a thread of its own, for synchronous tests ----------------------------------------
@@ -611,8 +680,11 @@ class OpcUaMachineServer:
             raise RuntimeError("already serving in the background")
         ready = threading.Event()
         self._bg_error = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve_background(ready)),
-                                        name=f"opcua-machine-{self.machine.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._serve_background(ready)),
+            name=f"opcua-machine-{self.machine.name}",
+            daemon=True,
+        )
         self._thread.start()
         if not ready.wait(timeout):
             raise TimeoutError(f"OPC UA machine server did not start within {timeout} s")

@@ -46,8 +46,13 @@ def msg(machine: str, counter: int, runtime: int, timestamp: int) -> Telemetry:
     return Telemetry(machine=machine, payload=body, received_at=time.time())
 
 
-def run_service(settings: OracleSettings, items: Sequence[Telemetry], until: Callable[[OracleService], bool],
-                timeout: float = 60.0, during: Callable[[OracleService], None] | None = None) -> OracleService:
+def run_service(
+    settings: OracleSettings,
+    items: Sequence[Telemetry],
+    until: Callable[[OracleService], bool],
+    timeout: float = 60.0,
+    during: Callable[[OracleService], None] | None = None,
+) -> OracleService:
     async def main() -> OracleService:
         service = OracleService(settings, sources=[ListSource(items)])
         task = asyncio.create_task(service.run())
@@ -101,8 +106,9 @@ def test_ten_thousand_bad_messages_crash_nothing_and_the_good_ones_settle(
         lambda: Telemetry(rng.choice(machines), rng.randbytes(rng.randint(0, 60)), time.time()),
         lambda: Telemetry(rng.choice(machines), b'{"counter": "7", "runtime": 1, "timestamp": 1}', time.time()),
         lambda: Telemetry(rng.choice(machines), b'{"runtime": 1, "timestamp": 1}', time.time()),
-        lambda: Telemetry(rng.choice(machines), json.dumps({"counter": -5, "runtime": 0, "timestamp": t0}).encode(),
-                          time.time()),
+        lambda: Telemetry(
+            rng.choice(machines), json.dumps({"counter": -5, "runtime": 0, "timestamp": t0}).encode(), time.time()
+        ),
         lambda: Telemetry("ghost-machine", b'{"counter": 1, "runtime": 1, "timestamp": 1}', time.time()),
         lambda: msg(rng.choice(machines), 10, 10, t0 + 100_000),  # clock far off
         lambda: Telemetry(rng.choice(machines), b"[]", time.time()),
@@ -111,14 +117,22 @@ def test_ten_thousand_bad_messages_crash_nothing_and_the_good_ones_settle(
     items: list[Telemetry] = []
     for i, item in enumerate(good):  # interleave: valid readings keep their order among the junk
         items.append(item)
-        items.extend(junk[i * len(junk) // len(good):(i + 1) * len(junk) // len(good)])
-    service = run_service(floor.settings(tmp_path, anvil.url), items, settled(floor, dict.fromkeys(machines, 400)),
-                          timeout=120)
-    rejected = {s.labels["reason"]: s.value for s in service.metrics.rejected.collect()[0].samples
-                if s.name.endswith("_total")}
+        items.extend(junk[i * len(junk) // len(good) : (i + 1) * len(junk) // len(good)])
+    service = run_service(
+        floor.settings(tmp_path, anvil.url), items, settled(floor, dict.fromkeys(machines, 400)), timeout=120
+    )
+    rejected = {
+        s.labels["reason"]: s.value for s in service.metrics.rejected.collect()[0].samples if s.name.endswith("_total")
+    }
     assert sum(rejected.values()) == len(junk)
-    assert set(rejected) <= {"malformed_json", "bad_type", "missing_field", "out_of_range", "unknown_machine",
-                             "clock_skew"}
+    assert set(rejected) <= {
+        "malformed_json",
+        "bad_type",
+        "missing_field",
+        "out_of_range",
+        "unknown_machine",
+        "clock_skew",
+    }
     for name in machines:
         assert floor.lease_state(name).earnings == 400 * PRICE_PER_UNIT
 
@@ -129,11 +143,13 @@ def test_a_machine_reset_is_quarantined_until_rebaselined_and_billing_continues(
     name = next(iter(floor.leases))
     settings = floor.settings(tmp_path, anvil.url)
     t0 = int(time.time()) + 1
+
     def quarantined_after_600(service: OracleService) -> bool:
         return bool(service.outbox.machine_state(name).quarantined) and floor.lease_state(name).last_counter == 600
 
-    run_service(settings, [msg(name, 500, 50, t0), msg(name, 600, 60, t0 + 10), msg(name, 3, 1, t0 + 20)],
-                quarantined_after_600)
+    run_service(
+        settings, [msg(name, 500, 50, t0), msg(name, 600, 60, t0 + 10), msg(name, 3, 1, t0 + 20)], quarantined_after_600
+    )
     service = OracleService(settings, sources=[])
     status = {row["machine"]: row for row in service.outbox.status()}
     assert status[name]["machine_quarantined"].startswith("counter_backwards: counter went from 600 to 3")
@@ -176,10 +192,14 @@ def test_a_stuck_transaction_is_replaced_with_a_fee_bump(floor: Floor, anvil: An
             w3.provider.make_request("anvil_dropTransaction", [attempts[0].tx_hash])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
-    service = run_service(settings, [msg(name, 0, 0, t0), msg(name, 20, 2, t0 + 2)],
-                          settled(floor, {name: 20}), during=produce_blocks)
-    replaced = [s for s in service.metrics.transactions.collect()[0].samples
-                if s.labels.get("event") == "replaced" and s.name.endswith("_total")]
+    service = run_service(
+        settings, [msg(name, 0, 0, t0), msg(name, 20, 2, t0 + 2)], settled(floor, {name: 20}), during=produce_blocks
+    )
+    replaced = [
+        s
+        for s in service.metrics.transactions.collect()[0].samples
+        if s.labels.get("event") == "replaced" and s.name.endswith("_total")
+    ]
     assert replaced and replaced[0].value >= 1
     lease = LeaseClient(floor.session).get(floor.leases[name])
     assert lease.earnings == 20 * PRICE_PER_UNIT
@@ -194,8 +214,12 @@ def test_a_reorg_that_drops_the_receipt_sends_the_batch_again(floor: Floor, anvi
     state = {"reorged": False}
 
     def reorg_once_then_build_blocks(service: OracleService) -> None:
-        mined = [a for b in service.outbox.inflight() for a in service.outbox.attempts(b.id)
-                 if service.submitter._receipt(a.tx_hash) is not None]
+        mined = [
+            a
+            for b in service.outbox.inflight()
+            for a in service.outbox.attempts(b.id)
+            if service.submitter._receipt(a.tx_hash) is not None
+        ]
         if mined and not state["reorged"]:
             # The block holding our batch leaves the chain before it has 3 confirmations.
             w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
@@ -207,15 +231,20 @@ def test_a_reorg_that_drops_the_receipt_sends_the_batch_again(floor: Floor, anvi
         # On chain is not enough: the outbox must have seen its batch through 3 confirmations.
         return state["reorged"] and not service.outbox.inflight() and settled(floor, {name: 30})(service)
 
-    run_service(settings, [msg(name, 0, 0, t0), msg(name, 30, 3, t0 + 3)], confirmed_after_the_reorg,
-                during=reorg_once_then_build_blocks)
+    run_service(
+        settings,
+        [msg(name, 0, 0, t0), msg(name, 30, 3, t0 + 3)],
+        confirmed_after_the_reorg,
+        during=reorg_once_then_build_blocks,
+    )
     assert state["reorged"]
     assert floor.lease_state(name).earnings == 30 * PRICE_PER_UNIT  # settled once, after the reorg
 
 
 def rejected_by_reason(service: OracleService) -> dict[str, float]:
-    return {s.labels["reason"]: s.value for s in service.metrics.rejected.collect()[0].samples
-            if s.name.endswith("_total")}
+    return {
+        s.labels["reason"]: s.value for s in service.metrics.rejected.collect()[0].samples if s.name.endswith("_total")
+    }
 
 
 def opened(floor: Floor, name: str) -> int:
@@ -255,9 +284,12 @@ def test_a_leases_first_reading_sharing_a_batch_with_an_equal_counter_settles(
     # Defect 7: receipts were matched by (lease, counter), so the anchor stayed "submitted" for ever.
     name = next(iter(floor.leases))
     t = opened(floor, name) + 1
-    service = run_service(floor.settings(tmp_path, anvil.url, batch_window_ms=500),
-                          [msg(name, 1000, 100, t), msg(name, 1000, 100, t + 1)],
-                          lambda s: settled(floor, {name: 1000})(s) and s.outbox.depth() == 0, timeout=20)
+    service = run_service(
+        floor.settings(tmp_path, anvil.url, batch_window_ms=500),
+        [msg(name, 1000, 100, t), msg(name, 1000, 100, t + 1)],
+        lambda s: settled(floor, {name: 1000})(s) and s.outbox.depth() == 0,
+        timeout=20,
+    )
     row = next(r for r in reopened(service).status() if r["machine"] == name)
     assert (row["pending"], row["last_settled"]) == (0, 1000)
 
@@ -287,8 +319,9 @@ def test_rebaseline_after_a_false_backwards_reading_leaves_reports_the_contract_
     def quarantined_after_510(service: OracleService) -> bool:
         return bool(service.outbox.machine_state(name).quarantined) and floor.lease_state(name).last_counter == 510
 
-    run_service(settings, [msg(name, 500, 50, t0), msg(name, 510, 51, t0 + 1), msg(name, 3, 1, t0 + 2)],
-                quarantined_after_510)
+    run_service(
+        settings, [msg(name, 500, 50, t0), msg(name, 510, 51, t0 + 1), msg(name, 3, 1, t0 + 2)], quarantined_after_510
+    )
     box = Outbox(settings.outbox)
     box.rebaseline(name)
     box.close()
@@ -323,10 +356,23 @@ def test_status_shows_the_chain_beside_the_outbox_and_flags_an_outbox_claiming_m
     assert (row["last_settled"], row["on_chain"], row["flags"]) == (1010, 1010, [])
     # What the old oracle did after a stale skip: a reading recorded settled that the chain never billed.
     box = Outbox(settings.outbox)
-    box.accept_many([AcceptedReading(machine=name, machine_id=name.encode().ljust(32, b"\0"),
-                                     lease_id=floor.leases[name], counter=1020, runtime=102, timestamp=t + 1,
-                                     r=b"\1" * 32, vs=b"\2" * 32, device_counter=1020, device_runtime=102,
-                                     received_at=time.time())])
+    box.accept_many(
+        [
+            AcceptedReading(
+                machine=name,
+                machine_id=name.encode().ljust(32, b"\0"),
+                lease_id=floor.leases[name],
+                counter=1020,
+                runtime=102,
+                timestamp=t + 1,
+                r=b"\1" * 32,
+                vs=b"\2" * 32,
+                device_counter=1020,
+                device_runtime=102,
+                received_at=time.time(),
+            )
+        ]
+    )
     batch = box.open_batch(10_000, box.pending(10), Attempt("0x01", 0, "0x", 1, 1, 1, 1))
     box.finish_batch(batch, {batch.reading_ids[0]: Outcome("settled")})
     box.close()

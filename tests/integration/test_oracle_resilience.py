@@ -122,8 +122,9 @@ def test_the_oracle_starts_while_the_node_is_down_and_settles_when_it_returns(
     compiled: Project, own_node: AnvilNode, tmp_path: Path
 ) -> None:
     # Defect 9: it used to exit 1 with a hint to run `millchain node`.
-    session = Session(connect("anvil", rpc_url=own_node.url), project=compiled,
-                      deployments_dir=tmp_path / "deployments")
+    session = Session(
+        connect("anvil", rpc_url=own_node.url), project=compiled, deployments_dir=tmp_path / "deployments"
+    )
     floor = build_floor(session, tmp_path, 2)
     settings = floor.settings(tmp_path, own_node.url)
     t0 = max(int(floor.lease_state(n).last_timestamp) for n in floor.leases) + 1
@@ -137,8 +138,11 @@ def test_the_oracle_starts_while_the_node_is_down_and_settles_when_it_returns(
         assert (health["status"], health["chain_reachable"]) == ("degraded", False)
         revived = AnvilNode(compiled, port=own_node.port, state=own_node.state).start()
         try:
-            wait_for(lambda: all(floor.lease_state(n).last_counter == 120 for n in floor.leases), 30,
-                     "settlement once the node is back")
+            wait_for(
+                lambda: all(floor.lease_state(n).last_counter == 120 for n in floor.leases),
+                30,
+                "settlement once the node is back",
+            )
             wait_for(lambda: oracle.health()["chain_reachable"] is True, 5, "chain_reachable again")
         finally:
             revived.stop()
@@ -160,20 +164,32 @@ def test_a_hung_node_shows_within_seconds_and_bad_signatures_never_stall_the_int
         try:
             took = wait_for(lambda: oracle.health()["chain_reachable"] is False, 8, "the hung node to show")
             assert took < 6
-            bad = json.dumps({"counter": 5, "runtime": 1, "timestamp": t0 + 1,
-                              "signature": {"r": "0x" + "11" * 32, "vs": "0x" + "22" * 32}}).encode()
+            bad = json.dumps(
+                {
+                    "counter": 5,
+                    "runtime": 1,
+                    "timestamp": t0 + 1,
+                    "signature": {"r": "0x" + "11" * 32, "vs": "0x" + "22" * 32},
+                }
+            ).encode()
             oracle.feed(*[Telemetry(device, bad, time.time()) for _ in range(500)])
             oracle.feed(msg(gateway, 110, 11, t0 + 1))
             box = Outbox(settings.outbox)
-            took = wait_for(lambda: box.machine_state(gateway).last_counter == 110, 5,
-                            "the good reading to reach the outbox with the node hung")
+            took = wait_for(
+                lambda: box.machine_state(gateway).last_counter == 110,
+                5,
+                "the good reading to reach the outbox with the node hung",
+            )
             assert took < 2
         finally:
             anvil.process.send_signal(signal.SIGCONT)
         wait_for(lambda: floor3.lease_state(gateway).last_counter == 110, 30, "settlement after SIGCONT")
         assert oracle.service is not None
-        rejected = {s.labels["reason"]: s.value for s in oracle.service.metrics.rejected.collect()[0].samples
-                    if s.name.endswith("_total")}
+        rejected = {
+            s.labels["reason"]: s.value
+            for s in oracle.service.metrics.rejected.collect()[0].samples
+            if s.name.endswith("_total")
+        }
         assert rejected.get("bad_signature") == 500
 
 
@@ -238,8 +254,10 @@ def test_a_flood_of_unknown_machine_names_costs_one_log_line_and_bounded_memory(
                 service.ingest([Telemetry(f"{'n' * 1000}-{chunk}-{i}", b"{}", time.time()) for i in range(1000)])
         assert len([r for r in caplog.records if r.name == "oracle.intake"]) == 1
         assert len(service._throttle._last) <= service._throttle.max_keys
-        assert service.metrics.registry.get_sample_value("oracle_readings_rejected_total",
-                                                         {"reason": "unknown_machine"}) == 20_000
+        assert (
+            service.metrics.registry.get_sample_value("oracle_readings_rejected_total", {"reason": "unknown_machine"})
+            == 20_000
+        )
     finally:
         service.outbox.close()
 
@@ -250,8 +268,10 @@ def test_preflight_says_loudly_a_wrong_device_key_and_an_unfunded_relayer(
     # Defect 12: both used to be logged at info level only, nowhere else.
     first, second, _ = floor3.leases
     settings = floor3.settings(tmp_path, anvil.url)
-    machines = [m.model_copy(update={"device_keystore": floor3.keystores[second]}) if m.name == first else m
-                for m in settings.machines]  # first holds second's key: not its registered signer
+    machines = [
+        m.model_copy(update={"device_keystore": floor3.keystores[second]}) if m.name == first else m
+        for m in settings.machines
+    ]  # first holds second's key: not its registered signer
     settings = settings.model_copy(update={"machines": machines})
     relayer = floor3.session.chain.account(RELAYER).address
     floor3.session.chain.w3.provider.make_request("anvil_setBalance", [relayer, "0x0"])  # type: ignore[arg-type]
@@ -266,3 +286,35 @@ def test_preflight_says_loudly_a_wrong_device_key_and_an_unfunded_relayer(
     assert {r.levelname for r in caplog.records if r.name == "oracle.preflight"} == {"ERROR"}
     stored = {f["check"] for f in collect(settings)["preflight"]}
     assert stored >= {"device_key", "relayer_balance"}
+
+
+def test_hostile_payloads_on_a_machines_topic_are_refused_by_name_and_billing_goes_on(
+    floor3: Floor, anvil: AnvilNode, mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    # Defects 1 and 11: a retained bracket bomb made the process exit with SIGSEGV on every start; a 5,000-digit
+    # counter gave internal_error with a traceback.
+    name = next(iter(floor3.leases))
+    settings = floor3.settings(tmp_path, anvil.url, mqtt={"host": mosquitto.host, "port": mosquitto.port})
+    topic = telemetry_topic(settings.mqtt.topic_prefix, name)
+    t0 = int(floor3.lease_state(name).last_timestamp) + 1
+    bomb = b"[" * 100_000 + b"]" * 100_000
+    publish.single(topic, bomb, qos=1, retain=True, hostname=mosquitto.host, port=mosquitto.port)
+    with Running(settings, real_adapters=True) as oracle:
+        assert oracle.service is not None
+        metrics = oracle.service.metrics.registry
+        wait_for(lambda: oracle.health()["broker_connected"] is True, 10, "the subscription")
+        for body in (
+            b"[" * 500 + b"]" * 500,
+            b'{"counter": ' + b"9" * 5_000 + b', "runtime": 1, "timestamp": 1}',
+            b'{"counter": ' + b"9" * 100 + b', "runtime": 1, "timestamp": 1}',
+            json.dumps({"counter": 1000, "runtime": 10, "timestamp": t0}).encode(),
+        ):
+            publish.single(topic, body, qos=1, hostname=mosquitto.host, port=mosquitto.port)
+        wait_for(lambda: floor3.lease_state(name).last_counter == 1000, 20, "the good reading to settle")
+        rejected = {
+            s.labels["reason"]: s.value
+            for s in oracle.service.metrics.rejected.collect()[0].samples
+            if s.name.endswith("_total")
+        }
+        assert rejected == {"payload_too_large": 2, "too_deeply_nested": 1, "number_too_long": 1}
+        assert metrics.get_sample_value("oracle_readings_rejected_total", {"reason": "internal_error"}) is None

@@ -49,18 +49,25 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert settings.chain.confirmations == 3 and settings.metrics_port == 0
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (("[chain]", "[chain]\nconfirmations = 0"), "chain.confirmations: Input should be greater than or equal to 1"),
-    (("[chain]", "[chain]\nfee_bump_percent = 5"),
-     "chain.fee_bump_percent: Input should be greater than or equal to 12.5"),
-    (('relayer_keystore = "keys/relayer.json"', ""), "set exactly one of relayer_keystore or relayer_dev_account"),
-    (('device_keystore = "keys/press-01.json"', ""), "machine press-01: gateway signing needs device_keystore"),
-    (('machine_id = "lathe-02"', 'machine_id = "press-01"'), "two machines have machine_id 'press-01'"),
-    (('machine_id = "press-01"', 'machine_id = "' + "x" * 40 + '"'), "machines.0.machine_id"),
-    (('outbox = "data/outbox.sqlite"', 'outbox = "x"\nbatch_window = 5'),
-     "batch_window: Extra inputs are not permitted"),
-    (("[chain]", "[chain\n"), "invalid oracle config"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("[chain]", "[chain]\nconfirmations = 0"), "chain.confirmations: Input should be greater than or equal to 1"),
+        (
+            ("[chain]", "[chain]\nfee_bump_percent = 5"),
+            "chain.fee_bump_percent: Input should be greater than or equal to 12.5",
+        ),
+        (('relayer_keystore = "keys/relayer.json"', ""), "set exactly one of relayer_keystore or relayer_dev_account"),
+        (('device_keystore = "keys/press-01.json"', ""), "machine press-01: gateway signing needs device_keystore"),
+        (('machine_id = "lathe-02"', 'machine_id = "press-01"'), "two machines have machine_id 'press-01'"),
+        (('machine_id = "press-01"', 'machine_id = "' + "x" * 40 + '"'), "machines.0.machine_id"),
+        (
+            ('outbox = "data/outbox.sqlite"', 'outbox = "x"\nbatch_window = 5'),
+            "batch_window: Extra inputs are not permitted",
+        ),
+        (("[chain]", "[chain\n"), "invalid oracle config"),
+    ],
+)
 def test_bad_configs_name_the_field_and_the_reason(tmp_path: Path, change: tuple[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, GOOD.replace(*change, 1)))
@@ -70,3 +77,41 @@ def test_bad_configs_name_the_field_and_the_reason(tmp_path: Path, change: tuple
 def test_a_missing_config_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_a_simulated_machine_resumes_from_the_outbox_instead_of_restarting_at_zero(tmp_path: Path) -> None:
+    # Defect 12: the simulator restarting at 0 with the oracle quarantined its machine (counter_backwards).
+    from oracle.config import ChainSettings, MachineSettings, OracleSettings
+    from oracle.outbox import AcceptedReading, Outbox
+    from oracle.sources.simulator import SimulatorSource
+    from oracle.wiring import build_adapters
+
+    settings = OracleSettings(
+        chain=ChainSettings(relayer_dev_account=3),
+        outbox=tmp_path / "o.sqlite",
+        machines=[MachineSettings(name="sim-1", machine_id="sim-1", source="simulator", signing="device")],
+    )
+    box = Outbox(settings.outbox)
+    box.accept_many(
+        [
+            AcceptedReading(
+                machine="sim-1",
+                machine_id=b"\1" * 32,
+                lease_id=7,
+                counter=512,
+                runtime=90,
+                timestamp=1,
+                r=b"",
+                vs=b"",
+                device_counter=512,
+                device_runtime=90,
+                received_at=0.0,
+            )
+        ]
+    )
+    box.close()
+    sources, _ = build_adapters(settings)
+    (source,) = sources
+    assert isinstance(source, SimulatorSource)
+    reading = source.machines[0].reading()
+    assert reading["counter"] >= 512 and reading["runtime"] >= 90

@@ -37,7 +37,7 @@ def test_a_second_start_reads_every_key_from_the_vault_and_none_from_its_keystor
     def no_keystores(path: Path, password: str | None) -> object:
         raise AssertionError(f"{path} was decrypted although the vault holds it")
 
-    monkeypatch.setattr(keyvault, "load_keystore", no_keystores)
+    monkeypatch.setattr("millchain.chain.load_keystore", no_keystores)
     assert keyvault.unlock(vault, paths, PASSWORD) == keys
 
 
@@ -57,5 +57,16 @@ def test_a_changed_keystore_is_read_again_and_a_wrong_password_opens_nothing(tmp
 def test_the_vault_costs_what_one_keystore_costs_to_brute_force() -> None:
     keystore = {"n": 2**18, "r": 1, "p": 8}  # eth-account's scrypt defaults
     assert 128 * keystore["r"] * keystore["n"] == 128 * keyvault.SCRYPT_R * keyvault.SCRYPT_N
-    assert (keystore["n"] * keystore["r"] * keystore["p"]
-            == keyvault.SCRYPT_N * keyvault.SCRYPT_R * keyvault.SCRYPT_P)
+    assert keystore["n"] * keystore["r"] * keystore["p"] == keyvault.SCRYPT_N * keyvault.SCRYPT_R * keyvault.SCRYPT_P
+
+
+def test_a_prefetched_derivation_is_the_one_unlock_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths, keys = keystores(tmp_path, 2)
+    vault = tmp_path / "outbox.keys"
+    keyvault.unlock(vault, paths, PASSWORD)
+    keyvault.prefetch(vault, PASSWORD)
+    calls = []
+    real = keyvault._scrypt
+    monkeypatch.setattr(keyvault, "_scrypt", lambda *a: calls.append(a) or real(*a))
+    assert keyvault.unlock(vault, paths, PASSWORD) == keys
+    assert calls == []  # the derivation came from the prefetch thread, started before the patch

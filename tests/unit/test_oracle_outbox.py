@@ -12,9 +12,19 @@ MID = b"press-01".ljust(32, b"\0")
 
 
 def reading(counter: int, lease: int = 7, machine: str = "press-01", ts: int = 1000) -> AcceptedReading:
-    return AcceptedReading(machine=machine, machine_id=MID, lease_id=lease, counter=counter, runtime=counter,
-                           timestamp=ts + counter, r=b"\1" * 32, vs=b"\2" * 32, device_counter=counter,
-                           device_runtime=counter, received_at=0.0)
+    return AcceptedReading(
+        machine=machine,
+        machine_id=MID,
+        lease_id=lease,
+        counter=counter,
+        runtime=counter,
+        timestamp=ts + counter,
+        r=b"\1" * 32,
+        vs=b"\2" * 32,
+        device_counter=counter,
+        device_runtime=counter,
+        received_at=0.0,
+    )
 
 
 def attempt(tx: str = "0xaa") -> Attempt:
@@ -78,8 +88,9 @@ def test_a_reading_sent_back_to_pending_is_retimed_and_waits_until_not_before(tm
     box.accept_many([reading(1)])
     batch = box.open_batch(0, box.pending(10), attempt())
     (rid,) = batch.reading_ids
-    box.finish_batch(batch, {rid: Outcome("pending", "stale_report: carried", timestamp=12345,
-                                          not_before=time.time() + 60)})
+    box.finish_batch(
+        batch, {rid: Outcome("pending", "stale_report: carried", timestamp=12345, not_before=time.time() + 60)}
+    )
     assert box.pending(10) == [] and box.depth() == 1  # waiting, still counted
     box.finish_batch(batch, {rid: Outcome("pending", "again", not_before=time.time() - 1)})
     (again,) = box.pending(10)
@@ -115,8 +126,16 @@ def test_a_group_keeps_the_anchor_and_the_newest_reading_of_each_lease_pending(t
     box = Outbox(tmp_path / "o.sqlite")
     box.accept_many([reading(1)])
     anchor = dataclasses.replace(reading(20, lease=8, machine="press-02"), anchor=True)
-    ids = box.accept_many([reading(2), anchor, reading(3), reading(21, lease=8, machine="press-02"),
-                           reading(22, lease=8, machine="press-02"), reading(4)])
+    ids = box.accept_many(
+        [
+            reading(2),
+            anchor,
+            reading(3),
+            reading(21, lease=8, machine="press-02"),
+            reading(22, lease=8, machine="press-02"),
+            reading(4),
+        ]
+    )
     assert ids == list(range(ids[0], ids[0] + 6))
     assert [r.id for r in box.readings(ids)] == ids
     assert sorted((r.lease_id, r.counter) for r in box.pending(10)) == [(7, 4), (8, 20), (8, 22)]

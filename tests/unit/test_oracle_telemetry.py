@@ -25,21 +25,24 @@ def test_a_good_message_parses() -> None:
     assert raw.signature == (b"\x11" * 32, b"\x22" * 32)
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    (b"{not json", "malformed_json"),
-    (b"\xff\xfe", "malformed_json"),
-    (b"[1, 2]", "malformed_json"),
-    (json.dumps({"runtime": 1, "timestamp": NOW}).encode(), "missing_field"),
-    (payload(counter="12"), "bad_type"),
-    (payload(counter=1.5), "bad_type"),
-    (payload(counter=True), "bad_type"),
-    (payload(counter=-1), "out_of_range"),
-    (payload(counter=2**64), "out_of_range"),
-    (payload(runtime=2**32), "out_of_range"),
-    (payload(signature="0xabc"), "bad_type"),
-    (payload(signature={"r": "0x11", "vs": "0x22"}), "bad_type"),
-    (payload(leaseId=7), "bad_type"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "malformed_json"),
+        (b"\xff\xfe", "malformed_json"),
+        (b"[1, 2]", "malformed_json"),
+        (json.dumps({"runtime": 1, "timestamp": NOW}).encode(), "missing_field"),
+        (payload(counter="12"), "bad_type"),
+        (payload(counter=1.5), "bad_type"),
+        (payload(counter=True), "bad_type"),
+        (payload(counter=-1), "out_of_range"),
+        (payload(counter=2**64), "out_of_range"),
+        (payload(runtime=2**32), "out_of_range"),
+        (payload(signature="0xabc"), "bad_type"),
+        (payload(signature={"r": "0x11", "vs": "0x22"}), "bad_type"),
+        (payload(leaseId=7), "bad_type"),
+    ],
+)
 def test_bad_messages_are_refused_with_a_reason(body: bytes, reason: str) -> None:
     with pytest.raises(InvalidTelemetry) as caught:
         parse_payload(body)
@@ -47,11 +50,22 @@ def test_bad_messages_are_refused_with_a_reason(body: bytes, reason: str) -> Non
 
 
 @settings(max_examples=2_000, deadline=None)
-@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
-                 st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-                              lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-                                  st.sampled_from(["counter", "runtime", "timestamp", "signature", "leaseId", "x"]),
-                                  inner, max_size=6), max_leaves=12).map(lambda v: json.dumps(v).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=200).map(str.encode),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(
+                    st.sampled_from(["counter", "runtime", "timestamp", "signature", "leaseId", "x"]), inner, max_size=6
+                )
+            ),
+            max_leaves=12,
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+)
 def test_fuzzed_input_either_parses_or_is_refused_with_a_known_reason(body: bytes) -> None:
     try:
         parse_payload(body)
@@ -69,9 +83,13 @@ def test_history_checks() -> None:
     state = MachineState(last_counter=10, last_runtime=60, last_timestamp=NOW - 10, rate_credit=0)
     assert check(state, counter=20, runtime=70) == (20, 70)
     # 10 s at 1 unit/s, plus one second of sampling slack: 11 units at most.
-    for fields, reason in [({"counter": 9}, "counter_backwards"), ({"runtime": 59}, "runtime_backwards"),
-                           ({"counter": 22}, "implausible_jump"), ({"timestamp": NOW + 301}, "clock_skew"),
-                           ({"timestamp": NOW - 301}, "clock_skew")]:
+    for fields, reason in [
+        ({"counter": 9}, "counter_backwards"),
+        ({"runtime": 59}, "runtime_backwards"),
+        ({"counter": 22}, "implausible_jump"),
+        ({"timestamp": NOW + 301}, "clock_skew"),
+        ({"timestamp": NOW - 301}, "clock_skew"),
+    ]:
         with pytest.raises(InvalidTelemetry) as caught:
             check(state, **fields)
         assert caught.value.reason == reason
@@ -112,13 +130,16 @@ def test_one_reading_a_second_at_the_rated_rate_is_never_refused() -> None:
     assert state.last_counter == counter
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    (b"[" * 100_000 + b"]" * 100_000, "payload_too_large"),
-    (b"[" * 1_000 + b"]" * 1_000, "too_deeply_nested"),
-    (b'{"counter": ' + b"9" * 5_000 + b', "runtime": 1, "timestamp": 1}', "payload_too_large"),
-    (b'{"counter": ' + b"9" * 100 + b', "runtime": 1, "timestamp": 1}', "number_too_long"),
-    (b'{"counter": 1, "runtime": 1, "timestamp": 1, "x": 1.' + b"5" * 100 + b"}", "number_too_long"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "payload_too_large"),
+        (b"[" * 1_000 + b"]" * 1_000, "too_deeply_nested"),
+        (b'{"counter": ' + b"9" * 5_000 + b', "runtime": 1, "timestamp": 1}', "payload_too_large"),
+        (b'{"counter": ' + b"9" * 100 + b', "runtime": 1, "timestamp": 1}', "number_too_long"),
+        (b'{"counter": 1, "runtime": 1, "timestamp": 1, "x": 1.' + b"5" * 100 + b"}", "number_too_long"),
+    ],
+)
 def test_hostile_payloads_are_refused_by_name_before_parsing(body: bytes, reason: str) -> None:
     with pytest.raises(InvalidTelemetry) as caught:
         parse_payload(body)
@@ -127,11 +148,13 @@ def test_hostile_payloads_are_refused_by_name_before_parsing(body: bytes, reason
 
 def test_a_bracket_bomb_cannot_crash_the_process_whatever_the_recursion_limit() -> None:
     # py_ecc raises the recursion limit to 100,000; json's C parser then overflows the C stack (SIGSEGV).
-    code = ("import sys; sys.setrecursionlimit(100_000)\n"
-            "from oracle.telemetry import InvalidTelemetry, parse_payload\n"
-            "for n in (1_500, 100_000):\n"
-            "    try:\n        parse_payload(b'[' * n + b']' * n)\n"
-            "    except InvalidTelemetry as exc:\n        print(exc.reason)\n")
+    code = (
+        "import sys; sys.setrecursionlimit(100_000)\n"
+        "from oracle.telemetry import InvalidTelemetry, parse_payload\n"
+        "for n in (1_500, 100_000):\n"
+        "    try:\n        parse_payload(b'[' * n + b']' * n)\n"
+        "    except InvalidTelemetry as exc:\n        print(exc.reason)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.split() == ["too_deeply_nested", "payload_too_large"]
