@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import statistics
 import time
 from collections.abc import Callable
 
@@ -26,9 +27,10 @@ pytestmark = pytest.mark.integration
 KILLS = int(os.environ.get("FAULT_KILLS", "6"))
 """Kills in the CI run; scripts/fault_soak.py runs the same scenario with 25 and more."""
 SEED = int(os.environ.get("FAULT_SEED", "20261205"))
-RESTART_TO_SETTLED_S = 6.0
-"""From the restart after a SIGKILL to the chain holding the readings published while the oracle was down:
-issue 12 asks for ≤ 5 s from SIGKILL to settling again, plus one anvil block (--block-time 1) to mine it."""
+RESTART_TO_SETTLED_S = 5.0
+"""Issue 12: from SIGKILL to settling again ≤ 5 s with 16 encrypted machine keys (anvil mining at once)."""
+RESTART_MACHINES = 16
+RESTARTS = 3
 
 
 def kill_at(rig: Rig, line: Line, mode: str, rng: random.Random) -> str:
@@ -88,6 +90,34 @@ def run_kills(rig: Rig, kills: int, seed: int) -> dict[str, object]:
 
 @pytest.mark.anvil_args("--block-time", "1")
 def test_sigkill_at_random_moments_bills_every_unit_exactly_once(rig_factory: Callable[..., Rig]) -> None:
-    rig = rig_factory(3)
-    figures = run_kills(rig, KILLS, SEED)
-    assert figures["restart_to_settled_s"] <= RESTART_TO_SETTLED_S, figures  # type: ignore[operator]
+    run_kills(rig_factory(3), KILLS, SEED)
+
+
+def test_restart_after_sigkill_settles_again_within_5_s_with_16_machine_keys(
+    rig_factory: Callable[..., Rig],
+) -> None:
+    """Readings published while the oracle is down (16 machines, 16 encrypted keys) are on chain within 5 s of
+    the restart; the median of three SIGKILL/restart rounds, so one slow start on a shared machine does not decide."""
+    rig = rig_factory(RESTART_MACHINES)
+    line = Line(rig.devices, rig.names, seed=SEED, interval=0.5).start()
+    rounds = []
+    try:
+        rig.oracle.start()
+        wait_chain_reaches(rig.floor, dict.fromkeys(rig.names, 1), 60, "the first settlements", rig.oracle)
+        for _ in range(RESTARTS):
+            rig.oracle.kill9()
+            time.sleep(1.0)  # the machines report while the oracle is down
+            due = {n: m.counter for n, m in line.machines.items()}
+            started = time.monotonic()
+            rig.oracle.start()
+            try:
+                wait_chain_reaches(rig.floor, due, 30, "the readings published while the oracle was down", rig.oracle)
+                rounds.append(time.monotonic() - started)
+            except AssertionError:
+                rounds.append(float("inf"))
+        finals = line.end_shift()
+        settle_then_audit(rig.floor, finals, 30)
+    finally:
+        line.stop()
+    median = statistics.median(rounds)
+    assert median <= RESTART_TO_SETTLED_S, f"restart to settled: {[round(r, 2) for r in rounds]} s"

@@ -96,12 +96,13 @@ def test_oracle_started_while_the_node_is_down_serves_degraded_and_settles_when_
     node.stop()  # SIGTERM: anvil dumps its state, the suite and the leases come back with it
     line = Line(rig.devices, rig.names, seed=9).start()
     try:
-        rig.oracle.start()
-        time.sleep(3.0)
+        rig.oracle.start().wait_serving(30)  # fails naming the exit code if the oracle gives up on the node
+        time.sleep(2.0)  # it keeps running: not just a slow exit
         assert rig.oracle.alive(), (
             f"the oracle exited with {rig.oracle.exit_code()} because the node is down:\n{rig.oracle.log_tail(5)}"
         )
-        assert reports_trouble(rig.oracle.healthz(2.0), "chain", "node"), rig.oracle.healthz(2.0)
+        health = rig.oracle.healthz(2.0)
+        assert reports_trouble(health, "chain", "node"), health
         node.start()
         finals = line.end_shift()
         settle_then_audit(rig.floor, finals, SETTLE_AFTER_RECOVERY_S)
