@@ -68,8 +68,10 @@ QUARANTINING = ("counter_backwards", "runtime_backwards")
 """Rejections that quarantine the machine: its counters went back, which a reset or a false reading explains."""
 
 
-RPC_TIMEOUT_S = 3.0
-"""Every JSON-RPC call gives up after this long: a hung node shows as unreachable within seconds."""
+RPC_TIMEOUT_S = 10.0
+"""Every JSON-RPC call of the work (batches, receipts, multicalls) gives up after this long, unretried."""
+PROBE_TIMEOUT_S = 2.0
+"""The probe's own connection gives up sooner: a hung node shows as unreachable within seconds."""
 PROBE_INTERVAL_S = 1.0
 """How often the node is asked for its head (the chain_reachable and head age metrics)."""
 RECONCILE_INTERVAL_S = 5.0
@@ -128,6 +130,7 @@ class OracleService:
         embedding: Embedding | None = None,
     ) -> None:
         self.settings = settings
+        log.debug("starting: configuration read")
         self.metrics = Metrics()
         self.clock = embedding.clock if embedding else time.time
         if embedding is None:
@@ -136,8 +139,13 @@ class OracleService:
             lease_record = _record(folder, "EquipmentLease")
             registry_record = _record(folder, "MachineRegistry")
             self.chain, self.relayer = self._connect(url, network, int(lease_record.get("chainId") or 0))
+            probe = Web3.HTTPProvider(
+                url, request_kwargs={"timeout": PROBE_TIMEOUT_S}, exception_retry_configuration=None
+            )
+            self._probe_w3 = Web3(probe)
         else:
             self.chain = embedding.chain
+            self._probe_w3 = self.chain.w3
             self.relayer = self.chain.account(settings.chain.relayer_dev_account or 0)
             lease_record, registry_record = embedding.records["EquipmentLease"], embedding.records["MachineRegistry"]
         self._record_chain_id = lease_record.get("chainId")
@@ -155,6 +163,7 @@ class OracleService:
         self.decoder = RevertDecoder([lease_record["abi"], registry_record["abi"]])
         self.hasher = UsageReportHasher(lease_domain(self.chain.chain_id, self.lease.address))
         self.outbox = Outbox(settings.outbox)
+        log.debug("outbox open")
         self.directory = LeaseDirectory(self.lease, settings.machines)
         self.machines: dict[str, MachineSettings] = {m.name: m for m in settings.machines}
         self.signers = self._device_signers(
@@ -432,7 +441,7 @@ class OracleService:
         preflight_done = False
         while True:
             try:
-                head = await asyncio.to_thread(lambda: int(self.chain.w3.eth.block_number))
+                head = await asyncio.to_thread(lambda: int(self._probe_w3.eth.block_number))
             except Exception as exc:
                 self.metrics.chain_ok = False
                 if down_since is None:
@@ -567,6 +576,7 @@ class OracleService:
         # watcher's first step sends every machine its state from this same look.
         touched: set[str] | None
         try:
+            log.debug("device keys unlocked; reading the leases")
             touched = await asyncio.to_thread(self.watcher.poll_chain)
             self.metrics.chain_ok = True
             await asyncio.to_thread(self.refresh_device_keys)

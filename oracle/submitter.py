@@ -48,6 +48,8 @@ CARRY_MAX_S = 2
 """A gateway-signed reading at most this many seconds older than the chain's last report is carried to the next
 second: the same second (a newer counter within it), or a device clock a moment behind. Further behind, carrying
 would squeeze real elapsed time into a second and turn later reports into anomalies."""
+NONCE_TAKEN_AFTER_S = 2.0
+"""How long a batch's nonce must look mined without its receipt before another transaction is blamed."""
 MAX_TRIES = 30
 """Sends of one reading before a passing reason is treated as lasting (the reading is quarantined)."""
 
@@ -99,6 +101,7 @@ class Submitter:
         self._tracked_head = -1
         self._tracked_at = 0.0
         self._waiting_since: float | None = None
+        self._nonce_gone_since: dict[int, float] = {}
 
     # ------------------------------------------------------------------ one step
 
@@ -245,10 +248,10 @@ class Submitter:
     # ------------------------------------------------------------------ tracking
 
     def _receipt(self, tx_hash: str) -> Receipt | None:
-        try:
-            return fetch_receipt(self.w3, tx_hash)
-        except Exception:  # a node that is restarting
-            return None
+        """The receipt, or None when the node says the transaction is not mined. A node that cannot answer
+        (restarting, busy past the timeout) raises: not knowing is never read as "not mined", which would
+        send a mined batch again as if another transaction had taken its nonce."""
+        return fetch_receipt(self.w3, tx_hash)
 
     def _canonical(self, receipt: Receipt) -> bool:
         try:
@@ -282,6 +285,12 @@ class Submitter:
         if mined_nonce > batch.nonce:
             if any(self._receipt(a.tx_hash) is not None for a in attempts):
                 return  # mined between our two looks: the next tick records it
+            # A node can count a nonce as mined a moment before it serves the receipt (a big batch's block):
+            # conclude only when it still looks so NONCE_TAKEN_AFTER_S later.
+            first_seen = self._nonce_gone_since.setdefault(batch.id, time.monotonic())
+            if time.monotonic() - first_seen < NONCE_TAKEN_AFTER_S:
+                return
+            self._nonce_gone_since.pop(batch.id, None)
             log.warning(
                 "nonce %d was used by another transaction; batch %d goes back to pending", batch.nonce, batch.id
             )
@@ -338,6 +347,7 @@ class Submitter:
     def _finish(self, batch: Batch, receipt: Receipt) -> None:
         """Each reading's outcome. Settled only when the lease's counter on chain reached the reading's counter:
         the receipt's events say why one did not, never whether one counts as billed."""
+        self._nonce_gone_since.pop(batch.id, None)
         readings = self.outbox.readings(batch.reading_ids)
         # Events come in the order of the reports; a (lease, counter) can occur twice in one batch (a lease's
         # anchor and a reading with no new units), so each event takes the first reading it fits not yet told.

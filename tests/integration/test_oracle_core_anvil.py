@@ -378,3 +378,20 @@ def test_status_shows_the_chain_beside_the_outbox_and_flags_an_outbox_claiming_m
     box.close()
     row = next(r for r in collect(settings)["machines"] if r["machine"] == name)
     assert row["flags"][0] == "ALARM: outbox says 1020 settled, chain holds 1010"
+
+
+def test_the_status_command_prints_the_chain_beside_the_outbox(floor: Floor, anvil: AnvilNode, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from oracle.cli import oracle
+
+    name = next(iter(floor.leases))
+    config = floor.write_config(tmp_path / "oracle.toml", anvil.url)
+    t = opened(floor, name) + 1
+    run_service(floor.settings(tmp_path, anvil.url), [msg(name, 1000, 100, t)], settled(floor, {name: 1000}))
+    table = CliRunner().invoke(oracle, ["status", "--config", str(config)], catch_exceptions=False)
+    assert table.exit_code == 0, table.output
+    assert "on chain" in table.output and "flags" in table.output
+    report = json.loads(CliRunner().invoke(oracle, ["status", "--config", str(config), "--json"]).output)
+    row = next(r for r in report["machines"] if r["machine"] == name)
+    assert (row["last_settled"], row["on_chain"], row["flags"], report["chain_error"]) == (1000, 1000, [], None)
