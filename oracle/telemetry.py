@@ -221,12 +221,14 @@ def check_against_history(
 
 
 def _rate_check(raw: RawReading, last_counter: int, last_timestamp: int, credit: int | None, rate: int) -> int:
-    """A token bucket over device time: it fills at the rated rate up to RATE_BURST_S seconds of production and
-    each reading takes its units out. Judged over the whole history, not reading to reading, so rounding at one
-    reading a second never refuses a machine within its rate, and a jump within one second (no elapsed time)
-    cannot pass. One second of slack: both ends of an interval are sampled in whole seconds."""
+    """A token bucket over device time. The time since the last reading allows its units at the rated rate; on
+    top, capacity a machine left unused before that reading is banked, up to RATE_BURST_S seconds of production
+    (a machine's cycle is uneven). Judged over the history, not reading to reading, so rounding at one reading
+    a second never refuses a machine within its rate, and a jump within one second (no elapsed time) gets no
+    more than the bank. One second of slack: both ends of an interval are sampled in whole seconds."""
     cap = rate * RATE_BURST_S
-    available = min(cap, (cap if credit is None else credit) + rate * (raw.timestamp - last_timestamp))
+    banked = cap if credit is None else min(credit, cap)
+    available = banked + rate * (raw.timestamp - last_timestamp)
     needed = (raw.counter - last_counter) * 3600
     if needed > available + rate:
         raise InvalidTelemetry(
@@ -234,7 +236,7 @@ def _rate_check(raw: RawReading, last_counter: int, last_timestamp: int, credit:
             f"{raw.counter - last_counter} units since the reading at {last_timestamp} exceed "
             f"the rated {rate}/h (at most {(available + rate) // 3600} now)",
         )
-    return available - needed
+    return min(available - needed, cap)
 
 
 def _reset(raw: RawReading, state: MachineState) -> Checked:

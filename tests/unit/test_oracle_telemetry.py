@@ -113,6 +113,15 @@ def test_a_jump_within_one_second_cannot_bypass_the_rate_check() -> None:
     assert check(state, rate=36_000, counter=1006, runtime=60) == (1006, 60)  # a genuine same-second update
 
 
+def test_readings_half_an_hour_apart_may_carry_half_an_hour_of_production() -> None:
+    # The demo's shift: a reading every 30 minutes at 5,000 units/h allows 2,500 units, not a minute's worth.
+    state = MachineState(last_counter=0, last_runtime=0, last_timestamp=NOW - 1800, rate_credit=0)
+    assert check(state, rate=5_000, counter=2_500, runtime=1800) == (2_500, 1800)
+    with pytest.raises(InvalidTelemetry) as caught:
+        check(state, rate=5_000, counter=2_503, runtime=1800)
+    assert caught.value.reason == "implausible_jump"
+
+
 def test_one_reading_a_second_at_the_rated_rate_is_never_refused() -> None:
     # 600 units/h is one unit every 6 s; readings once a second, units landing at uneven moments (a machine's
     # cycle varies) but never above the rated rate over a minute.
