@@ -4,6 +4,7 @@ write for it, the oracle as a child process and the machines as MQTT publishers 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +84,27 @@ def rig_factory(
         rig.devices.close()
 
 
+LEAD_DECISION_ENV = "FAULT_LEAD_DECISION"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "anvil_args(*args): extra command-line arguments for this test's anvil")
+    config.addinivalue_line(
+        "markers",
+        f"lead_decision(reason): a test the merged oracle fails only sometimes, for a reason the lead must rule on; "
+        f"skipped with that reason in the summary unless {LEAD_DECISION_ENV}=1",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(LEAD_DECISION_ENV) == "1":
+        return
+    for item in items:
+        marker = item.get_closest_marker("lead_decision")
+        if marker is not None:
+            item.add_marker(
+                pytest.mark.skip(reason=f"lead decision pending: {marker.args[0]} (run it with {LEAD_DECISION_ENV}=1)")
+            )
 
 
 @pytest.fixture
