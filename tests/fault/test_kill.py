@@ -94,8 +94,8 @@ def test_sigkill_at_random_moments_bills_every_unit_exactly_once(rig_factory: Ca
 
 
 @pytest.mark.lead_decision(
-    "issue 12's 5 s restart bound on 2 shared cores at load 9-10: medians 5.2 s, 5.4 s (with -n 2) and one pass on "
-    "the merged oracle, 5.9 s on main"
+    "issue 12's 5 s restart bound on 2 shared cores at load 9-10: medians 5.2 s, 5.4 s (with -n 2); "
+    "passes at load 2 on the merged oracle (5.9 s on main)"
 )
 def test_restart_after_sigkill_settles_again_within_5_s_with_16_machine_keys(
     rig_factory: Callable[..., Rig],
