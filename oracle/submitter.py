@@ -31,6 +31,7 @@ from millchain.tx import Transactor
 from millchain.typed_data import DeviceSigner, UsageReport
 from oracle.metrics import Metrics
 from oracle.outbox import UNSIGNED, Attempt, Batch, Outbox, Outcome, PendingReading
+from oracle.p256 import MixedBatchEncoder, P256ReportSigner
 
 log = logging.getLogger("oracle.submitter")
 
@@ -72,7 +73,7 @@ class Submitter:
         outbox: Outbox,
         metrics: Metrics,
         decoder: RevertDecoder,
-        signers: Mapping[str, DeviceSigner],
+        signers: Mapping[str, DeviceSigner | P256ReportSigner],
         *,
         max_batch: int,
         confirmations: int,
@@ -86,6 +87,10 @@ class Submitter:
         self.lease = lease
         self.signers = signers
         self.encoder = UsageBatchEncoder(lease.abi)
+        self.mixed_encoder = MixedBatchEncoder(lease.abi)
+        self.p256_keys: Mapping[str, bytes] = {}
+        """Machines whose key is P-256 (name -> x ‖ y; set by the service): a batch with any of their readings
+        goes as submitUsageBatchMixed."""
         self.events = LogDecoder(lease)
         self.outbox = outbox
         self.metrics = metrics
@@ -149,6 +154,8 @@ class Submitter:
     # ------------------------------------------------------------------ sending
 
     def _calldata(self, readings: list[PendingReading]) -> str:
+        if any(r.machine in self.p256_keys for r in readings):
+            return self.mixed_encoder.calldata(readings, self.p256_keys)
         return self.encoder.calldata(
             [((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs) for r in readings]
         )

@@ -68,7 +68,11 @@ def _tpm_args(tpm: SoftwareTpm, maker: MakerFiles, handle: int, out: Path) -> li
 
 
 def test_register_tpm_attests_registers_and_show_names_attester_and_anchor(
-    cli: Cli, local: Session, swtpm: SoftwareTpm, maker: MakerFiles, tmp_path: Path,  # noqa: F811
+    cli: Cli,
+    local: Session,
+    swtpm: SoftwareTpm,  # noqa: F811
+    maker: MakerFiles,
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "evidence.json"
     code, stdout, err = cli("machine", "register", "tpm-cli-01", *_tpm_args(swtpm, maker, 0x81010020, out), "--json")
@@ -89,7 +93,10 @@ def test_register_tpm_attests_registers_and_show_names_attester_and_anchor(
     assert code == 0, err
     shown = json.loads(stdout)
     assert (shown["hardware_attested"], shown["attester"], shown["anchor"]) == (
-        True, "TPM AK of machine tpm-cli-01", "Maker Root CA")
+        True,
+        "TPM AK of machine tpm-cli-01",
+        "Maker Root CA",
+    )
     code, stdout, _ = cli("machine", "show", "tpm-cli-01", "--evidence", str(out), "--trust-anchor", str(maker.anchor))
     assert code == 0
     assert "hardware attested: yes — key certified by 'TPM AK of machine tpm-cli-01' under trust anchor " \
@@ -100,12 +107,18 @@ def test_register_tpm_attests_registers_and_show_names_attester_and_anchor(
                           "--trust-anchor", str(maker.stranger_anchor), "--json")  # fmt: skip
     assert code == 1
     shown = json.loads(stdout)
-    assert shown["hardware_attested"] is False and "not at a trust anchor ('CN=Some Other Root" in shown[
-        "attestation_error"]
+    assert (
+        shown["hardware_attested"] is False
+        and "not at a trust anchor ('CN=Some Other Root" in shown["attestation_error"]
+    )
 
 
 def test_register_tpm_refuses_before_registering_when_the_evidence_does_not_reach_the_anchor(
-    cli: Cli, local: Session, swtpm: SoftwareTpm, maker: MakerFiles, tmp_path: Path,  # noqa: F811
+    cli: Cli,
+    local: Session,
+    swtpm: SoftwareTpm,  # noqa: F811
+    maker: MakerFiles,
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "evidence.json"
     args = _tpm_args(swtpm, maker, 0x81010021, out)
@@ -119,7 +132,11 @@ def test_register_tpm_refuses_before_registering_when_the_evidence_does_not_reac
 
 
 def test_rotate_key_tpm_records_the_new_bundle_and_the_old_one_no_longer_matches(
-    cli: Cli, local: Session, swtpm: SoftwareTpm, maker: MakerFiles, tmp_path: Path,  # noqa: F811
+    cli: Cli,
+    local: Session,
+    swtpm: SoftwareTpm,  # noqa: F811
+    maker: MakerFiles,
+    tmp_path: Path,
 ) -> None:
     first, second, foreign = tmp_path / "first.json", tmp_path / "second.json", tmp_path / "foreign.json"
     assert cli("machine", "register", "tpm-cli-03", *_tpm_args(swtpm, maker, 0x81010022, first))[0] == 0
@@ -141,7 +158,10 @@ def test_rotate_key_tpm_records_the_new_bundle_and_the_old_one_no_longer_matches
 
 
 def test_tpm_option_needs_anchor_evidence_out_and_exactly_one_ak_certificate_source(
-    cli: Cli, swtpm: SoftwareTpm, maker: MakerFiles, tmp_path: Path,  # noqa: F811
+    cli: Cli,
+    swtpm: SoftwareTpm,  # noqa: F811
+    maker: MakerFiles,
+    tmp_path: Path,
 ) -> None:
     code, _, err = cli("machine", "register", "tpm-cli-05", "--tpm", swtpm.tcti, "--p256-public-key", "11" * 64)
     assert code == 1 and "give one of --signer ADDRESS (secp256k1), --p256-public-key HEX" in err
