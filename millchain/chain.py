@@ -131,10 +131,12 @@ def _embedded_chain() -> Chain:
     from eth_tester import EthereumTester, PyEVMBackend
     from web3.providers.eth_tester import EthereumTesterProvider
 
-    from millchain import embedded_gas
+    from millchain import embedded_gas, p256_precompile
 
     backend = PyEVMBackend(mnemonic=DEV_MNEMONIC, hd_path=DEV_HD_PATH)
     embedded_gas.install(backend.chain)
+    # py-evm stops at Prague; P256VERIFY (0x100, EIP-7951) makes the default chain verify P-256 like a current one.
+    p256_precompile.install(backend.chain)
     tester = EthereumTester(backend)
     return Chain(w3=Web3(EthereumTesterProvider(tester)), network="local", accounts=dev_accounts(), tester=tester)
 

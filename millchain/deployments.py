@@ -184,6 +184,8 @@ class Deployer:
         return same_build and code_hash(code) == record.get("deployedCodeHash")
 
     def deploy_suite(self, specs: Sequence[ContractSpec], *, reset: bool = False) -> list[DeployOutcome]:
+        if any(spec.name == "EquipmentLease" for spec in specs):
+            require_p256verify(self.tx.chain.w3)
         if reset:
             self.store.clear()
         addresses: dict[str, str] = {}
@@ -287,3 +289,16 @@ class Deployer:
         self.store.journal(action, contract=name, address=address, txHash=tx_hash,
                            block=receipt["blockNumber"])
         return DeployOutcome(name, address, action, tx_hash)
+
+
+def require_p256verify(w3: Any) -> None:
+    """Refuse a chain without P256VERIFY at 0x100 (EIP-7951): EquipmentLease verifies P-256 device keys (TPMs,
+    secure elements) there, and OpenZeppelin's Solidity fallback costs ~200,000 gas a report."""
+    from millchain.p256_precompile import has_p256verify
+
+    if not has_p256verify(w3):
+        raise DeploymentError(
+            "this chain has no P256VERIFY precompile at 0x100 (EIP-7951, Osaka; RIP-7212 on rollups): EquipmentLease "
+            "needs it to verify P-256 device keys. Use a chain with Osaka-era precompiles (anvil >= 1.x, Besu with "
+            "Osaka, the embedded chain)."
+        )

@@ -14,12 +14,19 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
+from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from millchain.calls import FunctionCall
 from millchain.errors import MillchainError
 from millchain.session import Session
-from millchain.typed_data import SignedUsageReport, UsageReportHasher, lease_domain, permit_typed_data
+from millchain.typed_data import (
+    P256SignedUsageReport,
+    SignedUsageReport,
+    UsageReportHasher,
+    lease_domain,
+    permit_typed_data,
+)
 from millchain.types import MachineId, label_of
 
 _PRICE_PER_UNIT_SHIFT = 160
@@ -48,7 +55,9 @@ class SkipReason(IntEnum):
     COUNTER_BACKWARDS = 7
     RUNTIME_BACKWARDS = 8
     INVALID_SIGNATURE = 9
-    INVALID_SIGNER = 10
+    INVALID_SIGNER = 10  # for a P-256 report: valid signature, but not the machine's key at its timestamp
+    MALFORMED_REPORT = 11
+    ANCHOR_NOT_BY_CURRENT_KEY = 12
 
 
 class LeaseTerms(BaseModel):
@@ -186,10 +195,22 @@ class LeaseClient:
 
     # ------------------------------------------------------------------ lessor
 
-    def offer(self, machine: MachineId, terms: LeaseTerms) -> int:
-        receipt = self.tx.transact(self.contract.functions.offer(machine, terms.as_tuple()))
-        [event] = self.contract.events.LeaseOffered().process_receipt(receipt)
+    def offer(self, machine: MachineId, terms: LeaseTerms, *, lessee: str | None = None) -> int:
+        """Offer ``machine`` on ``terms``; with ``lessee``, reserved for that account (offerTo): nobody else can
+        open it and hold the machine for the term."""
+        if lessee is None:
+            call = self.contract.functions.offer(machine, terms.as_tuple())
+        else:
+            call = self.contract.functions.offerTo(machine, terms.as_tuple(), to_checksum_address(lessee))
+        receipt = self.tx.transact(call)
+        # offerTo's LeaseReserved follows in the same receipt: skip logs of other events.
+        [event] = self.contract.events.LeaseOffered().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["leaseId"])
+
+    def reanchor(self, signed: SignedUsageReport) -> TxReceipt:
+        """Move a lease's counters to a report signed by the machine's current key, billing nothing: the way out
+        of a first report that fixed counters the machine cannot reach, or of a device whose counter restarted."""
+        return self.tx.transact(self.contract.functions.reanchor(signed.as_tuple()))
 
     def cancel_offer(self, lease_id: int) -> TxReceipt:
         return self.tx.transact(self.contract.functions.cancelOffer(lease_id))
@@ -260,6 +281,17 @@ class LeaseClient:
 
     def submit_batch(self, reports: Sequence[SignedUsageReport]) -> TxReceipt:
         return self.tx.transact(self.contract.functions.submitUsageBatch([r.as_tuple() for r in reports]))
+
+    def submit_p256(self, signed: P256SignedUsageReport) -> TxReceipt:
+        """Settle one report signed with a P-256 key (a TPM's or secure element's)."""
+        return self.tx.transact(self.contract.functions.submitUsageP256(signed.as_tuple()))
+
+    def submit_batch_mixed(
+        self, reports: Sequence[SignedUsageReport], p256_reports: Sequence[P256SignedUsageReport]
+    ) -> TxReceipt:
+        """secp256k1- and P-256-signed reports in one transaction (the secp256k1 ones settle first)."""
+        return self.tx.transact(self.contract.functions.submitUsageBatchMixed(
+            [r.as_tuple() for r in reports], [r.as_tuple() for r in p256_reports]))
 
     def get(self, lease_id: int) -> Lease:
         return _lease_from_tuple(lease_id, self.tx.call(self.contract.functions.getLease(lease_id)))

@@ -93,6 +93,29 @@ class SignedUsageReport:
         return self.r + s.to_bytes(32, "big") + bytes([v])
 
 
+@dataclass(frozen=True)
+class P256SignedUsageReport:
+    """A UsageReport signed with a P-256 key (IEquipmentLease.P256SignedUsageReport): ``r ‖ s`` (low s) over
+    sha256(EIP-712 digest), and the key ``x ‖ y``. Build the signature with millchain.signers.sign_usage_report."""
+
+    report: UsageReport
+    r: bytes
+    s: bytes
+    public_key: bytes  # x ‖ y, 64 bytes
+
+    @classmethod
+    def from_signature(cls, report: UsageReport, signature: bytes, public_key: bytes) -> P256SignedUsageReport:
+        """From the 64-byte ``r ‖ s`` a P-256 signer returns and its 64-byte public key."""
+        if len(signature) != 64 or len(public_key) != 64:
+            raise ValueError(f"a P-256 report needs r ‖ s and x ‖ y, 64 bytes each; got {len(signature)}, "
+                             f"{len(public_key)}")
+        return cls(report, signature[:32], signature[32:], public_key)
+
+    def as_tuple(self) -> tuple[tuple[int, bytes, int, int, int], bytes, bytes, bytes, bytes]:
+        """The ABI shape of IEquipmentLease.P256SignedUsageReport."""
+        return (self.report.as_tuple(), self.r, self.s, self.public_key[:32], self.public_key[32:])
+
+
 def lease_domain(chain_id: int, lease_contract: str) -> dict[str, Any]:
     return {"name": LEASE_DOMAIN_NAME, "version": LEASE_DOMAIN_VERSION, "chainId": chain_id,
             "verifyingContract": to_checksum_address(lease_contract)}

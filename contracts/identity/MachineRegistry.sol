@@ -3,9 +3,11 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
+import {P256} from "@openzeppelin/contracts/utils/cryptography/P256.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IMachineKeyListener} from "../interfaces/IMachineKeyListener.sol";
 import {IMachineRegistry} from "../interfaces/IMachineRegistry.sol";
+import {P256KeyLib} from "../libraries/P256KeyLib.sol";
 
 /// @title MachineRegistry
 /// @notice Registry of machine identities: owner, signing key with its validity in time, metadata commitment.
@@ -39,6 +41,13 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
         bool retired;
     }
 
+    /// @dev A P-256 key's public key, by key id. Two slots, written once (the id is a hash of them, so there is
+    /// nothing else to write).
+    struct P256Key {
+        bytes32 qx;
+        bytes32 qy;
+    }
+
     /// @inheritdoc IMachineRegistry
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
     /// @inheritdoc IMachineRegistry
@@ -53,6 +62,10 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
     mapping(bytes32 machineId => mapping(address signer => RetiredKey)) private _retiredKeys;
     address[] private _keyListeners;
     mapping(address account => bool) private _isKeyListener;
+    mapping(address keyId => P256Key) private _p256Keys;
+    /// @dev Per machine, not per key: anyone may register a machine of their own with any public key, and must not
+    /// be able to set or erase what another machine's registration says about the same key's attestation.
+    mapping(bytes32 machineId => mapping(address keyId => bytes32 evidenceHash)) private _evidenceHashes;
 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE and REGISTRAR_ROLE.
     constructor(address admin) {
@@ -64,6 +77,25 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
 
     /// @inheritdoc IMachineRegistry
     function register(bytes32 machineId, address owner, address signer, bytes32 metadataCommitment) external {
+        _register(machineId, owner, signer, metadataCommitment);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function registerP256(
+        bytes32 machineId,
+        address owner,
+        bytes32 qx,
+        bytes32 qy,
+        bytes32 evidenceHash,
+        bytes32 metadataCommitment
+    ) external {
+        address keyId = _recordP256Key(machineId, qx, qy, evidenceHash);
+        _register(machineId, owner, keyId, metadataCommitment);
+        emit MachineP256KeySet(machineId, keyId, qx, qy, evidenceHash);
+    }
+
+    /// @dev The checks and effects of register.
+    function _register(bytes32 machineId, address owner, address signer, bytes32 metadataCommitment) private {
         if (owner != msg.sender && !hasRole(REGISTRAR_ROLE, msg.sender)) {
             revert MachineRegistryUnauthorized(machineId, msg.sender);
         }
@@ -100,6 +132,18 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
 
     /// @inheritdoc IMachineRegistry
     function rotateKey(bytes32 machineId, address newSigner) external {
+        _rotateKey(machineId, newSigner);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function rotateKeyP256(bytes32 machineId, bytes32 qx, bytes32 qy, bytes32 evidenceHash) external {
+        address keyId = _recordP256Key(machineId, qx, qy, evidenceHash);
+        _rotateKey(machineId, keyId);
+        emit MachineP256KeySet(machineId, keyId, qx, qy, evidenceHash);
+    }
+
+    /// @dev The checks and effects of rotateKey; then the key listeners are called.
+    function _rotateKey(bytes32 machineId, address newSigner) private {
         MachineRecord storage machine = _changeableMachine(machineId);
         if (newSigner == address(0)) revert MachineRegistryZeroSigner(machineId);
         KeyState memory key = machine.key;
@@ -139,6 +183,29 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
     }
 
     // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IMachineRegistry
+    function p256KeyId(bytes32 qx, bytes32 qy) external pure returns (address) {
+        return P256KeyLib.keyId(qx, qy);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function p256KeyOf(address keyId) external view returns (bytes32 qx, bytes32 qy) {
+        P256Key storage key = _p256Keys[keyId];
+        return (key.qx, key.qy);
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function evidenceHashOf(bytes32 machineId, address keyId) external view returns (bytes32) {
+        return _evidenceHashes[machineId][keyId];
+    }
+
+    /// @inheritdoc IMachineRegistry
+    function keyTypeOf(address signer) external view returns (KeyType) {
+        P256Key storage key = _p256Keys[signer];
+        // A point with x = 0 is on P-256 (y**2 = b), so a recorded key is one with either coordinate non-zero.
+        return key.qx != 0 || key.qy != 0 ? KeyType.P256 : KeyType.Secp256k1;
+    }
 
     /// @inheritdoc IMachineRegistry
     function ownerOf(bytes32 machineId) external view returns (address owner) {
@@ -266,6 +333,24 @@ contract MachineRegistry is IMachineRegistry, AccessControl {
         if (machine.key.status == MachineStatus.Revoked) {
             revert MachineRegistryMachineRevoked(machineId, machine.key.revokedAt);
         }
+    }
+
+    /// @dev Checks a P-256 public key, records it under its key id (the first time) and the evidence hash for this
+    /// machine's use of it; returns the key id. Registration and rotation run their own checks (caller, status,
+    /// key reuse) after this: if they revert, so does the record.
+    function _recordP256Key(bytes32 machineId, bytes32 qx, bytes32 qy, bytes32 evidenceHash)
+        private
+        returns (address keyId)
+    {
+        if (!P256.isValidPublicKey(qx, qy)) revert MachineRegistryInvalidP256Key(machineId, qx, qy);
+        keyId = P256KeyLib.keyId(qx, qy);
+        P256Key storage key = _p256Keys[keyId];
+        if (key.qx == 0 && key.qy == 0) {
+            key.qx = qx;
+            key.qy = qy;
+        }
+        // A machine never takes back a key it used (MachineRegistryKeyReused), so this is written once per machine.
+        _evidenceHashes[machineId][keyId] = evidenceHash;
     }
 
     /// @dev The block timestamp as stored; uint40 seconds last until the year 36812.

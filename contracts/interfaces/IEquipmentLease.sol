@@ -43,7 +43,9 @@ interface IEquipmentLease {
         CounterBackwards, // EquipmentLeaseCounterBackwards
         RuntimeBackwards, // EquipmentLeaseRuntimeBackwards
         InvalidSignature, // EquipmentLeaseInvalidSignature: malformed or high-s signature
-        InvalidSigner // EquipmentLeaseInvalidSigner: not the machine's valid key at the report's timestamp
+        InvalidSigner, // EquipmentLeaseInvalidSigner: not the machine's valid key at the report's timestamp
+        MalformedReport, // EquipmentLeaseMalformedReport: a counter, runtime or timestamp word with bits above its type
+        AnchorNotByCurrentKey // EquipmentLeaseAnchorNotByCurrentKey: a first report signed by a key that is not current
     }
 
     /// @notice Terms a lessor offers a machine on. Immutable once offered.
@@ -91,18 +93,37 @@ interface IEquipmentLease {
         bytes32 vs;
     }
 
+    /// @notice A UsageReport signed with a P-256 (secp256r1) device key, as TPMs and secure elements sign.
+    /// @dev The signed hash is sha256(EIP-712 digest of the report) — what any "hash with SHA-256, then sign" API
+    /// (WebCrypto ECDSA/SHA-256, `openssl dgst -sha256 -sign`) produces from the 32-byte digest. The key is the
+    /// machine's if P256KeyLib.keyId(qx, qy) is, per MachineRegistry. Low s only: s <= n/2 (n the curve order); a
+    /// signer normalises s to n - s.
+    /// @param report The reading.
+    /// @param r Signature r.
+    /// @param s Signature s, at most n/2.
+    /// @param qx The signing key's x.
+    /// @param qy The signing key's y.
+    struct P256SignedUsageReport {
+        UsageReport report;
+        bytes32 r;
+        bytes32 s;
+        bytes32 qx;
+        bytes32 qy;
+    }
+
     /// @notice Everything known about a lease, as returned by getLease.
     /// @param machineId The leased machine.
     /// @param lessor Owner of the machine when the offer was made; receives the payments.
-    /// @param lessee Account that opened the lease; receives the refund. Zero until opened.
+    /// @param lessee Account that opened the lease; receives the refund. Before opening: the only account that may
+    /// open it if the lessor named one (offerTo), else zero.
     /// @param terms The offered terms.
     /// @param status Lifecycle state.
     /// @param anchored Whether a first report has fixed the starting counters (it bills nothing).
     /// @param closeConsented Whether the lessor consented to the lessee closing before endsAt.
     /// @param lastCounter Counter of the last settled report.
     /// @param lastRuntimeSeconds Runtime of the last settled report.
-    /// @param lastTimestamp Device timestamp of the last settled report; the block timestamp of opening before
-    /// the first report.
+    /// @param lastTimestamp Time of the last settled report: its timestamp, clamped to the block's timestamp (never
+    /// later than the block it settled in); the block timestamp of opening before the first report.
     /// @param closedAt Block timestamp of closing; 0 before.
     /// @param escrow Prepaid balance left, refundable to the lessee after closing.
     /// @param earnings Billed and not yet withdrawn by the lessor.
@@ -170,10 +191,27 @@ interface IEquipmentLease {
     /// @param units Units the report claims since the last settled report.
     /// @param maxUnits Most units plausible in the elapsed time: maxRatePerHour x elapsed / 3600.
     /// @param runtimeDelta Runtime seconds the report claims since the last settled report.
-    /// @param maxRuntimeDelta Most runtime plausible: elapsed seconds + 1 (one second of sampling slack).
+    /// @param maxRuntimeDelta Most runtime plausible: elapsed seconds, + 1 unless the lease's one second of
+    /// sampling slack is in use (docs/contracts/equipment-lease.md, "Plausibility").
     event UsageAnomalyDetected(
         uint256 indexed leaseId,
         SignedUsageReport report,
+        uint256 units,
+        uint256 maxUnits,
+        uint256 runtimeDelta,
+        uint256 maxRuntimeDelta
+    );
+
+    /// @notice As UsageAnomalyDetected, for a P-256-signed report.
+    /// @param leaseId The lease.
+    /// @param report The report, with its signature and key.
+    /// @param units Units the report claims since the last settled report.
+    /// @param maxUnits Most units plausible in the elapsed time.
+    /// @param runtimeDelta Runtime seconds the report claims since the last settled report.
+    /// @param maxRuntimeDelta Most runtime plausible.
+    event P256UsageAnomalyDetected(
+        uint256 indexed leaseId,
+        P256SignedUsageReport report,
         uint256 units,
         uint256 maxUnits,
         uint256 runtimeDelta,
@@ -190,6 +228,25 @@ interface IEquipmentLease {
     /// @param counter The new cumulative counter.
     /// @param units Units waived.
     event UsageWaived(uint256 indexed leaseId, uint64 counter, uint256 units);
+
+    /// @notice Emitted when the lessor moves a lease's counters to a signed report's, up or down, billing nothing.
+    /// @param leaseId The lease.
+    /// @param counter The new cumulative counter.
+    /// @param runtimeSeconds The new cumulative runtime.
+    /// @param previousCounter The counter before.
+    /// @param previousRuntimeSeconds The runtime before.
+    event UsageReanchored(
+        uint256 indexed leaseId,
+        uint64 counter,
+        uint32 runtimeSeconds,
+        uint64 previousCounter,
+        uint32 previousRuntimeSeconds
+    );
+
+    /// @notice Emitted by offerTo: only `lessee` may open the offer.
+    /// @param leaseId The lease.
+    /// @param lessee The account named.
+    event LeaseReserved(uint256 indexed leaseId, address indexed lessee);
 
     /// @notice Emitted when submitUsageBatch skips a report.
     /// @param leaseId The report's lease id.
@@ -253,7 +310,7 @@ interface IEquipmentLease {
     /// @param owner The machine's owner.
     error EquipmentLeaseNotMachineOwner(bytes32 machineId, address account, address owner);
 
-    /// @notice Thrown when offering a machine the registry reports as revoked.
+    /// @notice Thrown when offering or opening a lease of a machine the registry reports as revoked.
     /// @param machineId The machine.
     error EquipmentLeaseMachineRevoked(bytes32 machineId);
 
@@ -315,6 +372,16 @@ interface IEquipmentLease {
     /// @param owner The machine's current owner.
     error EquipmentLeaseLessorNoLongerOwner(uint256 leaseId, address lessor, address owner);
 
+    /// @notice Thrown when opening an offer the lessor reserved for another account (offerTo).
+    /// @param leaseId The lease.
+    /// @param account The caller.
+    /// @param lessee The account the offer is reserved for.
+    error EquipmentLeaseNotDesignatedLessee(uint256 leaseId, address account, address lessee);
+
+    /// @notice Thrown when offerTo names the zero address.
+    /// @param machineId The machine.
+    error EquipmentLeaseZeroLessee(bytes32 machineId);
+
     /// @notice Thrown when opening a lease on a machine that has an active (unclosed) lease.
     /// @param machineId The machine.
     /// @param activeLeaseId Its active lease.
@@ -330,10 +397,14 @@ interface IEquipmentLease {
     /// @param leaseId The lease.
     error EquipmentLeaseZeroAmount(uint256 leaseId);
 
-    /// @notice Thrown when a report is timestamped more than MAX_CLOCK_SKEW after the block.
+    /// @notice Thrown when a report is timestamped more than MAX_CLOCK_SKEW after the block; or when it is dated after
+    /// the block (newer than the last settled report) and either the last settled report already holds the block's
+    /// timestamp or the report does not change the counters (same counter and runtime as the last settled report):
+    /// it settles unchanged in a later block whose timestamp is not before its own.
     /// @param leaseId The lease.
     /// @param timestamp The report's timestamp.
-    /// @param latestAccepted The latest timestamp accepted in this block.
+    /// @param latestAccepted The latest timestamp accepted for this report in this block: block timestamp +
+    /// MAX_CLOCK_SKEW in the first case, the block timestamp in the second.
     error EquipmentLeaseReportFromFuture(uint256 leaseId, uint40 timestamp, uint256 latestAccepted);
 
     /// @notice Thrown when a report is timestamped more than ACCEPTANCE_WINDOW before the block.
@@ -342,7 +413,7 @@ interface IEquipmentLease {
     /// @param oldestAccepted The oldest timestamp accepted in this block.
     error EquipmentLeaseReportExpired(uint256 leaseId, uint40 timestamp, uint256 oldestAccepted);
 
-    /// @notice Thrown when a report is not newer than the last settled one (a replay or an older report).
+    /// @notice Thrown when a report's timestamp is not after the last settled one's (a replay or an older report).
     /// @param leaseId The lease.
     /// @param timestamp The report's timestamp.
     /// @param lastTimestamp Timestamp of the last settled report (of opening, before the first).
@@ -375,6 +446,17 @@ interface IEquipmentLease {
     /// @param leaseId The lease.
     error EquipmentLeaseInvalidSignature(uint256 leaseId);
 
+    /// @notice Thrown when a report's counter, runtime or timestamp word has bits set above its type (an encoding
+    /// no ABI encoder produces; the values could not be what the device signed).
+    /// @param leaseId The report's lease id.
+    error EquipmentLeaseMalformedReport(uint256 leaseId);
+
+    /// @notice Thrown when the first report of a lease, or a re-anchor, is signed by a key that is not the machine's
+    /// current key (a rotated-out key back-dating into its old window, or the key of a revoked machine).
+    /// @param leaseId The lease.
+    /// @param signer The recovered signer.
+    error EquipmentLeaseAnchorNotByCurrentKey(uint256 leaseId, address signer);
+
     /// @notice Thrown when a report's signer is not the machine's valid key at the report's timestamp (another
     /// key, a rotated-out or revoked key, or a signature over another chain's or contract's domain).
     /// @param leaseId The lease.
@@ -383,7 +465,7 @@ interface IEquipmentLease {
     /// @param timestamp The report's timestamp.
     error EquipmentLeaseInvalidSigner(uint256 leaseId, bytes32 machineId, address signer, uint40 timestamp);
 
-    /// @notice Thrown when closing before endsAt without the lessor's consent, or by the lessor.
+    /// @notice Thrown when closing before endsAt is not allowed: see close.
     /// @param leaseId The lease.
     /// @param account The caller.
     /// @param endsAt The end of the terms.
@@ -417,15 +499,25 @@ interface IEquipmentLease {
     /// @notice Role that may pause and unpause offers, opens and reports.
     function PAUSER_ROLE() external view returns (bytes32);
 
-    /// @notice Seconds a report's timestamp may run ahead of the block timestamp (device clock skew): 300.
+    /// @notice Seconds a report's timestamp may run ahead of the block timestamp (device clock skew): 300. Such a
+    /// report is settled as if dated at the block's timestamp: a lease's stored time (lastTimestamp) is never later
+    /// than the block it was written in, and the plausible rate is judged on that clamped time.
     function MAX_CLOCK_SKEW() external view returns (uint256);
 
     /// @notice Seconds a report's timestamp may lag behind the block timestamp: 86400. Older readings are
-    /// refused; because counters are cumulative a fresh reading bills what a refused one would have.
+    /// refused; because counters are cumulative a fresh reading bills what a refused one would have. Not applied
+    /// to a closed lease, whose reports are bounded by closedAt and its grace period instead.
     function ACCEPTANCE_WINDOW() external view returns (uint256);
 
     /// @notice EIP-712 type hash of UsageReport.
     function USAGE_REPORT_TYPEHASH() external view returns (bytes32);
+
+    /// @notice As offer, reserving the offer for `lessee`: only that account may open it (LeaseReserved).
+    /// @param machineId The machine.
+    /// @param terms The terms.
+    /// @param lessee The only account that may open the lease; non-zero.
+    /// @return leaseId The new lease id.
+    function offerTo(bytes32 machineId, LeaseTerms calldata terms, address lessee) external returns (uint256 leaseId);
 
     /// @notice Offers the caller's machine for lease on `terms`. Not while paused.
     /// @dev The caller must own the machine per MachineRegistry. A machine may have several open offers; the
@@ -441,8 +533,9 @@ interface IEquipmentLease {
 
     /// @notice Opens an offered lease as lessee and deposits `deposit` as escrow (transferFrom the caller, who
     /// must have approved this contract). Not while paused.
-    /// @dev Refused if the offer has reached endsAt, the lessor no longer owns the machine, the machine has an
-    /// active lease, or `deposit` is below minBalance. The first report afterwards fixes the starting counters.
+    /// @dev Refused if the offer is reserved for another account, has reached endsAt, the lessor no longer owns the
+    /// machine, the machine is revoked or has an active lease, or `deposit` is below minBalance. The first report
+    /// afterwards, signed by the machine's current key, fixes the starting counters.
     /// @param leaseId The offer.
     /// @param deposit The escrow to deposit.
     function open(uint256 leaseId, uint96 deposit) external;
@@ -477,12 +570,17 @@ interface IEquipmentLease {
         external;
 
     /// @notice Settles one signed report; anyone may submit. Not while paused.
-    /// @dev Reverts with the custom error of the first failed check, in this order: lease known for the machine,
-    /// status (Active, Suspended or Closed), for a closed lease within the grace period and timestamped no later
-    /// than the close, not from the future, not expired, newer than the last settled report, counter and runtime
-    /// not backwards, signature well-formed, signer valid for the machine at the report's timestamp. The first
-    /// report of a lease only fixes the starting counters. A later report above the plausible rate does not
-    /// revert: it emits UsageAnomalyDetected, bills nothing and returns false.
+    /// @dev Reverts with the custom error of the first failed check, in this order: counter, runtime and timestamp
+    /// words clean, lease known for the machine, status (Active, Suspended or Closed), for a closed lease within
+    /// the grace period and timestamped no later than the close, not more than MAX_CLOCK_SKEW from the future, not
+    /// expired (running leases only), timestamp after the last settled report's and its clamped time
+    /// min(timestamp, block.timestamp) too and, if dated after the block, changing the counters, counter and runtime
+    /// not backwards, signature well-formed, signer valid
+    /// for the machine at the report's timestamp, and for the first report that signer the machine's current key.
+    /// The first report of a lease only fixes the starting counters. A later report above the plausible rate does
+    /// not revert: it emits UsageAnomalyDetected, bills nothing and returns false. The lease's stored time becomes
+    /// the clamped time. A same-second newer counter is stale; dated one second later it settles as soon as a
+    /// block's timestamp exceeds the last settled report's (before, EquipmentLeaseReportFromFuture).
     /// @param signed The report and its signature.
     /// @return settled True if the report settled (UsageSettled), false if it was an anomaly.
     function submitUsage(SignedUsageReport calldata signed) external returns (bool settled);
@@ -496,6 +594,23 @@ interface IEquipmentLease {
     /// @return settled How many reports settled.
     function submitUsageBatch(SignedUsageReport[] calldata reports) external returns (uint256 settled);
 
+    /// @notice As submitUsage, for a report signed with a P-256 key. A bad signature (failed verification, high s,
+    /// r or s out of range, a key not on the curve) is EquipmentLeaseInvalidSignature; a valid signature by a key
+    /// that is not the machine's at the report's timestamp is EquipmentLeaseInvalidSigner (signer: the key id).
+    /// @param signed The report, its signature and key.
+    /// @return settled True if the report settled, false if it was an anomaly (P256UsageAnomalyDetected).
+    function submitUsageP256(P256SignedUsageReport calldata signed) external returns (bool settled);
+
+    /// @notice As submitUsageBatch, for secp256k1- and P-256-signed reports in one transaction: `reports` are
+    /// settled first, in order, then `p256Reports`. A report that would be refused is skipped (UsageReportSkipped),
+    /// a bad P-256 signature like any other bad report.
+    /// @param reports secp256k1-signed reports.
+    /// @param p256Reports P-256-signed reports.
+    /// @return settled How many reports settled.
+    function submitUsageBatchMixed(SignedUsageReport[] calldata reports, P256SignedUsageReport[] calldata p256Reports)
+        external
+        returns (uint256 settled);
+
     /// @notice Lessee only: settles a report skipping the plausible-rate check and the acceptance window, to
     /// accept usage reported as an anomaly. All other checks apply. Not while paused.
     /// @param signed The report and its signature (as in UsageAnomalyDetected).
@@ -507,6 +622,15 @@ interface IEquipmentLease {
     /// @param signed The report and its signature (as in UsageAnomalyDetected).
     function waiveAnomalousUsage(SignedUsageReport calldata signed) external;
 
+    /// @notice Lessor only: moves the lease's counters, up or down, to a report signed by the machine's current
+    /// key, billing nothing (UsageReanchored): to recover a lease whose first report fixed counters the machine
+    /// cannot reach (a poisoned anchor, a replaced device whose counter restarted). The plausible-rate check, the
+    /// acceptance window and the backwards checks are skipped, all other checks apply; the billing that follows is
+    /// bounded by the plausible rate since the report, as always. On an unanchored lease it anchors. Not while
+    /// paused.
+    /// @param signed The report and its signature.
+    function reanchor(SignedUsageReport calldata signed) external;
+
     /// @notice Lessor only: records that no report settled within the heartbeat (block timestamp past the last
     /// report's timestamp + heartbeat). Emits LeaseMarkedStale; changes no state.
     /// @param leaseId An active or suspended lease.
@@ -516,9 +640,11 @@ interface IEquipmentLease {
     /// @param leaseId An active or suspended lease.
     function consentToClose(uint256 leaseId) external;
 
-    /// @notice Closes a lease and frees the machine for a new one. Lessor or lessee from endsAt on; the lessee
-    /// before endsAt if the lessor consented. Reports timestamped up to the close still settle for gracePeriod
-    /// seconds; then the lessee may withdraw the refund. Allowed while paused.
+    /// @notice Closes a lease and frees the machine for a new one. Lessor or lessee from endsAt on. Before endsAt:
+    /// the lessee if the lessor consented or the registry reports the machine revoked; the lessor if no report has
+    /// settled (the lease is not anchored) and its heartbeat has passed since opening. Reports timestamped up to the
+    /// close still settle for gracePeriod seconds, whatever its length (the acceptance window does not apply to a
+    /// closed lease); then the lessee may withdraw the refund. Allowed while paused.
     /// @param leaseId An active or suspended lease.
     function close(uint256 leaseId) external;
 

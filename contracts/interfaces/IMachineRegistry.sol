@@ -8,6 +8,11 @@ pragma solidity ^0.8.24;
 /// report timestamps [validFrom, validUntil): from the block timestamp it was set until the block timestamp of
 /// the rotation that replaced it, and never at or after the machine's revocation. The registry answers "was
 /// this the machine's key at time t"; freshness and replay protection belong to the caller.
+///
+/// Two key types: a secp256k1 key stands as its Ethereum address; a P-256 (secp256r1) key — what TPMs and secure
+/// elements hold — as its key id, P256KeyLib.keyId(qx, qy), with its public key and a hash of its hardware
+/// attestation evidence recorded by registerP256 / rotateKeyP256 (p256KeyOf). Everything that takes or returns a
+/// `signer` (windows, signerOf, keyValidity, key listeners) works on that address for both types.
 interface IMachineRegistry {
     /// @notice Lifecycle state of a machine id.
     enum MachineStatus {
@@ -33,6 +38,24 @@ interface IMachineRegistry {
         uint40 revokedAt;
         MachineStatus status;
     }
+
+    /// @notice Type of a machine's signing key.
+    enum KeyType {
+        Secp256k1, // the key stands as its Ethereum address
+        P256 // the key stands as P256KeyLib.keyId(qx, qy); p256KeyOf gives the public key
+    }
+
+    /// @notice Emitted by registerP256 and rotateKeyP256, after MachineRegistered or MachineKeyRotated (whose
+    /// signer is `keyId`).
+    /// @param machineId The machine.
+    /// @param keyId The key's id: P256KeyLib.keyId(qx, qy).
+    /// @param qx Public key x.
+    /// @param qy Public key y.
+    /// @param evidenceHash Hash of the hardware attestation evidence that the key lives in a TPM or secure element
+    /// (keccak256 of the evidence bundle, docs/tpm.md); zero when none was given.
+    event MachineP256KeySet(
+        bytes32 indexed machineId, address indexed keyId, bytes32 qx, bytes32 qy, bytes32 evidenceHash
+    );
 
     /// @notice Emitted when a machine is registered.
     /// @param machineId The machine.
@@ -122,6 +145,12 @@ interface IMachineRegistry {
     /// @param listener The refused address.
     error MachineRegistryInvalidListener(address listener);
 
+    /// @notice Thrown when a P-256 public key is not a point of the curve (or is the point at infinity).
+    /// @param machineId The machine.
+    /// @param qx Public key x.
+    /// @param qy Public key y.
+    error MachineRegistryInvalidP256Key(bytes32 machineId, bytes32 qx, bytes32 qy);
+
     /// @notice Most key listeners: every rotation and revocation calls each of them.
     function MAX_KEY_LISTENERS() external view returns (uint256);
 
@@ -136,6 +165,54 @@ interface IMachineRegistry {
     /// @param signer Device signing key.
     /// @param metadataCommitment Commitment to the machine's off-chain metadata.
     function register(bytes32 machineId, address owner, address signer, bytes32 metadataCommitment) external;
+
+    /// @notice As register, with a P-256 signing key: the machine's signer is P256KeyLib.keyId(qx, qy). Also emits
+    /// MachineP256KeySet.
+    /// @dev The point must be on the curve. The evidence hash is recorded for this machine and key
+    /// (evidenceHashOf): another machine registered with the same public key cannot change it.
+    /// @param machineId Unique, non-zero machine id.
+    /// @param owner Owning organisation's account.
+    /// @param qx Public key x.
+    /// @param qy Public key y.
+    /// @param evidenceHash Hash of the key's hardware attestation evidence; zero for none.
+    /// @param metadataCommitment Commitment to the machine's off-chain metadata.
+    function registerP256(
+        bytes32 machineId,
+        address owner,
+        bytes32 qx,
+        bytes32 qy,
+        bytes32 evidenceHash,
+        bytes32 metadataCommitment
+    ) external;
+
+    /// @notice As rotateKey, to a P-256 key: the new signer is P256KeyLib.keyId(qx, qy). Also emits
+    /// MachineP256KeySet. The old key may be of either type; the cut-off is the same.
+    /// @param machineId The machine.
+    /// @param qx Public key x.
+    /// @param qy Public key y.
+    /// @param evidenceHash Hash of the key's hardware attestation evidence; zero for none.
+    function rotateKeyP256(bytes32 machineId, bytes32 qx, bytes32 qy, bytes32 evidenceHash) external;
+
+    /// @notice The key id a P-256 public key stands as: P256KeyLib.keyId(qx, qy).
+    /// @param qx Public key x.
+    /// @param qy Public key y.
+    function p256KeyId(bytes32 qx, bytes32 qy) external pure returns (address);
+
+    /// @notice The P-256 public key behind a key id; zero for a secp256k1 key or an unknown id.
+    /// @param keyId The key id (a machine's signer).
+    /// @return qx Public key x.
+    /// @return qy Public key y.
+    function p256KeyOf(address keyId) external view returns (bytes32 qx, bytes32 qy);
+
+    /// @notice The hash of the attestation evidence given when `machineId` registered or rotated to the P-256 key
+    /// `keyId`; zero if none (or for a secp256k1 key).
+    /// @param machineId The machine.
+    /// @param keyId The key id.
+    function evidenceHashOf(bytes32 machineId, address keyId) external view returns (bytes32);
+
+    /// @notice The type of a signer: P256 if registerP256 or rotateKeyP256 ever recorded it, else Secp256k1.
+    /// @param signer The signer (an address or a P-256 key id).
+    function keyTypeOf(address signer) external view returns (KeyType);
 
     /// @notice Replaces a machine's metadata commitment. Owner or registrar; not once revoked.
     /// @param machineId The machine.

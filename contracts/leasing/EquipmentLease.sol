@@ -15,6 +15,7 @@ import {IEquipmentLease} from "../interfaces/IEquipmentLease.sol";
 import {IMachineKeyListener} from "../interfaces/IMachineKeyListener.sol";
 import {IMachineRegistry} from "../interfaces/IMachineRegistry.sol";
 import {LeaseState, LeaseStateLib} from "../libraries/LeaseStateLib.sol";
+import {P256KeyLib} from "../libraries/P256KeyLib.sol";
 import {UsageReportLib} from "../libraries/UsageReportLib.sol";
 
 /// @title EquipmentLease
@@ -69,12 +70,13 @@ contract EquipmentLease is
         LeaseState value;
     }
 
-    /// @dev How _settle treats a report: a submission, the lessee accepting it whatever its rate, or the lessor
-    /// waiving the usage up to it.
+    /// @dev How _settle treats a report: a submission, the lessee accepting it whatever its rate, the lessor
+    /// waiving the usage up to it, or the lessor moving the counters to it in either direction.
     enum Mode {
         Submit,
         Accept,
-        Waive
+        Waive,
+        Reanchor
     }
 
     /// @inheritdoc IEquipmentLease
@@ -93,6 +95,9 @@ contract EquipmentLease is
     bytes32 private constant _USAGE_SETTLED_TOPIC = 0x760a80ee168876a3c7603e51c3c21310465261166a95ef062a47c75ef89ac06c;
     uint256 private constant _PRICE_PER_HOUR_SHIFT = 64;
     uint256 private constant _PRICE_PER_UNIT_SHIFT = 160;
+    /// @dev P256VERIFY (EIP-7951, RIP-7212) and half the P-256 curve order, the largest s accepted (low s).
+    address private constant _P256_VERIFY = address(0x100);
+    uint256 private constant _P256_HALF_N = 0x7fffffff800000007fffffffffffffffde737d56d38bcf4279dce5617e3192a8;
 
     IMachineRegistry private immutable _registry;
 
@@ -126,6 +131,24 @@ contract EquipmentLease is
 
     /// @inheritdoc IEquipmentLease
     function offer(bytes32 machineId, LeaseTerms calldata terms) external whenNotPaused returns (uint256 leaseId) {
+        return _offer(machineId, terms);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function offerTo(bytes32 machineId, LeaseTerms calldata terms, address lessee)
+        external
+        whenNotPaused
+        returns (uint256 leaseId)
+    {
+        if (lessee == address(0)) revert EquipmentLeaseZeroLessee(machineId);
+        leaseId = _offer(machineId, terms);
+        // Until open, the lessee field holds the account the offer is reserved for (open checks it).
+        _records[leaseId].lessee = lessee;
+        emit LeaseReserved(leaseId, lessee);
+    }
+
+    /// @dev The checks and effects of offer.
+    function _offer(bytes32 machineId, LeaseTerms calldata terms) private returns (uint256 leaseId) {
         address owner = _registry.ownerOf(machineId);
         if (owner != msg.sender) revert EquipmentLeaseNotMachineOwner(machineId, msg.sender, owner);
         // A revoked machine signs no valid report, so a lease of it could never bill. (Its key is not needed yet:
@@ -219,10 +242,50 @@ contract EquipmentLease is
         whenNotPaused
         returns (uint256 settled)
     {
-        bytes32 domainSeparator = _domainSeparatorV4();
         // One memory buffer for the whole batch: a report that needs one is copied over the previous one.
         // slither-disable-next-line uninitialized-local
         UsageReport memory report;
+        return _settleBatch(reports, report);
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function submitUsageP256(P256SignedUsageReport calldata signed) external whenNotPaused returns (bool settled) {
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        return _settleP256(signed, report, true, _domainSeparatorV4());
+    }
+
+    /// @inheritdoc IEquipmentLease
+    function submitUsageBatchMixed(SignedUsageReport[] calldata reports, P256SignedUsageReport[] calldata p256Reports)
+        external
+        whenNotPaused
+        returns (uint256 settled)
+    {
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        settled = _settleBatch(reports, report);
+        bytes32 domainSeparator = _domainSeparatorV4();
+        uint256 count = p256Reports.length;
+        for (uint256 i; i < count;) {
+            if (_settleP256(p256Reports[i], report, false, domainSeparator)) {
+                // Cannot overflow: at most the number of reports.
+                unchecked {
+                    ++settled;
+                }
+            }
+            // Cannot overflow: i < p256Reports.length.
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @dev The loop of submitUsageBatch: each report skipped or settled. `report` is the batch's memory buffer.
+    function _settleBatch(SignedUsageReport[] calldata reports, UsageReport memory report)
+        private
+        returns (uint256 settled)
+    {
+        bytes32 domainSeparator = _domainSeparatorV4();
         uint256 count = reports.length;
         for (uint256 i; i < count;) {
             SignedUsageReport calldata signed = reports[i];
@@ -258,6 +321,15 @@ contract EquipmentLease is
         _settle(signed, report, true, Mode.Waive);
     }
 
+    /// @inheritdoc IEquipmentLease
+    function reanchor(SignedUsageReport calldata signed) external whenNotPaused {
+        uint256 leaseId = signed.report.leaseId;
+        if (msg.sender != _records[leaseId].lessor) revert EquipmentLeaseNotLessor(leaseId, msg.sender);
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        _settle(signed, report, true, Mode.Reanchor);
+    }
+
     // -------------------------------------------------------- silence, close
 
     /// @inheritdoc IEquipmentLease
@@ -288,17 +360,29 @@ contract EquipmentLease is
         address lessee = record.lessee;
         if (msg.sender != lessee && msg.sender != record.lessor) revert EquipmentLeaseNotParty(leaseId, msg.sender);
         uint40 endsAt = record.endsAt;
-        if (block.timestamp < endsAt && !(msg.sender == lessee && record.closeConsented)) {
+        bytes32 machineId = record.machineId;
+        if (block.timestamp < endsAt && !_mayCloseEarly(record, state, msg.sender == lessee)) {
             revert EquipmentLeaseCloseNotAllowed(leaseId, msg.sender, endsAt);
         }
 
-        bytes32 machineId = record.machineId;
         // Out of the key's reach: a closed lease's reports all ask the registry, whatever key they are signed with.
         slot.value = LeaseState.wrap(0);
         _states[machineId][leaseId].value = state.withStatus(LeaseStatus.Closed);
         record.closedAt = uint40(block.timestamp);
         delete _activeLease[machineId];
         emit LeaseClosed(leaseId, machineId, msg.sender, block.timestamp + record.gracePeriod);
+    }
+
+    /// @dev Whether the caller, a party to a running lease, may close it before endsAt: the lessee with the lessor's
+    /// consent or once the machine is revoked (it can bill nothing new, and the deposit must not wait for endsAt);
+    /// the lessor once a heartbeat has passed since opening without a report (an offer opened and never used).
+    function _mayCloseEarly(LeaseRecord storage record, LeaseState state, bool byLessee) private view returns (bool) {
+        if (byLessee) {
+            return record.closeConsented
+                || _registry.statusOf(record.machineId) == IMachineRegistry.MachineStatus.Revoked;
+        }
+        // Unanchored, lastTimestamp is the opening block's timestamp.
+        return !state.anchored() && block.timestamp > uint256(state.lastTimestamp()) + record.heartbeat;
     }
 
     // ------------------------------------------------------------ withdrawals
@@ -422,17 +506,38 @@ contract EquipmentLease is
 
     // ------------------------------------------------------- internal: usage
 
-    /// @dev Copies `signed.report` into `report`, checking what the ABI decoder checks: every later read is a plain
-    /// MLOAD instead of a validated calldata read, which matters at a hundred reports per batch.
-    function _copyReport(SignedUsageReport calldata signed, UsageReport memory report) private pure {
+    /// @dev Copies `signed.report` into `report`: every later read is a plain MLOAD instead of a validated calldata
+    /// read, which matters at a hundred reports per batch. Returns whether a member has bits set above its type (the
+    /// ABI decoder would revert; this skips the report instead), and then leaves each member cut to its type, so
+    /// that the skip event can name it.
+    function _copyReport(UsageReport calldata signed, UsageReport memory report)
+        private
+        pure
+        returns (bool malformed)
+    {
         // Safe: UsageReport is five static 32-byte words, laid out alike in calldata (at the start of `signed`,
         // whose bounds the ABI decoder checked on entry) and in memory (`report`, an allocated struct), so one copy
-        // moves them all. As in the decoder, a member with bits set above its type reverts without data.
+        // moves them all; the three narrow members are then masked in place.
         assembly ("memory-safe") {
             calldatacopy(report, signed, 0xa0)
-            let dirty := or(shr(64, mload(add(report, 0x40))), shr(32, mload(add(report, 0x60))))
-            if or(dirty, shr(40, mload(add(report, 0x80)))) { revert(0, 0) }
+            let counter := mload(add(report, 0x40))
+            let runtime := mload(add(report, 0x60))
+            let time := mload(add(report, 0x80))
+            malformed := iszero(iszero(or(or(shr(64, counter), shr(32, runtime)), shr(40, time))))
+            if malformed {
+                mstore(add(report, 0x40), and(counter, 0xffffffffffffffff))
+                mstore(add(report, 0x60), and(runtime, 0xffffffff))
+                mstore(add(report, 0x80), and(time, 0xffffffffff))
+            }
         }
+    }
+
+    /// @dev A report's time as the lease stores it: its timestamp, clamped to the block's, so that a device clock
+    /// running ahead (up to MAX_CLOCK_SKEW) can neither date the lease past the chain nor claim time not yet passed.
+    function _clampedTime(UsageReport memory report) private view returns (uint40) {
+        uint40 timestamp = report.timestamp;
+        // Cannot truncate: taken only when the block timestamp is below a uint40.
+        return timestamp > block.timestamp ? uint40(block.timestamp) : timestamp;
     }
 
     /// @dev Checks and settles one report. A refused report reverts with its custom error when `strict`, and is
@@ -443,7 +548,10 @@ contract EquipmentLease is
         private
         returns (bool)
     {
-        _copyReport(signed, report);
+        if (_copyReport(signed.report, report)) {
+            if (strict) revert EquipmentLeaseMalformedReport(report.leaseId);
+            return _skip(report, SkipReason.MalformedReport);
+        }
         bytes32 digest = _hashTypedDataV4(UsageReportLib.hash(signed.report));
         // A malformed or high-s signature recovers the zero address (and an error, which that implies), and no
         // state is ever stored under the zero address. A signature over another chain's or contract's domain
@@ -451,7 +559,105 @@ contract EquipmentLease is
         // slither-disable-next-line unused-return
         (address signer,,) = ECDSA.tryRecover(digest, signed.r, signed.vs);
         LeaseStateSlot storage slot = _runningSlot(report.machineId, report.leaseId, signer);
-        return _settleChecked(signed, report, signer, strict, mode, slot, slot.value);
+        return _settleChecked(_offsetOf(signed), false, report, signer, strict, mode, slot, slot.value);
+    }
+
+    /// @dev _settle for a P-256-signed report (submissions only): the key id of (qx, qy) if the signature verifies
+    /// (else zero: InvalidSignature) stands where a secp256k1 report has its recovered address. A report by the
+    /// confirmed key of a running lease settles through _settleFast like a secp256k1 one; anything else through
+    /// _settleChecked, without verifying twice.
+    function _settleP256(
+        P256SignedUsageReport calldata signed,
+        UsageReport memory report,
+        bool strict,
+        bytes32 domainSeparator
+    ) private returns (bool) {
+        address signer = _p256Signer(signed, domainSeparator);
+        LeaseStateSlot storage slot = _runningSlot(signed.report.machineId, signed.report.leaseId, signer);
+        uint256 signedAt = _offsetOf(signed);
+        if (signer != address(0)) {
+            uint256 slotRef;
+            // Safe: reads a storage pointer's slot.
+            assembly ("memory-safe") {
+                slotRef := slot.slot
+            }
+            if (_settleFast(slotRef, signedAt)) return true;
+        }
+        if (_copyReport(signed.report, report)) {
+            if (strict) revert EquipmentLeaseMalformedReport(report.leaseId);
+            return _skip(report, SkipReason.MalformedReport);
+        }
+        return _settleChecked(signedAt, true, report, signer, strict, Mode.Submit, slot, slot.value);
+    }
+
+    /// @dev The key id of a P-256-signed report's key if its signature verifies: P256VERIFY of sha256(the EIP-712
+    /// digest) with low s; else zero. `domainSeparator` is _domainSeparatorV4().
+    function _p256Signer(P256SignedUsageReport calldata signed, bytes32 domainSeparator)
+        private
+        view
+        returns (address signer)
+    {
+        bytes32 s = signed.s;
+        if (uint256(s) > _P256_HALF_N) return address(0);
+        bytes32 typehash = _USAGE_REPORT_TYPEHASH;
+        bytes32 h;
+        // Safe: scratch use of free memory without moving the free memory pointer; the report's words are copied
+        // from a calldata struct the ABI decoder checked (dirty words give another digest: no valid signature).
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            // UsageReportLib.hash, then MessageHashUtils.toTypedDataHash, then the SHA-256 precompile.
+            mstore(ptr, typehash)
+            calldatacopy(add(ptr, 0x20), signed, 0xa0)
+            let structHash := keccak256(ptr, 0xc0)
+            mstore(ptr, shl(240, 0x1901))
+            mstore(add(ptr, 0x02), domainSeparator)
+            mstore(add(ptr, 0x22), structHash)
+            mstore(ptr, keccak256(ptr, 0x42))
+            // (Yul evaluates arguments right to left: the call first, on its own.)
+            let success := staticcall(gas(), 0x02, ptr, 0x20, ptr, 0x20)
+            h := mul(success, mload(ptr))
+        }
+        bytes32 qx = signed.qx;
+        bytes32 qy = signed.qy;
+        if (_p256Verify(h, signed.r, s, qx, qy)) signer = P256KeyLib.keyId(qx, qy);
+    }
+
+    /// @dev Whether (r, s) is a low-s P-256 signature of `h` by (qx, qy), per the P256VERIFY precompile: its output
+    /// is the word 1 for a valid signature and empty otherwise (also for r or s out of [1, n) and a key off the
+    /// curve, which it checks). On a chain without it, empty: the constructor refuses such a chain.
+    function _p256Verify(bytes32 h, bytes32 r, bytes32 s, bytes32 qx, bytes32 qy) private view returns (bool valid) {
+        if (uint256(s) > _P256_HALF_N) return false;
+        address precompile = _P256_VERIFY;
+        // Safe: scratch use of free memory for the 160-byte input without moving the free memory pointer, and of
+        // the scratch word at 0 for the output (cleared first: a failure returns nothing).
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, h)
+            mstore(add(ptr, 0x20), r)
+            mstore(add(ptr, 0x40), s)
+            mstore(add(ptr, 0x60), qx)
+            mstore(add(ptr, 0x80), qy)
+            mstore(0x00, 0)
+            // (Yul evaluates arguments right to left: the call must come first, on its own.)
+            let success := staticcall(gas(), precompile, ptr, 0xa0, 0x00, 0x20)
+            valid := and(success, eq(mload(0x00), 1))
+        }
+    }
+
+    /// @dev The calldata offset of a signed report, which _settleChecked passes on to the anomaly event.
+    function _offsetOf(SignedUsageReport calldata signed) private pure returns (uint256 at) {
+        // Safe: reads the offset of a calldata variable.
+        assembly ("memory-safe") {
+            at := signed
+        }
+    }
+
+    /// @dev As _offsetOf, for a P-256-signed report.
+    function _offsetOf(P256SignedUsageReport calldata signed) private pure returns (uint256 at) {
+        // Safe: reads the offset of a calldata variable.
+        assembly ("memory-safe") {
+            at := signed
+        }
     }
 
     /// @dev The common case, the whole of a steady batch, in one pass and no storage read but the lease's word: a
@@ -465,10 +671,7 @@ contract EquipmentLease is
     /// The signature is recovered with the ecrecover precompile called as OpenZeppelin's ECDSA.tryRecover calls it,
     /// with the same refusal of a high s (malleability) and of a zero result; a refused signature falls to
     /// _settle, which goes through ECDSA itself and names the error.
-    function _settleOnItsKey(SignedUsageReport calldata signed, bytes32 domainSeparator)
-        private
-        returns (bool settled)
-    {
+    function _settleOnItsKey(SignedUsageReport calldata signed, bytes32 domainSeparator) private returns (bool) {
         // Safe: scratch use of free memory without moving the free memory pointer (the hashes' preimages, the
         // precompile's input, the event's data), and of the scratch word at 0 for the precompile's output; the
         // report's and the signature's words are read from calldata, whose bounds the ABI decoder checked on
@@ -479,8 +682,11 @@ contract EquipmentLease is
         // assembly, and each difference is used only once the comparison that orders it passed (timestamp >
         // lastTimestamp, counter >= lastCounter, runtime >= lastRuntime, amount <= escrow; floor(x * price / 3600)
         // is monotonic in x).
+        // slither-disable-next-line uninitialized-local
+        uint256 slotRef;
+        // slither-disable-next-line uninitialized-local
+        uint256 reportAt;
         assembly ("memory-safe") {
-            let slotRef := 0
             {
                 let ptr := mload(0x40)
                 // UsageReportLib.hash, then MessageHashUtils.toTypedDataHash.
@@ -512,34 +718,50 @@ contract EquipmentLease is
                     }
                 }
             }
-            let state := 0
-            if slotRef { state := sload(slotRef) }
+            reportAt := signed
+        }
+        return slotRef != 0 && _settleFast(slotRef, reportAt);
+    }
+
+    /// @dev The part of _settleOnItsKey after the signer check, for any key type: the report's five words at calldata
+    /// offset `signed`, the lease's word at storage slot `slotRef` (the running slot under the signer's key).
+    /// Settles the report if the word and the report allow it without the reference path; else changes nothing.
+    function _settleFast(uint256 slotRef, uint256 signed) private returns (bool settled) {
+        // Safe and cannot overflow: as in _settleOnItsKey (the report's words are read from a calldata struct the
+        // ABI decoder checked; the event's data goes to free memory without moving the pointer).
+        assembly ("memory-safe") {
+            let state := sload(slotRef)
             // Active (2) or Suspended (3), anchored (bit 248) and key confirmed (bit 249 clear): LeaseStateLib's
             // settlesOnItsKey and anchored. Zero, for no slot or an empty one, is not.
             if eq(and(shr(232, state), 0x300fe), 0x10002) {
                 let counter := calldataload(add(signed, 0x40))
                 let runtime := calldataload(add(signed, 0x60))
                 let time := calldataload(add(signed, 0x80))
-                if or(or(shr(64, counter), shr(32, runtime)), shr(40, time)) { revert(0, 0) }
                 let leaseId := calldataload(signed)
+                let lastRuntime := and(shr(64, state), 0xffffffff)
                 let units := sub(counter, and(state, 0xffffffffffffffff))
                 let elapsed := sub(time, and(shr(96, state), 0xffffffffff))
+                let runtimeDelta := sub(runtime, lastRuntime)
                 if iszero(
                     or(
-                        // _checkReport for a running lease: not from the future, not expired, newer than the last
-                        // settled report, counter and runtime not backwards.
+                        // _checkReport for a running lease: clean, not dated after the block (a report dated ahead is
+                        // clamped: _settle's), not expired, newer than the last settled report, counter and runtime
+                        // not backwards.
                         or(
-                            or(gt(time, add(timestamp(), MAX_CLOCK_SKEW)), lt(add(time, ACCEPTANCE_WINDOW), timestamp())),
+                            or(
+                                // A member with bits above its type leaves the report to _settle, which skips it (or
+                                // reverts in submitUsage) with EquipmentLeaseMalformedReport.
+                                or(or(shr(64, counter), shr(32, runtime)), shr(40, time)),
+                                or(gt(time, timestamp()), lt(add(time, ACCEPTANCE_WINDOW), timestamp()))
+                            ),
                             or(
                                 iszero(gt(time, and(shr(96, state), 0xffffffffff))),
-                                or(lt(counter, and(state, 0xffffffffffffffff)), lt(runtime, and(shr(64, state), 0xffffffff)))
+                                or(lt(counter, and(state, 0xffffffffffffffff)), lt(runtime, lastRuntime))
                             )
                         ),
-                        // _isPlausible: units <= maxRatePerHour x elapsed / 3600, runtime delta <= elapsed + 1.
-                        or(
-                            gt(units, div(mul(and(shr(32, leaseId), 0xffffffff), elapsed), 3600)),
-                            gt(sub(runtime, and(shr(64, state), 0xffffffff)), add(elapsed, 1))
-                        )
+                        // _isPlausible: units <= maxRatePerHour x elapsed / 3600; runtime delta <= elapsed (the
+                        // second of slack is _settle's: a report needing it goes there).
+                        or(gt(units, div(mul(and(shr(32, leaseId), 0xffffffff), elapsed), 3600)), gt(runtimeDelta, elapsed))
                     )
                 ) {
                     // _bill: units x pricePerUnit + _runtimeCost.
@@ -547,11 +769,7 @@ contract EquipmentLease is
                     {
                         let pricePerHour := and(shr(64, leaseId), 0xffffffffffffffffffffffff)
                         amount := add(
-                            amount,
-                            sub(
-                                div(mul(runtime, pricePerHour), 3600),
-                                div(mul(and(shr(64, state), 0xffffffff), pricePerHour), 3600)
-                            )
+                            amount, sub(div(mul(runtime, pricePerHour), 3600), div(mul(lastRuntime, pricePerHour), 3600))
                         )
                     }
                     let escrow := and(shr(136, state), 0xffffffffffffffffffffffff)
@@ -559,12 +777,13 @@ contract EquipmentLease is
                     // Within the escrow, and _bill would not call _emitIfBelowMinimum: the escrow is unchanged or
                     // stays at or above 2**minBalanceBits.
                     if and(iszero(gt(amount, escrow)), or(iszero(amount), shr(and(shr(240, state), 0xff), escrowLeft))) {
-                        // LeaseState.settled: counters, timestamp and escrow replaced; status, minBalanceBits and
-                        // flags (bits 232 and up) kept.
+                        // LeaseState.settled: counters, time and escrow replaced; status, minBalanceBits and flags
+                        // (bits 232 and up) kept, but runtimeSlack (bit 250) cleared when the runtime fell behind
+                        // the time (_nextRuntimeSlack).
                         sstore(
                             slotRef,
                             or(
-                                shl(232, shr(232, state)),
+                                and(shl(232, shr(232, state)), not(shl(250, lt(runtimeDelta, elapsed)))),
                                 or(shl(136, escrowLeft), or(shl(96, time), or(shl(64, runtime), counter)))
                             )
                         )
@@ -585,7 +804,8 @@ contract EquipmentLease is
     /// key, else zero, when the lease is looked up by id. The registry is asked about `signer` unless the state
     /// was found under it with its key confirmed.
     function _settleChecked(
-        SignedUsageReport calldata signed,
+        uint256 signedAt,
+        bool p256,
         UsageReport memory report,
         address signer,
         bool strict,
@@ -604,23 +824,36 @@ contract EquipmentLease is
             (state, slot) = _stateOf(machineId, leaseId);
         }
         if (!_checkReport(report, state, strict, mode)) return false;
+        // A confirmed key is the machine's current key (the key check in the docs).
+        bool current = keyConfirmed;
         if (!keyConfirmed) {
             (bool valid, bool openEnded) = _checkSigner(report, signer, strict);
             if (!valid) return false;
             // Only the current key of an unrevoked machine is valid without end, and a running lease is stored
             // under that key: this report, settling, confirms it for every later one (the key check in the docs).
             if (openEnded) state = state.withKeyUnconfirmed(false);
+            current = openEnded;
         }
-        if (!state.anchored()) {
+        bool anchoring = !state.anchored();
+        // Fixing the counters is for the key that signs the lease's reports from now on: a rotated-out key signing
+        // inside its old window, or a revoked machine's, could otherwise set counters no later report can pass.
+        if ((anchoring || mode == Mode.Reanchor) && !current) {
+            if (strict) revert EquipmentLeaseAnchorNotByCurrentKey(report.leaseId, signer);
+            return _skip(report, SkipReason.AnchorNotByCurrentKey);
+        }
+        if (anchoring) {
             _anchor(slot, report, state);
         } else if (mode == Mode.Submit) {
-            if (!_isPlausible(signed, report, state)) return false;
-            _bill(slot, report, state);
+            (bool plausible, bool slack) = _isPlausible(signedAt, p256, report, state);
+            if (!plausible) return false;
+            _bill(slot, report, state.withRuntimeSlack(slack));
         } else if (mode == Mode.Accept) {
             _bill(slot, report, state);
             emit AnomalousUsageAccepted(report.leaseId, report.counter);
-        } else {
+        } else if (mode == Mode.Waive) {
             _waive(slot, report, state);
+        } else {
+            _reanchor(slot, report, state);
         }
         return true;
     }
@@ -654,8 +887,9 @@ contract EquipmentLease is
             if (strict) revert EquipmentLeaseReportFromFuture(report.leaseId, timestamp, latestAccepted);
             return _skip(report, SkipReason.ReportFromFuture);
         }
-        // Resolving an anomaly may take longer than the window; the party resolving it concedes against itself.
-        if (mode == Mode.Submit && timestampPlusWindow < block.timestamp) {
+        // Resolving an anomaly may take longer than the window; the party resolving it concedes against itself. A
+        // closed lease's reports are bounded by closedAt and the grace period, however long (close's NatSpec).
+        if (mode == Mode.Submit && status != LeaseStatus.Closed && timestampPlusWindow < block.timestamp) {
             if (strict) {
                 revert EquipmentLeaseReportExpired(report.leaseId, timestamp, block.timestamp - ACCEPTANCE_WINDOW);
             }
@@ -665,7 +899,20 @@ contract EquipmentLease is
             if (strict) revert EquipmentLeaseStaleReport(report.leaseId, timestamp, state.lastTimestamp());
             return _skip(report, SkipReason.StaleReport);
         }
-        if (state.anchored()) {
+        // Dated after the block: settled at the block's time (_clampedTime), if that is newer than the last report
+        // and the report moves the counters. A report that changes nothing could otherwise settle again in every
+        // block until its own timestamp, each time moving lastTimestamp on and so shrinking the time a genuine
+        // reading's units are judged against.
+        if (timestamp > block.timestamp) {
+            bool unchanged = state.anchored() && report.counter == state.lastCounter()
+                && report.runtimeSeconds == state.lastRuntime();
+            if (block.timestamp <= state.lastTimestamp() || unchanged) {
+                if (strict) revert EquipmentLeaseReportFromFuture(report.leaseId, timestamp, block.timestamp);
+                return _skip(report, SkipReason.ReportFromFuture);
+            }
+        }
+        // A re-anchor may move the counters down: that is what it is for.
+        if (state.anchored() && mode != Mode.Reanchor) {
             if (report.counter < state.lastCounter()) {
                 if (strict) revert EquipmentLeaseCounterBackwards(report.leaseId, report.counter, state.lastCounter());
                 return _skip(report, SkipReason.CounterBackwards);
@@ -718,39 +965,78 @@ contract EquipmentLease is
     }
 
     /// @dev Whether the report's units and runtime are plausible for the time elapsed since the last settled
-    /// report; emits UsageAnomalyDetected if not. Only for an anchored lease, after _checkReport.
-    function _isPlausible(SignedUsageReport calldata signed, UsageReport memory report, LeaseState state)
+    /// report (clamped times), and whether the lease's second of runtime slack is in use after it; emits
+    /// UsageAnomalyDetected if not plausible. Only for an anchored lease, after _checkReport.
+    ///
+    /// The slack: runtime and clock are both sampled in whole seconds, so floor(runtime) can gain a second on
+    /// floor(time) over an interval, and lose it over the next. Over the whole lease, though, a machine cannot run
+    /// longer than the time since the anchor plus one second. So the lease holds one second of slack: a report whose
+    /// runtime runs one second ahead of its interval uses it, a report whose runtime falls behind its interval frees
+    /// it. With s the flag, e = runtimeDelta - elapsed: plausible iff e <= 1 - s; then s' = max(0, s + e). By
+    /// induction s' >= e_j + ... + e_n for every suffix of billed intervals, so the runtime billed since the anchor
+    /// exceeds the time billed by at most one second in total.
+    function _isPlausible(uint256 signedAt, bool p256, UsageReport memory report, LeaseState state)
         private
-        returns (bool)
+        returns (bool plausible, bool slack)
     {
         uint256 units;
         uint256 runtimeDelta;
         uint256 elapsed;
         // Cannot underflow: _checkReport established counter >= lastCounter, runtime >= lastRuntime and
-        // timestamp > lastTimestamp.
+        // clamped time > lastTimestamp.
         unchecked {
             units = report.counter - state.lastCounter();
             runtimeDelta = report.runtimeSeconds - state.lastRuntime();
-            elapsed = report.timestamp - state.lastTimestamp();
+            elapsed = _clampedTime(report) - state.lastTimestamp();
         }
+        slack = state.runtimeSlack();
         uint256 maxUnits;
         uint256 maxRuntimeDelta;
         // Cannot overflow: maxRatePerHour < 2**32 and elapsed < 2**40.
         unchecked {
             maxUnits = uint32(report.leaseId >> _MAX_RATE_SHIFT) * elapsed / 1 hours;
-            // One second of slack: runtime and clock are both sampled in whole seconds, so floor(runtime) can
-            // gain a second on floor(time) within an interval.
-            maxRuntimeDelta = elapsed + 1;
+            maxRuntimeDelta = slack ? elapsed : elapsed + 1;
         }
-        if (units <= maxUnits && runtimeDelta <= maxRuntimeDelta) return true;
-        emit UsageAnomalyDetected(report.leaseId, signed, units, maxUnits, runtimeDelta, maxRuntimeDelta);
-        return false;
+        if (units <= maxUnits && runtimeDelta <= maxRuntimeDelta) {
+            // runtimeDelta == elapsed + 1 only with the slack free: it is now in use. Behind the time: free again.
+            if (runtimeDelta != elapsed) slack = runtimeDelta > elapsed;
+            return (true, slack);
+        }
+        _emitAnomaly(signedAt, p256, report.leaseId, units, maxUnits, runtimeDelta, maxRuntimeDelta);
+        return (false, slack);
+    }
+
+    /// @dev UsageAnomalyDetected or P256UsageAnomalyDetected for the signed report at calldata offset `signedAt`.
+    function _emitAnomaly(
+        uint256 signedAt,
+        bool p256,
+        uint256 leaseId,
+        uint256 units,
+        uint256 maxUnits,
+        uint256 runtimeDelta,
+        uint256 maxRuntimeDelta
+    ) private {
+        if (p256) {
+            P256SignedUsageReport calldata signed;
+            // Safe: `signedAt` is the offset of a P256SignedUsageReport the ABI decoder checked (_offsetOf).
+            assembly ("memory-safe") {
+                signed := signedAt
+            }
+            emit P256UsageAnomalyDetected(leaseId, signed, units, maxUnits, runtimeDelta, maxRuntimeDelta);
+        } else {
+            SignedUsageReport calldata signed;
+            // Safe: `signedAt` is the offset of a SignedUsageReport the ABI decoder checked (_offsetOf).
+            assembly ("memory-safe") {
+                signed := signedAt
+            }
+            emit UsageAnomalyDetected(leaseId, signed, units, maxUnits, runtimeDelta, maxRuntimeDelta);
+        }
     }
 
     /// @dev The first report of a lease fixes its starting counters and bills nothing.
     function _anchor(LeaseStateSlot storage slot, UsageReport memory report, LeaseState state) private {
         slot.value = state.settled(
-            report.counter, report.runtimeSeconds, report.timestamp, state.escrow(), state.status()
+            report.counter, report.runtimeSeconds, _clampedTime(report), state.escrow(), state.status()
         );
         emit UsageSettled(report.leaseId, report.counter, 0, 0);
     }
@@ -758,12 +1044,23 @@ contract EquipmentLease is
     /// @dev Moves the counters to the report's without billing.
     function _waive(LeaseStateSlot storage slot, UsageReport memory report, LeaseState state) private {
         slot.value = state.settled(
-            report.counter, report.runtimeSeconds, report.timestamp, state.escrow(), state.status()
+            report.counter, report.runtimeSeconds, _clampedTime(report), state.escrow(), state.status()
         );
         // Cannot underflow: _checkReport established counter >= lastCounter.
         unchecked {
             emit UsageWaived(report.leaseId, report.counter, report.counter - state.lastCounter());
         }
+    }
+
+    /// @dev Moves the counters to the report's, up or down, without billing. The runtime slack is kept: the time
+    /// up to the report is not billed either, so what is billed later still has at most one second of slack.
+    function _reanchor(LeaseStateSlot storage slot, UsageReport memory report, LeaseState state) private {
+        slot.value = state.settled(
+            report.counter, report.runtimeSeconds, _clampedTime(report), state.escrow(), state.status()
+        );
+        emit UsageReanchored(
+            report.leaseId, report.counter, report.runtimeSeconds, state.lastCounter(), state.lastRuntime()
+        );
     }
 
     /// @dev Bills the report: units x pricePerUnit + the runtime part, from the escrow; what the escrow cannot
@@ -787,7 +1084,8 @@ contract EquipmentLease is
         unchecked {
             escrowLeft = escrow - amount;
         }
-        slot.value = state.settled(report.counter, report.runtimeSeconds, report.timestamp, escrowLeft, state.status());
+        slot.value =
+            state.settled(report.counter, report.runtimeSeconds, _clampedTime(report), escrowLeft, state.status());
         emit UsageSettled(leaseId, report.counter, units, amount);
         if (escrowLeft >> state.minBalanceBits() == 0 && escrowLeft < escrow) {
             _emitIfBelowMinimum(leaseId, escrow, escrowLeft);
@@ -807,7 +1105,7 @@ contract EquipmentLease is
         uint256 escrow = state.escrow();
         LeaseStatus status = state.status();
         LeaseStatus newStatus = status == LeaseStatus.Active ? LeaseStatus.Suspended : status;
-        slot.value = state.settled(report.counter, report.runtimeSeconds, report.timestamp, 0, newStatus);
+        slot.value = state.settled(report.counter, report.runtimeSeconds, _clampedTime(report), 0, newStatus);
         LeaseRecord storage record = _records[leaseId];
         uint256 debt;
         // Cannot underflow: amount > escrow.
@@ -862,6 +1160,10 @@ contract EquipmentLease is
         _requireStatus(leaseId, state, LeaseStatus.Offered);
         bytes32 machineId = record.machineId;
         {
+            address designated = record.lessee;
+            if (designated != address(0) && designated != msg.sender) {
+                revert EquipmentLeaseNotDesignatedLessee(leaseId, msg.sender, designated);
+            }
             uint40 endsAt = record.endsAt;
             if (block.timestamp >= endsAt) revert EquipmentLeaseOfferExpired(leaseId, endsAt);
             uint256 activeLeaseId = _activeLease[machineId];
@@ -887,12 +1189,12 @@ contract EquipmentLease is
     }
 
     /// @dev Stores an opened lease's state under its machine's current key, valid since before this block, so for
-    /// every report newer than lastTimestamp; if the machine is revoked, marked keyUnconfirmed: every report then
-    /// asks the registry (and is refused).
+    /// every report newer than lastTimestamp. A revoked machine is refused: it signs no valid report, and its
+    /// lessee's deposit would wait for endsAt.
     function _startRunning(bytes32 machineId, uint256 leaseId, LeaseState state) private {
         (address signer, IMachineRegistry.MachineStatus status) = _registry.signerOf(machineId);
-        _runningSlot(machineId, leaseId, signer).value =
-            state.withKeyUnconfirmed(status == IMachineRegistry.MachineStatus.Revoked);
+        if (status == IMachineRegistry.MachineStatus.Revoked) revert EquipmentLeaseMachineRevoked(machineId);
+        _runningSlot(machineId, leaseId, signer).value = state;
     }
 
     /// @dev The checks and effects of a top-up; returns the token to collect it in.

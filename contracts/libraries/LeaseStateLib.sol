@@ -14,6 +14,9 @@ import {IEquipmentLease} from "../interfaces/IEquipmentLease.sol";
 ///   [248]       anchored         1 once the first report fixed the starting counters
 ///   [249]       keyUnconfirmed   1 when the key the word is stored under may no longer sign every report: every
 ///                                report then asks MachineRegistry (docs/contracts/equipment-lease.md, "Key check")
+///   [250]       runtimeSlack     1 while the lease's one second of runtime sampling slack is in use: the runtime
+///                                billed since the anchor is one second ahead of the time billed
+///                                (docs/contracts/equipment-lease.md, "Plausibility")
 type LeaseState is uint256;
 
 using LeaseStateLib for LeaseState global;
@@ -28,6 +31,7 @@ library LeaseStateLib {
     uint256 private constant _MIN_BALANCE_BITS_SHIFT = 240;
     uint256 private constant _ANCHORED_SHIFT = 248;
     uint256 private constant _KEY_UNCONFIRMED = 1 << 249;
+    uint256 private constant _RUNTIME_SLACK = 1 << 250;
 
     uint256 private constant _TIMESTAMP_MASK = uint256(type(uint40).max) << _TIMESTAMP_SHIFT;
     uint256 private constant _ESCROW_MASK = uint256(type(uint96).max) << _ESCROW_SHIFT;
@@ -51,7 +55,8 @@ library LeaseStateLib {
         );
     }
 
-    /// @notice The state after a settled report: new counters, escrow and status; anchored; keyUnconfirmed kept.
+    /// @notice The state after a settled report: new counters, escrow and status; anchored; keyUnconfirmed and
+    /// runtimeSlack kept.
     function settled(
         LeaseState state,
         uint64 lastCounter_,
@@ -65,7 +70,7 @@ library LeaseStateLib {
             uint256(lastCounter_) | uint256(lastRuntime_) << _RUNTIME_SHIFT
                 | uint256(lastTimestamp_) << _TIMESTAMP_SHIFT | escrow_ << _ESCROW_SHIFT
                 | uint256(status_) << _STATUS_SHIFT | uint256(state.minBalanceBits()) << _MIN_BALANCE_BITS_SHIFT
-                | 1 << _ANCHORED_SHIFT | LeaseState.unwrap(state) & _KEY_UNCONFIRMED
+                | 1 << _ANCHORED_SHIFT | LeaseState.unwrap(state) & (_KEY_UNCONFIRMED | _RUNTIME_SLACK)
         );
     }
 
@@ -107,6 +112,16 @@ library LeaseStateLib {
     /// @notice Whether every report must ask MachineRegistry whether its key is valid.
     function keyUnconfirmed(LeaseState state) internal pure returns (bool) {
         return LeaseState.unwrap(state) & _KEY_UNCONFIRMED != 0;
+    }
+
+    /// @notice Whether the lease's second of runtime sampling slack is in use.
+    function runtimeSlack(LeaseState state) internal pure returns (bool) {
+        return LeaseState.unwrap(state) & _RUNTIME_SLACK != 0;
+    }
+
+    /// @notice The state with runtimeSlack set or cleared.
+    function withRuntimeSlack(LeaseState state, bool inUse) internal pure returns (LeaseState) {
+        return LeaseState.wrap(LeaseState.unwrap(state) & ~_RUNTIME_SLACK | (inUse ? _RUNTIME_SLACK : 0));
     }
 
     /// @notice Whether a report signed by the key this word is stored under settles without asking MachineRegistry:

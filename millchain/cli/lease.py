@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from eth_utils import is_address
 from hexbytes import HexBytes
 
 from millchain.chain import load_keystore
@@ -72,11 +73,12 @@ def lease() -> None:
 @click.option("--grace", default="1d", show_default=True, help="After closing, reports up to the close still settle.")
 @click.option("--token", "token_address", default=None,
               help="Settlement token [default: the deployed SettlementToken].")
+@click.option("--lessee", default=None, help="Reserve the offer for this address: nobody else can open it.")
 @network_options
 @json_option
 def offer(machine_label: str, price_per_unit: str, price_per_hour: str, min_balance: str, max_rate: int,
-          duration: str, heartbeat: str, grace: str, token_address: str | None, session: Session,
-          as_json: bool) -> None:
+          duration: str, heartbeat: str, grace: str, token_address: str | None, lessee: str | None,
+          session: Session, as_json: bool) -> None:
     """Offer MACHINE_ID (which you own) for lease on these terms."""
     client = LeaseClient(session)
     token = token_address or session.address("SettlementToken")
@@ -88,7 +90,9 @@ def offer(machine_label: str, price_per_unit: str, price_per_hour: str, min_bala
         min_balance=parse_amount(min_balance, decimals, what="--min-balance"), max_rate_per_hour=max_rate,
         ends_at=now + parse_duration(duration, what="--duration"),
         heartbeat=parse_duration(heartbeat, what="--heartbeat"), grace_period=parse_duration(grace, what="--grace"))
-    lease_id = client.offer(machine_id(machine_label), terms)
+    if lessee is not None and not is_address(lessee):
+        raise ConfigError(f"--lessee {lessee!r} is not an address (0x followed by 40 hex digits)")
+    lease_id = client.offer(machine_id(machine_label), terms, lessee=lessee)
     if not as_json:
         console.print(f"offered lease {hex(lease_id)}")
     _show(client, lease_id, as_json)

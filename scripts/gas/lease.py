@@ -1,14 +1,16 @@
 """Gas of EquipmentLease operations.
 
 Targets (issue 3): one report in its own transaction <= 50,000 gas in steady state; a batch of 100 reports for
-100 leases <= 14,000 gas per report; offer, open and close <= 150,000 each. Where a batched report's gas goes:
+100 leases <= 14,000 gas per report; offer, open and close <= 150,000 each. Issue 14: a P-256-signed report
+(P256VERIFY at 0x100) <= 45,000 in its own transaction, <= 21,000 in a batch of 100 (submitUsageBatchMixed).
+Where a batched report's gas goes:
 the "Gas" section of docs/contracts/equipment-lease.md.
 
 Steady state: every lease measured here was anchored by an earlier report, so a measured report writes a
 warm, non-zero storage word (the anchor alone writes it from its opening value). `open` is the first lease the
 contract ever opens (the one that also creates the contract's token balance: the worst case); `openWithPermit`
-a later one. Report timestamps are taken a second apart from the chain's clock, so the scenario runs as is on
-the embedded chain and on anvil.
+a later one. Report timestamps are the chain's clock, moved on a second before each reading, so the scenario runs
+as is on the embedded chain and on anvil.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from web3.types import TxReceipt
 from millchain.deployments import ContractSpec
 from millchain.identity import MachineRegistryClient
 from millchain.session import Session
+from millchain.signers import sign_usage_report
+from millchain.signers.software import P256SoftwareSigner
 from millchain.tx import Transactor
 from millchain.typed_data import DeviceSigner, UsageReport, UsageReportHasher, lease_domain, permit_typed_data
 from millchain.types import MachineId, machine_id
@@ -35,6 +39,8 @@ TARGETS: dict[str, int] = {
     "open": 150_000,
     "close": 150_000,
     "submitUsageBatch100_per_report": 14_000,
+    "submitUsageP256_steady": 45_000,
+    "submitUsageBatchMixed100_p256_per_report": 21_000,
 }
 
 LESSOR, LESSEE, RELAYER, PERMIT_LESSEE = 5, 6, 7, 8
@@ -83,6 +89,21 @@ def measure(session: Session) -> dict[str, int]:
     _require_all_settled(lease, batch)
     figures["submitUsageBatch100_per_report"] = batch["gasUsed"] // BATCH
 
+    # The same with P-256 device keys (as a TPM or secure element holds them): one lease alone, then a hundred.
+    p256 = [meter.add_p256(registry, machine_id(f"gas-lease-p256-{n:03d}")) for n in range(BATCH + 1)]
+    p256_leases = []
+    for machine in p256:
+        p256_lease_id, _ = _offer(session, lease, lessor, machine, gas=SETUP_GAS)
+        lessee.transact(lease.functions.open(p256_lease_id, DEPOSIT), gas=SETUP_GAS)
+        p256_leases.append(p256_lease_id)
+    relayer.transact(lease.functions.submitUsageP256(meter.p256_report(p256_leases[0], p256[0])))  # the anchor
+    figures["submitUsageP256_steady"] = relayer.transact(
+        lease.functions.submitUsageP256(meter.p256_report(p256_leases[0], p256[0])))["gasUsed"]
+    relayer.transact(lease.functions.submitUsageBatchMixed([], meter.p256_reports(p256_leases[1:], p256[1:])))
+    mixed = relayer.transact(lease.functions.submitUsageBatchMixed([], meter.p256_reports(p256_leases[1:], p256[1:])))
+    _require_all_settled(lease, mixed)
+    figures["submitUsageBatchMixed100_p256_per_report"] = mixed["gasUsed"] // BATCH
+
     figures["topUp"] = lessee.transact(lease.functions.topUp(lease_id, 10**9))["gasUsed"]
     figures["withdrawEarnings"] = lessor.transact(lease.functions.withdrawEarnings(lease_id))["gasUsed"]
     _advance(session, 31 * DAY)  # past endsAt
@@ -103,6 +124,7 @@ class _Meter:
         self.session = session
         self.hasher = hasher
         self.devices: dict[bytes, DeviceSigner] = {}
+        self.p256_devices: dict[bytes, P256SoftwareSigner] = {}
         self.counter = 1_000
         self.runtime = 500
         self.last_timestamp = 0
@@ -115,10 +137,37 @@ class _Meter:
         self.devices[machine] = device
         return machine
 
+    def add_p256(self, registry: MachineRegistryClient, machine: MachineId) -> MachineId:
+        """A machine whose key is P-256, registered by its public key (no attestation evidence here)."""
+        device = P256SoftwareSigner.generate()
+        key = device.public_key
+        registry.tx.transact(registry.contract.functions.registerP256(
+            machine, registry.tx.address, key[:32], key[32:], b"\0" * 32, b"\0" * 32), gas=SETUP_GAS)
+        self.p256_devices[machine] = device
+        return machine
+
+    def p256_report(self, lease_id: int, machine: MachineId) -> Any:
+        return self.p256_reports([lease_id], [machine])[0]
+
+    def p256_reports(self, lease_ids: Sequence[int], machines: Sequence[MachineId]) -> list[Any]:
+        counter, runtime, timestamp = self._next_reading()
+        signed = []
+        for lease_id, machine in zip(lease_ids, machines, strict=True):
+            report = UsageReport(lease_id=lease_id, machine_id=machine, counter=counter, runtime_seconds=runtime,
+                                 timestamp=timestamp)
+            device = self.p256_devices[machine]
+            signature = sign_usage_report(device, self.hasher, report)
+            signed.append((report.as_tuple(), signature[:32], signature[32:], device.public_key[:32],
+                           device.public_key[32:]))
+        return signed
+
     def _next_reading(self) -> tuple[int, int, int]:
-        """A reading newer than any before: counters up, timestamp one second after the last (or the chain's)."""
+        """A reading newer than any before: counters up, dated at the chain's latest block after moving the clock on
+        a second (so it is never ahead of the block it settles in: a reading dated ahead takes the reference path,
+        and on anvil, whose blocks may share a second, one dated after a same-second block is refused)."""
+        _advance(self.session, 1)
         now = int(self.session.chain.w3.eth.get_block("latest")["timestamp"])
-        self.last_timestamp = max(now, self.last_timestamp) + 1
+        self.last_timestamp = max(now, self.last_timestamp + 1)
         self.counter += 10
         self.runtime += 1
         return self.counter, self.runtime, self.last_timestamp

@@ -428,6 +428,29 @@ class LeaseHarness:
         return t
 
 
+# ---------------------------------------------------------------------------------------------- keys, events
+
+
+def rotate(h: LeaseHarness, machine: MachineId, key: bytes, *, at: int | None = None) -> int:
+    receipt = h.at(at, lambda: h.tx(LESSOR).transact(h.registry.functions.rotateKey(machine, device_address(key))))
+    h.signers[machine] = key
+    return h.block_time(receipt)
+
+
+def revoke(h: LeaseHarness, machine: MachineId, *, at: int | None = None) -> int:
+    return h.block_time(h.at(at, lambda: h.tx(LESSOR).transact(h.registry.functions.revoke(machine))))
+
+
+def settled(lease: Opened, counter: int, units: int, amount: int) -> tuple[str, dict[str, Any]]:
+    return ("UsageSettled", {"leaseId": lease.lease_id, "counter": counter, "units": units, "amount": amount})
+
+
+def skipped(signed: SignedUsageReport, reason: Skip) -> tuple[str, dict[str, Any]]:
+    r = signed.report
+    return ("UsageReportSkipped", {"leaseId": r.lease_id, "counter": r.counter, "timestamp": r.timestamp,
+                                   "reason": reason})
+
+
 def sign_permit(h: LeaseHarness, owner: int, spender: str, value: int, deadline: int, *,
                 key: bytes | None = None) -> tuple[int, bytes, bytes]:
     """(v, r, s) of an ERC-2612 permit for the lease's token, signed with eth-account by ``owner`` (or ``key``)."""

@@ -619,12 +619,13 @@ def test_report_checks_run_in_the_documented_order(h: LeaseHarness) -> None:
     for signed, (name, args) in cases:
         with reverts(name, **args):
             h.submit(signed)
-    # within the window but not newer than the anchor: stale beats the backwards counter and bad signer
+    # within the window but not newer than the anchor: stale beats the backwards counter and bad signer (the
+    # anchor, dated 199 s ahead of its block, is stored at its block's time)
     lease2 = h.opened(machine=LATHE)
     t2 = lease2.opened_at
     h.submit(h.report(lease2, 1_000, 500, t2 + 200), at=t2 + 1)
-    with reverts("EquipmentLeaseStaleReport", leaseId=lease2.lease_id, timestamp=t2 + 100, lastTimestamp=t2 + 200):
-        h.submit(h.report(lease2, 1, 1, t2 + 100, key=forged))
+    with reverts("EquipmentLeaseStaleReport", leaseId=lease2.lease_id, timestamp=t2 + 1, lastTimestamp=t2 + 1):
+        h.submit(h.report(lease2, 1, 1, t2 + 1, key=forged))
     # a high-s signature by a forger: malformed beats the signer check
     signed = h.report(lease2, 1_001, 501, t2 + 201, key=forged)
     high = with_s(signed, SECP256K1_N // 2 + 1)

@@ -31,11 +31,16 @@ from tests.contracts.lease_helpers import (
     LeaseHarness,
     Opened,
     Skip,
+    Status,
     deploy,
     device_address,
     device_key,
     low,
     reverts,
+    revoke,
+    rotate,
+    settled,
+    skipped,
 )
 
 pytestmark = pytest.mark.usefixtures("_fresh_head_after_module")
@@ -56,26 +61,6 @@ def word_under(h: LeaseHarness, lease: Opened, key: bytes) -> int:
     slot = keccak(lease.machine + lease.lease_id.to_bytes(32, "big")
                   + bytes(12) + bytes.fromhex(device_address(key)[2:]))
     return int.from_bytes(h.session.chain.w3.eth.get_storage_at(h.lease.address, slot), "big")
-
-
-def rotate(h: LeaseHarness, machine: MachineId, key: bytes, *, at: int | None = None) -> int:
-    receipt = h.at(at, lambda: h.tx(LESSOR).transact(h.registry.functions.rotateKey(machine, device_address(key))))
-    h.signers[machine] = key
-    return h.block_time(receipt)
-
-
-def revoke(h: LeaseHarness, machine: MachineId, *, at: int | None = None) -> int:
-    return h.block_time(h.at(at, lambda: h.tx(LESSOR).transact(h.registry.functions.revoke(machine))))
-
-
-def settled(lease: Opened, counter: int, units: int, amount: int) -> tuple[str, dict[str, Any]]:
-    return ("UsageSettled", {"leaseId": lease.lease_id, "counter": counter, "units": units, "amount": amount})
-
-
-def skipped(signed: SignedUsageReport, reason: Skip) -> tuple[str, dict[str, Any]]:
-    r = signed.report
-    return ("UsageReportSkipped", {"leaseId": r.lease_id, "counter": r.counter, "timestamp": r.timestamp,
-                                   "reason": reason})
 
 
 def invalid_signer(lease: Opened, signed: SignedUsageReport, key: bytes) -> dict[str, Any]:
@@ -198,17 +183,13 @@ def test_revoked_key_is_refused_from_the_revocation_on_although_its_slot_holds_t
         h.submit(after, at=revoked_at + 3)
 
 
-def test_machine_revoked_between_offer_and_open_opens_a_lease_every_report_of_which_is_refused(
-    h: LeaseHarness,
-) -> None:
+def test_machine_revoked_between_offer_and_open_cannot_be_opened(h: LeaseHarness) -> None:
+    """Review item 9: a revoked machine signs no valid report, so open refuses it rather than lock the deposit."""
     lease_id, _ = h.offer()
     revoke(h, PRESS)
-    opened_at = h.block_time(h.open(lease_id))
-    lease = Opened(lease_id, PRESS, h.default_terms(), opened_at, DEPOSIT)
-    assert word_under(h, lease, h.signers[PRESS]) & KEY_UNCONFIRMED
-    signed = h.report(lease, START, 0, opened_at + 1)
-    with reverts("EquipmentLeaseInvalidSigner", **invalid_signer(lease, signed, h.signers[PRESS])):
-        h.submit(signed, at=opened_at + 2)
+    with reverts("EquipmentLeaseMachineRevoked", machineId=PRESS):
+        h.open(lease_id)
+    assert h.get(lease_id)["status"] == Status.OFFERED
 
 
 # ---------------------------------------------------------------------------------------------- offer, open, close

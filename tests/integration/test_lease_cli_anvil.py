@@ -45,9 +45,10 @@ def test_a_lease_from_offer_to_refund_through_the_cli(
     cli("machine", "register", "press-07", "--signer", device.address, account=lessor)
     offered = json.loads(cli("lease", "offer", "press-07", "--price-per-unit", "0.5", "--price-per-hour", "1",
                              "--min-balance", "10", "--max-rate", "500", "--duration", "1d", "--heartbeat", "2h",
-                             "--grace", "10m", "--json", account=lessor))
+                             "--grace", "10m", "--lessee", lessee_address, "--json", account=lessor))
     lease_id = offered["lease_id"]
     assert offered["status"] == 1 and offered["terms"]["price_per_unit"] == 500_000
+    assert offered["lessee"] == lessee_address  # reserved: nobody else can open it
 
     opened = json.loads(cli("lease", "open", lease_id, "--deposit", "40", "--permit", "--json", account=lessee))
     assert opened["status"] == 2 and opened["escrow"] == 40 * 10**6
