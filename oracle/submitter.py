@@ -64,6 +64,9 @@ SKIP_MEANING = {
     SkipReason.RUNTIME_BACKWARDS: "below the lease's runtime on chain",
 }
 """What each lasting skip means, in a quarantined reading's reason (the skip's name comes first)."""
+CHAIN_TIME_RECHECK_S = 2.0
+"""Longest wait before a reading held for the chain's time is looked at again: the chain's clock can jump (a node
+catching up, a test chain's time moved on), so the estimate from a second a second is capped."""
 HOLD_RECHECK_S = 30.0
 """How often a reading held for a reason only a newer reading resolves is looked at again (no transaction)."""
 RETRY_AFTER_S = 2.0
@@ -230,7 +233,7 @@ class Submitter:
                     (
                         r.id,
                         f"{AWAITING_CHAIN_TIME}: dated {r.timestamp}, chain time {chain_time}",
-                        now + min(max(r.timestamp - chain_time, 1), HOLD_RECHECK_S),
+                        now + min(max(r.timestamp - chain_time, 1), CHAIN_TIME_RECHECK_S),
                     )
                     for r in ahead
                 ]
