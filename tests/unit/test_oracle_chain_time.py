@@ -24,9 +24,19 @@ def pending(counter: int, timestamp: int, runtime: int = 0, machine: str = "pres
 
 
 def accepted(counter: int, timestamp: int) -> AcceptedReading:
-    return AcceptedReading(machine="press-01", machine_id=MID, lease_id=LEASE, counter=counter, runtime=0,
-                           timestamp=timestamp, r=b"\1" * 32, vs=b"\2" * 32, device_counter=counter,
-                           device_runtime=0, received_at=0.0)
+    return AcceptedReading(
+        machine="press-01",
+        machine_id=MID,
+        lease_id=LEASE,
+        counter=counter,
+        runtime=0,
+        timestamp=timestamp,
+        r=b"\1" * 32,
+        vs=b"\2" * 32,
+        device_counter=counter,
+        device_runtime=0,
+        received_at=0.0,
+    )
 
 
 BASE = ChainLease(anchored=True, last_counter=1000, last_timestamp=5000, last_runtime=0)
@@ -40,8 +50,10 @@ def test_device_seconds_the_chain_has_not_seen_do_not_count_towards_the_rate() -
     # 100 units over 10 s of device time pass on the device's clock; on the chain's, only 2 s have passed
     # (the lease stores min(timestamp, block time)), so the lease would flag them: the oracle does not send.
     why = _implausible(pending(1100, 5010), BASE, chain_time=5002)
-    assert why == ("100 units in 2 s since the chain's report at 5000 exceed the rated 36000/h (at most 20); "
-                   "a newer reading carries them")
+    assert why == (
+        "100 units in 2 s since the chain's report at 5000 exceed the rated 36000/h (at most 20); "
+        "a newer reading carries them"
+    )
 
 
 def test_runtime_beyond_the_interval_plus_one_second_is_implausible() -> None:
@@ -50,11 +62,14 @@ def test_runtime_beyond_the_interval_plus_one_second_is_implausible() -> None:
     assert why is not None and why.startswith("runtime +4 s in 2 s")
 
 
-@pytest.mark.parametrize("base, reading", [
-    (ChainLease(anchored=False, last_counter=0, last_timestamp=5000), pending(10**9, 5001)),  # the anchor
-    (BASE, pending(5000, 5000)),  # stale: the contract's skip names it
-    (BASE, pending(999, 5001)),  # backwards: likewise
-])
+@pytest.mark.parametrize(
+    "base, reading",
+    [
+        (ChainLease(anchored=False, last_counter=0, last_timestamp=5000), pending(10**9, 5001)),  # the anchor
+        (BASE, pending(5000, 5000)),  # stale: the contract's skip names it
+        (BASE, pending(999, 5001)),  # backwards: likewise
+    ],
+)
 def test_what_the_contract_refuses_for_another_reason_is_left_to_it(base: ChainLease, reading: PendingReading) -> None:
     assert _implausible(reading, base, chain_time=6000) is None
 
@@ -77,7 +92,7 @@ def test_a_reason_that_passes_with_time_is_not_a_try(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite")
     box.accept_many([accepted(1000, 5000)])
     for counted in (False, True):
-        batch = box.open_batch(0, box.pending(10), Attempt("0x%d" % counted, 0, "0x", 1, 1, 1, 1))
+        batch = box.open_batch(0, box.pending(10), Attempt(f"0x{int(counted)}", 0, "0x", 1, 1, 1, 1))
         box.finish_batch(batch, {batch.reading_ids[0]: Outcome("pending", "x", not_before=0.0, counted=counted)})
     assert box.tries(batch.reading_ids) == {batch.reading_ids[0]: 1}
 
@@ -90,8 +105,9 @@ def submitter(signers: dict[str, object]) -> Submitter:
 
 
 def test_report_from_future_stays_pending_however_often_it_comes_back() -> None:
-    out = submitter({})._not_settled(pending(1100, 5010), BASE, "skipped", SkipReason.REPORT_FROM_FUTURE,
-                                     MAX_TRIES + 5, 100.0)
+    out = submitter({})._not_settled(
+        pending(1100, 5010), BASE, "skipped", SkipReason.REPORT_FROM_FUTURE, MAX_TRIES + 5, 100.0
+    )
     assert (out.state, out.counted) == ("pending", False)
     assert out.reason is not None and out.reason.startswith("report_from_future:")
 
@@ -99,7 +115,8 @@ def test_report_from_future_stays_pending_however_often_it_comes_back() -> None:
 def test_a_same_second_counter_is_carried_by_the_gateway_and_waits_for_a_newer_reading_when_device_signed() -> None:
     view = ChainLease(anchored=True, last_counter=1001, last_timestamp=5000)
     carried = submitter({"press-01": object()})._not_settled(
-        pending(1006, 5000), view, "skipped", SkipReason.STALE_REPORT, MAX_TRIES, 100.0)
+        pending(1006, 5000), view, "skipped", SkipReason.STALE_REPORT, MAX_TRIES, 100.0
+    )
     assert (carried.state, carried.timestamp, carried.counted) == ("pending", 5001, False)
     device = submitter({})._not_settled(pending(1006, 5000), view, "skipped", SkipReason.STALE_REPORT, 0, 100.0)
     assert (device.state, device.counted) == ("pending", False)
