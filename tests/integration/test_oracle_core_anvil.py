@@ -438,3 +438,21 @@ def test_a_reading_dated_after_the_chain_waits_for_the_chains_time_then_bills_ex
     assert (lease.earnings, lease.last_timestamp) == (150 * PRICE_PER_UNIT, now + 20)
     assert not [r for r in rejected_by_reason(service) if r.startswith("chain_")]
     outbox_agrees_with_chain(floor, service)
+
+
+def test_a_device_clock_ahead_of_the_chain_is_a_preflight_warning_and_its_reading_waits_named_in_status(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    ahead = int(floor.session.chain.w3.eth.get_block("latest")["timestamp"]) + 120  # within the 300 s skew
+    service = run_service(
+        settings, [msg(name, 1000, 100, ahead)], lambda s: bool(s.preflight) and s.outbox.depth() == 1, timeout=20
+    )
+    [finding] = [f for f in service.preflight if f.check == "device_clock"]
+    assert finding.level == "warning" and f"machine {name}: its last reading ({ahead}) is" in finding.message
+    assert "awaiting_chain_time" in finding.message
+    row = next(r for r in collect(settings)["machines"] if r["machine"] == name)
+    assert (row["pending"], row["waiting_reasons"], row["on_chain"]) == (1, ["awaiting_chain_time"], 0)
+    assert row["flags"] == ["1000 units seen, not billed yet (waiting: awaiting_chain_time)"]
+    assert floor.lease_state(name).anchored is False  # nothing was sent ahead of the chain
