@@ -205,6 +205,7 @@ class OracleService:
         machines are always read from the outbox, where `oracle rebaseline` lifts the quarantine."""
         self._dropped: dict[str, int] = {}
         self._next_prune = 0.0
+        self._waiting_codes: set[str] = set()
         self.preflight: list[Finding] = []
         self._stop = asyncio.Event()
         self._intake_open = True
@@ -505,7 +506,19 @@ class OracleService:
                 self.metrics.head_age.set(time.time() - self.metrics.last_head_at)
             self.metrics.chain_reachable.set(int(self.metrics.chain_ok))
             self._watch_sources()
+            with contextlib.suppress(Exception):  # a busy disk: the next round counts
+                self._count_waiting()
             await asyncio.sleep(PROBE_INTERVAL_S)
+
+    def _count_waiting(self) -> None:
+        """Pending readings held back or to be sent again, by reason, into the oracle_readings_waiting gauge (a
+        reason no reading has any more goes to 0)."""
+        waiting = self.outbox.waiting()
+        for code in self._waiting_codes - set(waiting):
+            self.metrics.waiting.labels(code).set(0)
+        for code, n in waiting.items():
+            self.metrics.waiting.labels(code).set(n)
+        self._waiting_codes |= set(waiting)
 
     def _watch_sources(self) -> None:
         """Broker connection and messages dropped by the sources, into metrics and /healthz."""
