@@ -684,5 +684,8 @@ class OracleService:
         if server is not None:
             server.stop()
         self.outbox.close()
+        for signer in self.signers.values():
+            if isinstance(signer, P256ReportSigner):
+                signer.close()  # a TPM signer's connection to the TPM (a software key has nothing to close)
         log.info("stopped")
         return 0
