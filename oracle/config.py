@@ -67,6 +67,9 @@ class OpcUaSettings(_Strict):
     locked_node: str | None = "ns=2;s=Machine.Locked"
     mode: Literal["subscription", "polling"] = "subscription"
     interval_s: float = Field(default=1.0, gt=0)
+    signed_reading_node: str | None = None
+    """A device-signed machine's String node holding its signed reading as JSON (the MQTT payload, with
+    ``signature`` and ``leaseId``); read every interval_s instead of counter_node and runtime_node."""
 
 
 class MachineSettings(_Strict):

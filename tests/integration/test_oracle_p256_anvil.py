@@ -15,7 +15,7 @@ import pytest
 from millchain.fleet import LESSOR
 from millchain.identity import MachineRegistryClient
 from millchain.leasing import LeaseClient
-from millchain.node import AnvilNode
+from millchain.node import AnvilNode, free_port
 from millchain.session import Session
 from millchain.signers import P256_N, sign_usage_report
 from millchain.signers.config import SignerConfig
@@ -113,3 +113,59 @@ def test_p256_device_signed_and_gateway_tpm_machines_are_billed_exactly_beside_a
     for name in floor.leases:
         lease = floor.lease_state(name)
         assert (lease.last_counter, lease.earnings) == (1025, 25 * PRICE_PER_UNIT), name
+
+
+def test_a_p256_device_signed_machine_on_opc_ua_is_billed_exactly_and_a_forged_reading_refused(
+    anvil_session: Session, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    from asyncua import ua
+    from asyncua.sync import Server, ThreadLoop
+
+    floor: Floor = build_floor(anvil_session, tmp_path, 1)
+    [name] = floor.leases
+    element = P256SoftwareSigner.generate()
+    MachineRegistryClient(anvil_session, LESSOR).rotate_key_p256(machine_id(name), element.public_key)
+    head = int(anvil_session.chain.w3.eth.get_block("latest")["timestamp"])
+    t0 = max(head, int(floor.lease_state(name).last_timestamp)) + 1
+    anvil_session.chain.w3.provider.make_request("evm_increaseTime", [t0 + 25 - head])  # type: ignore[arg-type]
+    anvil_session.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    hasher = LeaseClient(anvil_session).hasher
+
+    def signed(counter: int, k: int, signer: P256SoftwareSigner) -> str:
+        report = UsageReport(lease_id=floor.leases[name], machine_id=machine_id(name), counter=counter,
+                             runtime_seconds=10 * k, timestamp=t0 + 10 * k)  # fmt: skip
+        signature = sign_usage_report(signer, hasher, report)
+        r, s = "0x" + signature[:32].hex(), "0x" + signature[32:].hex()
+        return json.dumps({"counter": counter, "runtime": 10 * k, "timestamp": t0 + 10 * k,
+                           "leaseId": hex(floor.leases[name]), "signature": {"r": r, "s": s}})  # fmt: skip
+
+    with ThreadLoop() as tloop:
+        server = Server(tloop=tloop)
+        endpoint = f"opc.tcp://127.0.0.1:{free_port()}/millchain/signed"
+        server.set_endpoint(endpoint)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        idx = server.register_namespace("urn:millchain:test:signed-machine")
+        node_id = f"ns={idx};s=Machine.SignedReading"
+        machine = server.nodes.objects.add_object(ua.NodeId.from_string(f"ns={idx};s=Machine"), "Machine")
+        node = machine.add_variable(
+            ua.NodeId.from_string(node_id), "SignedReading", ua.Variant("", ua.VariantType.String)
+        )
+        server.start()
+        try:
+            base = floor.settings(tmp_path, anvil.url)
+            opcua = {"endpoint": endpoint, "signed_reading_node": node_id, "locked_node": None, "interval_s": 0.1}
+            device = MachineSettings(**{**base.machines[0].model_dump(), "source": "opcua", "signing": "device",
+                                        "device_keystore": None, "opcua": opcua})  # fmt: skip
+            settings = base.model_copy(update={"machines": [device]})
+            with Running(settings, real_adapters=True) as oracle:
+                node.write_value(ua.Variant(signed(1000, 0, element), ua.VariantType.String))
+                wait_for(lambda: floor.lease_state(name).last_counter == 1000, 30, "the anchor over OPC UA")
+                node.write_value(ua.Variant(signed(1025, 2, element), ua.VariantType.String))
+                wait_for(lambda: floor.lease_state(name).last_counter == 1025, 30, "the reading over OPC UA")
+                node.write_value(ua.Variant(signed(1500, 3, P256SoftwareSigner.generate()), ua.VariantType.String))
+                wait_for(lambda: _rejected(oracle).get("bad_signature") == 1, 10, "the forged reading to be refused")
+                time.sleep(1)
+        finally:
+            server.stop()
+    lease = floor.lease_state(name)
+    assert (lease.last_counter, lease.earnings) == (1025, 25 * PRICE_PER_UNIT)
