@@ -119,6 +119,13 @@ def wait_settled(process: subprocess.Popen[bytes], outbox: Path, since: float, t
     raise SystemExit(f"nothing settled within {timeout:.0f} s: {log.read_text()[-2000:]}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process used so far: beside the wall time, it shows how much of a restart
+    was waiting for a core on a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_fleet(session: Session, node: AnvilNode, machines: int, rounds: int, work: Path) -> dict[str, Any]:
     names = [f"restart-{machines}-{i:04d}" for i in range(machines)]
     started = time.perf_counter()
@@ -132,7 +139,7 @@ def bench_fleet(session: Session, node: AnvilNode, machines: int, rounds: int, w
     cold_started = time.time()
     wait_settled(process, outbox, cold_started, 600, log)
     print(f"  cold start (builds the key vault): {time.time() - cold_started:.1f} s", flush=True)
-    figures = []
+    figures, cpu = [], []
     for _ in range(rounds):
         time.sleep(2.0)  # readings in flight at the kill, as in production
         process.send_signal(signal.SIGKILL)
@@ -141,13 +148,15 @@ def bench_fleet(session: Session, node: AnvilNode, machines: int, rounds: int, w
         process = spawn(config, log)
         settled = wait_settled(process, outbox, killed, 120, log)
         figures.append(settled - killed)
-        print(f"  SIGKILL -> settling again: {figures[-1]:.2f} s", flush=True)
+        cpu.append(cpu_seconds(process.pid))
+        print(f"  SIGKILL -> settling again: {figures[-1]:.2f} s ({cpu[-1]:.2f} s of CPU)", flush=True)
     process.send_signal(signal.SIGTERM)
     process.wait(60)
     return {
         "machines": machines,
         "worst_s": max(figures),
         "rounds_s": [round(f, 2) for f in figures],
+        "cpu_s": [round(c, 2) for c in cpu],
         "target_s": TARGETS.get(machines),
     }
 
