@@ -248,9 +248,27 @@ class Submitter:
         if not due:
             return []
         bases = self._bases({r.lease_id for r in due})
-        ready, implausible = [], []
+        ready: list[PendingReading] = []
+        implausible: list[tuple[int, str, float]] = []
         for reading in due:
             base = bases.get(reading.lease_id)
+            if (
+                base is not None
+                and base.anchored
+                and reading.machine not in self.signers
+                and 0 <= base.last_timestamp - reading.timestamp <= CARRY_MAX_S
+            ):
+                # Device-signed and within a second the lease already holds: refused as stale if sent, and only
+                # the device can date it anew. Not sent; the machine's next reading supersedes it.
+                implausible.append(
+                    (
+                        reading.id,
+                        f"{AWAITING_NEWER}: dated {reading.timestamp}, the lease holds a report at "
+                        f"{base.last_timestamp}; a device-signed reading cannot be re-dated",
+                        now + HOLD_RECHECK_S,
+                    )
+                )
+                continue
             why = None if base is None else _implausible(reading, base, chain_time)
             if why is not None:
                 implausible.append((reading.id, f"{IMPLAUSIBLE_ON_CHAIN}: {why}", now + HOLD_RECHECK_S))
@@ -262,8 +280,9 @@ class Submitter:
             )
         if implausible:
             self.outbox.hold(implausible)
-            self.metrics.held.labels(IMPLAUSIBLE_ON_CHAIN).inc(len(implausible))
-            log.info("%d readings held, the lease would flag them: %s", len(implausible), implausible[0][1])
+            for code in {why.split(":")[0] for _, why, _ in implausible}:
+                self.metrics.held.labels(code).inc(sum(1 for _, why, _ in implausible if why.startswith(code)))
+            log.info("%d readings held, the lease would refuse them: %s", len(implausible), implausible[0][1])
         return ready
 
     def _bases(self, lease_ids: set[int]) -> dict[int, ChainLease]:

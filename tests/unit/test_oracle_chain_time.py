@@ -127,3 +127,44 @@ def test_a_same_second_counter_is_carried_by_the_gateway_and_waits_for_a_newer_r
 def test_the_new_skip_reasons_are_decoded_and_named_in_the_quarantine_reason(reason: int, name: str) -> None:
     out = submitter({})._not_settled(pending(1100, 5010), BASE, "skipped", SkipReason(reason), 0, 100.0)
     assert out.state == "quarantined" and out.reason is not None and out.reason.startswith(f"{name}: ")
+
+
+def test_only_what_the_lease_would_accept_now_leaves_the_rest_waits_by_name(tmp_path: Path) -> None:
+    from oracle.metrics import Metrics
+
+    leases = {name: (RATE << 32) | i for i, name in enumerate(("device", "ahead", "burst", "fine"), start=1)}
+    sub = Submitter.__new__(Submitter)
+    sub.signers = {"ahead": object(), "burst": object(), "fine": object()}  # type: ignore[dict-item]
+    sub.outbox = Outbox(tmp_path / "o.sqlite")
+    sub.metrics = Metrics()
+    sub.chain_time = lambda: 5010  # type: ignore[method-assign]
+    sub._bases = lambda ids: dict.fromkeys(ids, BASE)  # type: ignore[method-assign]
+    sub.outbox.accept_many(
+        [
+            AcceptedReading(
+                machine=name,
+                machine_id=MID,
+                lease_id=leases[name],
+                counter=counter,
+                runtime=0,
+                timestamp=ts,
+                r=b"\1" * 32,
+                vs=b"\2" * 32,
+                device_counter=counter,
+                device_runtime=0,
+                received_at=0.0,
+            )
+            for name, counter, ts in (
+                ("device", 1006, 5000),  # device-signed, within the second the lease holds: stale if sent
+                ("ahead", 1050, 5020),  # dated after the chain's time
+                ("burst", 1500, 5010),  # 500 units in 10 s at 10 a second
+                ("fine", 1100, 5010),
+            )
+        ]
+    )
+    ready = sub._ready(sub.outbox.pending(10))
+    assert [r.machine for r in ready] == ["fine"]
+    assert sub.outbox.waiting() == {"awaiting_newer_reading": 1, "awaiting_chain_time": 1, "implausible_on_chain": 1}
+    assert [r.machine for r in sub.outbox.pending(10)] == ["fine"]  # the held ones wait for their time to look
+    for reason in ("awaiting_newer_reading", "awaiting_chain_time", "implausible_on_chain"):
+        assert sub.metrics.registry.get_sample_value("oracle_readings_held_total", {"reason": reason}) == 1
