@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from millchain.errors import ConfigError
+from millchain.signers.config import SignerConfig
 from millchain.types import to_bytes32
 
 _TOML_FILE: ContextVar[Path | None] = ContextVar("oracle_toml_file", default=None)
@@ -66,6 +67,9 @@ class OpcUaSettings(_Strict):
     locked_node: str | None = "ns=2;s=Machine.Locked"
     mode: Literal["subscription", "polling"] = "subscription"
     interval_s: float = Field(default=1.0, gt=0)
+    signed_reading_node: str | None = None
+    """A device-signed machine's String node holding its signed reading as JSON (the MQTT payload, with
+    ``signature`` and ``leaseId``); read every interval_s instead of counter_node and runtime_node."""
 
 
 class MachineSettings(_Strict):
@@ -76,6 +80,10 @@ class MachineSettings(_Strict):
     signing: Literal["gateway", "device"] = "gateway"
     """gateway: the oracle holds the device key and signs; device: the machine signs, the oracle verifies."""
     device_keystore: Path | None = None
+    device_signer: SignerConfig | None = None
+    """gateway signing with a P-256 key held elsewhere than a keystore: ``{backend = "tpm", tcti, handle}`` (the
+    gateway's TPM), ``{backend = "tpm", tcti, key_file}`` (a TPM-wrapped key) or ``{backend = "software-p256",
+    key_file}``; instead of device_keystore."""
     lease_id: str | None = None
     """Pin a lease (hex); default: the machine's active lease on chain, followed as leases change."""
     opcua: OpcUaSettings | None = None
@@ -92,8 +100,11 @@ class MachineSettings(_Strict):
 
     @model_validator(mode="after")
     def _keys_and_source(self) -> MachineSettings:
-        if self.signing == "gateway" and self.device_keystore is None:
-            raise ValueError(f"machine {self.name}: gateway signing needs device_keystore")
+        if self.signing == "gateway" and (self.device_keystore is None) == (self.device_signer is None):
+            raise ValueError(f"machine {self.name}: gateway signing needs device_keystore or device_signer (one)")
+        if self.device_signer is not None and self.device_signer.backend == "software-secp256k1":
+            raise ValueError(f"machine {self.name}: a secp256k1 key goes in device_keystore; device_signer is for "
+                             "P-256 keys (backend tpm or software-p256)")  # fmt: skip
         if self.source == "opcua" and self.opcua is None:
             raise ValueError(f"machine {self.name}: source opcua needs an [machines.opcua] table")
         return self

@@ -80,6 +80,19 @@ class Metrics:
         self.preflight_findings = Gauge(
             "oracle_preflight_findings", "Preflight findings, by check", ["check"], registry=r
         )
+        self.held = Counter(
+            "oracle_readings_held",
+            "Readings held back instead of sent, by reason (awaiting_chain_time: dated after the chain's time; "
+            "implausible_on_chain: the lease would flag them)",
+            ["reason"],
+            registry=r,
+        )
+        self.waiting = Gauge(
+            "oracle_readings_waiting",
+            "Pending readings held back or to be sent again, by reason code",
+            ["reason"],
+            registry=r,
+        )
         self.last_loop = time.time()
         self.chain_ok = False
         self.last_head_at: float | None = None

@@ -153,6 +153,9 @@ class Outcome:
     reason: str | None = None
     timestamp: int | None = None
     not_before: float | None = None
+    counted: bool = True
+    """Whether going back to pending counts as a try (MAX_TRIES): not for reasons that pass with time (the chain's
+    clock behind the reading, a same-second counter carried), which are waited out however long they take."""
 
 
 @dataclass(frozen=True)
@@ -471,7 +474,7 @@ class Outbox:
                         outcome.reason,
                         now if state == "settled" else None,
                         outcome.not_before,
-                        int(state == "pending"),
+                        int(state == "pending" and outcome.counted),
                         state,
                         rid,
                     ),
@@ -491,6 +494,27 @@ class Outbox:
                 f"SELECT id, tries FROM readings WHERE id IN ({marks})", list(ids)
             ).fetchall()
         }
+
+    @_serialised
+    def hold(self, held: Sequence[tuple[int, str, float]]) -> None:
+        """Keep pending readings back (id, reason, unix time to look again): dated after the chain's time, or
+        one the lease would flag. The reason is what status and metrics show while they wait."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE readings SET reason = ?, not_before = ? WHERE id = ? AND state = 'pending'",
+                [(reason, not_before, rid) for rid, reason, not_before in held],
+            )
+
+    @_serialised
+    def waiting(self) -> dict[str, int]:
+        """Pending readings held back or sent again, counted by reason code (the reason up to its first ':')."""
+        out: dict[str, int] = {}
+        for reason, n in self._db.execute(
+            "SELECT reason, COUNT(*) FROM readings WHERE state = 'pending' AND reason IS NOT NULL GROUP BY reason"
+        ).fetchall():
+            code = str(reason).split(":")[0]
+            out[code] = out.get(code, 0) + int(n)
+        return out
 
     @_serialised
     def quarantine_pending(self, ids: Sequence[int], reason: str) -> None:
@@ -677,12 +701,23 @@ class Outbox:
                     "SELECT DISTINCT reason FROM readings WHERE machine = ? AND state = 'quarantined'", (machine,)
                 )
             ]
+            waiting = sorted(
+                {
+                    str(r).split(":")[0]
+                    for (r,) in self._db.execute(
+                        "SELECT DISTINCT reason FROM readings WHERE machine = ? AND state = 'pending' AND "
+                        "reason IS NOT NULL",
+                        (machine,),
+                    )
+                }
+            )
             out.append(
                 {
                     "machine": machine,
                     "last_seen": None if last_counter is None else last_counter + offset,
                     "last_settled": settled,
                     "pending": count("state IN ('pending', 'submitted')"),
+                    "waiting_reasons": waiting,
                     "quarantined_readings": count("state = 'quarantined'"),
                     "quarantine_reasons": reasons,
                     "machine_quarantined": quarantined,

@@ -128,6 +128,17 @@ def run_preflight(
                     "chain's, its readings are refused as stale until it catches up",
                 )
             )
+        device_ahead = None if state.last_timestamp is None else state.last_timestamp - int(latest["timestamp"])
+        if device_ahead is not None and device_ahead > CLOCK_AHEAD_WARN_S:
+            findings.append(
+                Finding(
+                    "device_clock",
+                    "warning",
+                    f"machine {machine.name}: its last reading ({state.last_timestamp}) is {device_ahead} s "
+                    "ahead of the chain's clock: each reading waits that long (awaiting_chain_time) before it "
+                    "is sent, since the lease judges its rate on the chain's time; sync the clocks (NTP)",
+                )
+            )
         if not view.anchored:
             continue  # the lease's first reading anchors it: nothing to compare yet
         if seen is not None and seen < view.last_counter:

@@ -33,6 +33,8 @@ from millchain.chain import ANVIL_URL, Chain, _network_name, dev_accounts, load_
 from millchain.errors import ConfigError
 from millchain.project import find_project
 from millchain.reverts import RevertDecoder
+from millchain.signers import SignerError
+from millchain.signers.config import open_signer
 from millchain.typed_data import (
     DeviceSigner,
     SignedUsageReport,
@@ -45,6 +47,7 @@ from oracle import keyvault
 from oracle.config import MachineSettings, OracleSettings
 from oracle.metrics import Metrics, MetricsServer
 from oracle.outbox import UNSIGNED, AcceptedReading, Outbox
+from oracle.p256 import P256ReportSigner, verify_p256_reading
 from oracle.preflight import Finding, run_preflight
 from oracle.sources import Commander, CommandRouter, LogThrottle, Source, Telemetry
 from oracle.sources.mqtt import MqttSource
@@ -166,9 +169,14 @@ class OracleService:
         log.debug("outbox open")
         self.directory = LeaseDirectory(self.lease, settings.machines)
         self.machines: dict[str, MachineSettings] = {m.name: m for m in settings.machines}
-        self.signers = self._device_signers(
-            embedding.device_password if embedding else os.environ.get(DEVICE_PASSWORD_ENV)
-        )
+        password = embedding.device_password if embedding else os.environ.get(DEVICE_PASSWORD_ENV)
+        self.signers: dict[str, DeviceSigner | P256ReportSigner] = {**self._device_signers(password)}
+        self.p256_keys: dict[str, bytes] = {}
+        """Machines whose current key is P-256 (name -> x ‖ y): gateway ones from their signer, device-signing ones
+        from the registry (refresh_device_keys). Their readings go through submitUsageBatchMixed."""
+        for name, p256_signer in self._p256_signers(password).items():
+            self.signers[name] = p256_signer
+            self.p256_keys[name] = p256_signer.public_key
         self.submitter = Submitter(
             self.chain,
             self.relayer,
@@ -182,6 +190,7 @@ class OracleService:
             stuck_blocks=settings.chain.stuck_blocks,
             fee_bump_percent=settings.chain.fee_bump_percent,
         )
+        self.submitter.p256_keys = self.p256_keys  # the same dict: refresh_device_keys updates both
         self.sources = sources if sources is not None else []
         self.commanders = dict(commanders or {})
         self.watcher = LeaseWatcher(self.lease, self.directory, self.commanders, self.outbox, self.metrics)
@@ -196,6 +205,7 @@ class OracleService:
         machines are always read from the outbox, where `oracle rebaseline` lifts the quarantine."""
         self._dropped: dict[str, int] = {}
         self._next_prune = 0.0
+        self._waiting_codes: set[str] = set()
         self.preflight: list[Finding] = []
         self._stop = asyncio.Event()
         self._intake_open = True
@@ -239,6 +249,18 @@ class OracleService:
             signers[name] = signer
         return signers
 
+    def _p256_signers(self, password: str | None) -> dict[str, P256ReportSigner]:
+        """The gateway machines whose P-256 key a signer backend holds (device_signer: the gateway's TPM, a
+        TPM-wrapped key file, or an encrypted PKCS#8 file). A TPM key needs no password; it never leaves the TPM."""
+        signers = {}
+        for m in self.settings.machines:
+            if m.signing == "gateway" and m.device_signer is not None:
+                try:
+                    signers[m.name] = P256ReportSigner(open_signer(m.device_signer, password), self.hasher)
+                except SignerError as exc:
+                    raise ConfigError(f"machine {m.name}: cannot open its device_signer: {exc}") from exc
+        return signers
+
     # ------------------------------------------------------------------ intake
 
     async def emit(self, telemetry: Telemetry) -> None:
@@ -257,6 +279,11 @@ class OracleService:
             self._keys_fetched_at[name] = now
             record = self.registry.functions.getMachine(self.machines[name].machine_bytes).call()
             self._device_keys[name] = str(record[1])
+            qx, qy = self.registry.functions.p256KeyOf(record[1]).call()
+            if any(qx) or any(qy):
+                self.p256_keys[name] = bytes(qx) + bytes(qy)
+            else:
+                self.p256_keys.pop(name, None)
             self._keys_wanted.discard(name)
 
     def validate(self, telemetry: Telemetry, now: float, state: MachineState | None = None) -> AcceptedReading:
@@ -301,6 +328,17 @@ class OracleService:
             if raw.signature is None:
                 raise InvalidTelemetry("bad_signature", "device-signed machine sent no signature")
             signed = SignedUsageReport(report=report, r=raw.signature[0], vs=raw.signature[1])
+        if machine.signing == "device" and raw.p256:
+            assert raw.signature is not None
+            try:
+                r, s = verify_p256_reading(
+                    self.hasher, report, raw.signature[0], raw.signature[1], self.p256_keys.get(machine.name)
+                )
+            except InvalidTelemetry:
+                self._keys_wanted.add(machine.name)  # rotated? looked up again off this path, as below
+                raise
+            signed = SignedUsageReport(report=report, r=r, vs=s)
+        elif machine.signing == "device":
             try:
                 signer = recover_signer(self.hasher, signed)
             except Exception as exc:  # coincurve rejects malformed signatures with several types
@@ -468,7 +506,19 @@ class OracleService:
                 self.metrics.head_age.set(time.time() - self.metrics.last_head_at)
             self.metrics.chain_reachable.set(int(self.metrics.chain_ok))
             self._watch_sources()
+            with contextlib.suppress(Exception):  # a busy disk: the next round counts
+                self._count_waiting()
             await asyncio.sleep(PROBE_INTERVAL_S)
+
+    def _count_waiting(self) -> None:
+        """Pending readings held back or to be sent again, by reason, into the oracle_readings_waiting gauge (a
+        reason no reading has any more goes to 0)."""
+        waiting = self.outbox.waiting()
+        for code in self._waiting_codes - set(waiting):
+            self.metrics.waiting.labels(code).set(0)
+        for code, n in waiting.items():
+            self.metrics.waiting.labels(code).set(n)
+        self._waiting_codes |= set(waiting)
 
     def _watch_sources(self) -> None:
         """Broker connection and messages dropped by the sources, into metrics and /healthz."""
@@ -634,5 +684,8 @@ class OracleService:
         if server is not None:
             server.stop()
         self.outbox.close()
+        for signer in self.signers.values():
+            if isinstance(signer, P256ReportSigner):
+                signer.close()  # a TPM signer's connection to the TPM (a software key has nothing to close)
         log.info("stopped")
         return 0

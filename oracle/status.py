@@ -71,7 +71,12 @@ def flags(row: dict[str, Any]) -> list[str]:
         out.append(f"ALARM: outbox says {settled} settled, chain holds {on_chain}")
     if seen is not None and seen > on_chain:
         gap = seen - on_chain
-        out.append(f"{gap} units seen, not billed yet" + ("" if row.get("pending") else " and none pending"))
+        waiting = row.get("waiting_reasons") or []
+        out.append(
+            f"{gap} units seen, not billed yet"
+            + ("" if row.get("pending") else " and none pending")
+            + (f" (waiting: {', '.join(waiting)})" if waiting else "")
+        )
     if seen is not None and seen < on_chain:
         out.append(f"chain counter {on_chain} above the last seen {seen}")
     if row.get("machine_quarantined"):
@@ -96,6 +101,7 @@ def collect(settings: OracleSettings) -> dict[str, Any]:
                 "last_seen": None,
                 "last_settled": None,
                 "pending": 0,
+                "waiting_reasons": [],
                 "quarantined_readings": 0,
                 "quarantine_reasons": [],
                 "machine_quarantined": None,

@@ -25,12 +25,13 @@ from web3.contract import Contract
 from millchain.calls import FunctionCall
 from millchain.chain import Chain
 from millchain.events import LogDecoder, Receipt, block_hash, fetch_receipt
-from millchain.leasing import SkipReason, UsageBatchEncoder
+from millchain.leasing import SkipReason, UsageBatchEncoder, decode_lease_id
 from millchain.reverts import RevertDecoder
 from millchain.tx import Transactor
 from millchain.typed_data import DeviceSigner, UsageReport
 from oracle.metrics import Metrics
 from oracle.outbox import UNSIGNED, Attempt, Batch, Outbox, Outcome, PendingReading
+from oracle.p256 import MixedBatchEncoder, P256ReportSigner
 
 log = logging.getLogger("oracle.submitter")
 
@@ -41,7 +42,34 @@ lease and skipped reports that emit an anomaly with the whole report in it."""
 TRACK_EVERY_S = 1.0
 """How often batches in flight are looked at while the chain's head stands still."""
 PASSING_SKIPS = {SkipReason.REPORT_FROM_FUTURE}
-"""Skips that pass with time (the device clock ahead of the chain's): the reading is sent again later."""
+"""Skips that pass with time (the device clock ahead of the chain's): the reading is sent again later, however
+often; never quarantined for it."""
+AWAITING_CHAIN_TIME = "awaiting_chain_time"
+"""Reason of a reading dated after the chain's time: held back until a block can reach its timestamp. The lease
+judges a report's rate on its time clamped to its block's (IEquipmentLease, "Time"): sent early, device seconds
+the chain has not seen yet would be squeezed into the block's and the report could be an anomaly."""
+IMPLAUSIBLE_ON_CHAIN = "implausible_on_chain"
+"""Reason of a reading the lease would flag as an anomaly against its last settled report (the contract's own
+formula, on the chain's time): not sent; a newer reading of the machine supersedes it and carries its units."""
+AWAITING_NEWER = "awaiting_newer_reading"
+"""Reason of a device-signed reading the chain skipped as stale within a second it already holds: it cannot be
+re-dated (the oracle holds no key for it), so it waits, pending, for the machine's next reading to carry it."""
+SKIP_MEANING = {
+    SkipReason.MALFORMED_REPORT: "a field has bits above its type (uint64 counter, uint32 runtime, uint40 time)",
+    SkipReason.ANCHOR_NOT_BY_CURRENT_KEY: (
+        "a lease's first report must be signed by the machine's current key (rotated or revoked since?)"
+    ),
+    SkipReason.INVALID_SIGNER: "not signed by the machine's key valid at its timestamp",
+    SkipReason.INVALID_SIGNATURE: "the signature does not recover",
+    SkipReason.COUNTER_BACKWARDS: "below the lease's counter on chain",
+    SkipReason.RUNTIME_BACKWARDS: "below the lease's runtime on chain",
+}
+"""What each lasting skip means, in a quarantined reading's reason (the skip's name comes first)."""
+CHAIN_TIME_RECHECK_S = 2.0
+"""Longest wait before a reading held for the chain's time is looked at again: the chain's clock can jump (a node
+catching up, a test chain's time moved on), so the estimate from a second a second is capped."""
+HOLD_RECHECK_S = 30.0
+"""How often a reading held for a reason only a newer reading resolves is looked at again (no transaction)."""
 RETRY_AFTER_S = 2.0
 """How long a reading the chain skipped for a passing reason waits before it is sent again."""
 CARRY_MAX_S = 2
@@ -54,6 +82,35 @@ MAX_TRIES = 30
 """Sends of one reading before a passing reason is treated as lasting (the reading is quarantined)."""
 
 
+def _implausible(reading: PendingReading, base: ChainLease, chain_time: int) -> str | None:
+    """Why the lease would flag ``reading`` as an anomaly against ``base``, or None: the contract's plausibility
+    rule (units <= maxRatePerHour x elapsed / 3600, rounded down; runtime delta <= elapsed + 1) on the time it
+    would store, min(timestamp, chain time). Only for an anchored lease and a reading it would not refuse for
+    another reason (stale, backwards: left to the contract, whose skip names them). The lease's one second of
+    runtime slack is not visible from outside, so the runtime bound is the loosest one: the contract may still
+    flag a reading this passes, never the other way round."""
+    stored = min(reading.timestamp, chain_time)
+    if not base.anchored or stored <= base.last_timestamp:
+        return None
+    if reading.counter < base.last_counter or reading.runtime < base.last_runtime:
+        return None
+    elapsed = stored - base.last_timestamp
+    rate = decode_lease_id(reading.lease_id)["max_rate_per_hour"]
+    units, max_units = reading.counter - base.last_counter, rate * elapsed // 3600
+    if units > max_units:
+        return (
+            f"{units} units in {elapsed} s since the chain's report at {base.last_timestamp} exceed the rated "
+            f"{rate}/h (at most {max_units}); a newer reading carries them"
+        )
+    runtime = reading.runtime - base.last_runtime
+    if runtime > elapsed + 1:
+        return (
+            f"runtime +{runtime} s in {elapsed} s since the chain's report at {base.last_timestamp} (at most "
+            f"{elapsed + 1}); a newer reading carries it"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class ChainLease:
     """What the lease contract holds for a lease: the truth a reading is settled against."""
@@ -61,6 +118,7 @@ class ChainLease:
     anchored: bool
     last_counter: int
     last_timestamp: int
+    last_runtime: int = 0
 
 
 class Submitter:
@@ -72,7 +130,7 @@ class Submitter:
         outbox: Outbox,
         metrics: Metrics,
         decoder: RevertDecoder,
-        signers: Mapping[str, DeviceSigner],
+        signers: Mapping[str, DeviceSigner | P256ReportSigner],
         *,
         max_batch: int,
         confirmations: int,
@@ -86,6 +144,10 @@ class Submitter:
         self.lease = lease
         self.signers = signers
         self.encoder = UsageBatchEncoder(lease.abi)
+        self.mixed_encoder = MixedBatchEncoder(lease.abi)
+        self.p256_keys: Mapping[str, bytes] = {}
+        """Machines whose key is P-256 (name -> x ‖ y; set by the service): a batch with any of their readings
+        goes as submitUsageBatchMixed."""
         self.events = LogDecoder(lease)
         self.outbox = outbox
         self.metrics = metrics
@@ -136,12 +198,102 @@ class Submitter:
                 self._waiting_since = now
             if waiting < self.max_batch and now - self._waiting_since < gather_s:
                 break  # a batch is still forming
-            count = self._send_batch(self.outbox.pending(self.max_batch), head)
+            ready = self._ready(self.outbox.pending(self.max_batch))
+            if not ready:
+                continue  # every one was held back: look at what else waits
+            count = self._send_batch(ready, head)
             if not count:
                 break
             sent += count
             inflight = self.outbox.inflight()
         return sent
+
+    def chain_time(self) -> int:
+        """The earliest timestamp a block holding a batch sent now can have: the node's pending block's (anvil and
+        geth build it at the node's clock, so it moves on while no block is mined), never below the latest
+        block's. Readings dated after it are held back."""
+        latest = int(self.w3.eth.get_block("latest")["timestamp"])
+        try:
+            pending = int(self.w3.eth.get_block("pending")["timestamp"])
+        except Exception:  # a node without a pending block: its latest block is the chain's time
+            return latest
+        return max(latest, pending)
+
+    def _ready(self, readings: list[PendingReading]) -> list[PendingReading]:
+        """The readings that may be sent now; the others stay pending with a named reason and a time to look again.
+
+        Held: a reading dated after the chain's time (until a block can reach it), and one the lease would flag as
+        an anomaly, judged as the contract judges it (IEquipmentLease, plausibility): against the lease's last
+        settled counters (or the newest reading of the lease in flight or earlier in this batch), on the time the
+        report would be stored at, min(timestamp, block time)."""
+        if not readings:
+            return []
+        chain_time = self.chain_time()
+        now = time.time()
+        ahead = [r for r in readings if r.timestamp > chain_time]
+        if ahead:
+            # The chain's clock moves at a second a second: look again when it should have reached the reading.
+            self.outbox.hold(
+                [
+                    (
+                        r.id,
+                        f"{AWAITING_CHAIN_TIME}: dated {r.timestamp}, chain time {chain_time}",
+                        now + min(max(r.timestamp - chain_time, 1), CHAIN_TIME_RECHECK_S),
+                    )
+                    for r in ahead
+                ]
+            )
+            self.metrics.held.labels(AWAITING_CHAIN_TIME).inc(len(ahead))
+        due = [r for r in readings if r.timestamp <= chain_time]
+        if not due:
+            return []
+        bases = self._bases({r.lease_id for r in due})
+        ready: list[PendingReading] = []
+        implausible: list[tuple[int, str, float]] = []
+        for reading in due:
+            base = bases.get(reading.lease_id)
+            if (
+                base is not None
+                and base.anchored
+                and reading.machine not in self.signers
+                and 0 <= base.last_timestamp - reading.timestamp <= CARRY_MAX_S
+            ):
+                # Device-signed and within a second the lease already holds: refused as stale if sent, and only
+                # the device can date it anew. Not sent; the machine's next reading supersedes it.
+                implausible.append(
+                    (
+                        reading.id,
+                        f"{AWAITING_NEWER}: dated {reading.timestamp}, the lease holds a report at "
+                        f"{base.last_timestamp}; a device-signed reading cannot be re-dated",
+                        now + HOLD_RECHECK_S,
+                    )
+                )
+                continue
+            why = None if base is None else _implausible(reading, base, chain_time)
+            if why is not None:
+                implausible.append((reading.id, f"{IMPLAUSIBLE_ON_CHAIN}: {why}", now + HOLD_RECHECK_S))
+                continue
+            ready.append(reading)
+            # Assumed settled (the anchor too): what the next reading of the lease in this batch is judged against.
+            bases[reading.lease_id] = ChainLease(
+                True, reading.counter, min(reading.timestamp, chain_time), reading.runtime
+            )
+        if implausible:
+            self.outbox.hold(implausible)
+            for code in {why.split(":")[0] for _, why, _ in implausible}:
+                self.metrics.held.labels(code).inc(sum(1 for _, why, _ in implausible if why.startswith(code)))
+            log.info("%d readings held, the lease would refuse them: %s", len(implausible), implausible[0][1])
+        return ready
+
+    def _bases(self, lease_ids: set[int]) -> dict[int, ChainLease]:
+        """What each lease's next report is judged against: the newest reading of it in flight (assumed to settle),
+        else the lease's state on chain."""
+        bases = self.chain_leases(lease_ids)
+        inflight = self.outbox.readings([rid for batch in self.outbox.inflight() for rid in batch.reading_ids])
+        for reading in inflight:  # in id order: the newest last
+            if reading.lease_id in bases:
+                bases[reading.lease_id] = ChainLease(True, reading.counter, reading.timestamp, reading.runtime)
+        return bases
 
     def idle(self) -> bool:
         return not self.outbox.inflight() and not self.outbox.count_pending(1)
@@ -149,6 +301,8 @@ class Submitter:
     # ------------------------------------------------------------------ sending
 
     def _calldata(self, readings: list[PendingReading]) -> str:
+        if any(r.machine in self.p256_keys for r in readings):
+            return self.mixed_encoder.calldata(readings, self.p256_keys)
         return self.encoder.calldata(
             [((r.lease_id, r.machine_id, r.counter, r.runtime, r.timestamp), r.r, r.vs) for r in readings]
         )
@@ -340,7 +494,10 @@ class Submitter:
         for lease_id, raw in zip(ids, self._multicall_fn.decode_output(bytes(answer))[0], strict=True):
             record = self._get_lease.decode_output(raw)[0]
             out[lease_id] = ChainLease(
-                anchored=bool(record[5]), last_counter=int(record[7]), last_timestamp=int(record[9])
+                anchored=bool(record[5]),
+                last_counter=int(record[7]),
+                last_timestamp=int(record[9]),
+                last_runtime=int(record[8]),
             )
         return out
 
@@ -401,9 +558,6 @@ class Submitter:
         self, reading: PendingReading, view: ChainLease, what: str, skip: SkipReason | None, tries: int, now: float
     ) -> Outcome:
         """Pending again (with when and why) or quarantined (with why) for a reading the chain did not reach."""
-        if tries >= MAX_TRIES:
-            last = skip.name.lower() if skip else what
-            return Outcome("quarantined", f"not_settled: still refused after {tries} sends (last: {last})")
         if what == "anomaly":
             return Outcome(
                 "quarantined",
@@ -412,26 +566,48 @@ class Submitter:
             )
         if skip is SkipReason.STALE_REPORT:
             behind = view.last_timestamp - reading.timestamp
-            if reading.machine in self.signers and behind <= CARRY_MAX_S:
+            if behind <= CARRY_MAX_S and reading.machine in self.signers:
                 # A newer counter within the second the chain already has: carried into the next second (the
-                # gateway signs it again with that timestamp), never dropped. Sent once that second has come on
-                # our clock, so it never runs ahead of time: by then the machine's next reading, if any, has
-                # superseded it and carries the units itself.
+                # gateway signs it again with that timestamp), never dropped. Held back until the chain's time
+                # reaches that second (the hold-back in _ready), so it never runs ahead of the chain: by then the
+                # machine's next reading, if any, has superseded it and carries the units itself.
                 carried = view.last_timestamp + 1
                 return Outcome(
                     "pending",
                     f"stale_report: carried to {carried} (chain at {view.last_timestamp})",
                     timestamp=carried,
-                    not_before=max(now, float(carried)),
+                    not_before=now,
+                    counted=False,
+                )
+            if behind <= CARRY_MAX_S:
+                # Device-signed: it cannot be re-dated, and sending it again is refused again. It waits, pending
+                # (never called settled, never quarantined), for the machine's next reading to supersede it.
+                return Outcome(
+                    "pending",
+                    f"{AWAITING_NEWER}: stale_report within the second the chain holds ({view.last_timestamp}); "
+                    "a device-signed reading cannot be re-dated, the machine's next reading carries its units",
+                    not_before=now + HOLD_RECHECK_S,
+                    counted=False,
                 )
             return Outcome(
                 "quarantined",
                 f"stale_report: the chain has a report at {view.last_timestamp}, this "
-                f"reading is {behind} s older (device clock behind the chain, or a device-signed reading "
-                "within a settled second): a newer reading carries its units",
+                f"reading is {behind} s older (device clock behind the chain): a newer reading carries its units",
             )
-        if skip in PASSING_SKIPS or what == "none":
-            reason = skip.name.lower() if skip else "no outcome in the receipt"
-            return Outcome("pending", f"{reason}: sent again", not_before=now + RETRY_AFTER_S)
+        if skip in PASSING_SKIPS:
+            # Too early, never delivered: the chain's block was behind the reading's time. Held back by _ready
+            # until the chain's time reaches it, however many times that takes.
+            return Outcome(
+                "pending",
+                f"{skip.name.lower()}: the block was behind the reading's time; sent again once the chain reaches it",
+                not_before=now + RETRY_AFTER_S,
+                counted=False,
+            )
+        if tries >= MAX_TRIES:
+            last = skip.name.lower() if skip else what
+            return Outcome("quarantined", f"not_settled: still refused after {tries} sends (last: {last})")
+        if what == "none":
+            return Outcome("pending", "no outcome in the receipt: sent again", not_before=now + RETRY_AFTER_S)
         reason = skip.name.lower() if skip else what
-        return Outcome("quarantined", f"{reason}: the contract refused it")
+        meaning = SKIP_MEANING.get(skip, "the contract refused it") if skip else "the contract refused it"
+        return Outcome("quarantined", f"{reason}: {meaning}")

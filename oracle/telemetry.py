@@ -65,6 +65,8 @@ class RawReading:
     timestamp: int
     signature: tuple[bytes, bytes] | None
     lease_id: int | None
+    p256: bool = False
+    """The signature is P-256 ``(r, s)`` (sent as ``{r, s}``), not secp256k1 ``(r, vs)``."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ def _bounded_float(text: str) -> float:
 
 
 def parse_payload(payload: bytes) -> RawReading:
-    """JSON ``{"counter", "runtime", "timestamp"[, "signature": {"r", "vs"}, "leaseId"]}`` -> RawReading.
+    """JSON ``{"counter", "runtime", "timestamp"[, "signature": {"r", "vs"} | {"r", "s"}, "leaseId"]}`` ->
+    RawReading; ``{r, vs}`` is a secp256k1 (EIP-2098) signature, ``{r, s}`` a P-256 one.
 
     Size, nesting and number length are bounded before or while parsing: no message can take the process down."""
     if len(payload) > MAX_PAYLOAD_BYTES:
@@ -144,12 +147,16 @@ def parse_payload(payload: bytes) -> RawReading:
     counter = _integer(data, "counter", MAX_UINT64)
     runtime = _integer(data, "runtime", MAX_UINT32)
     timestamp = _integer(data, "timestamp", 2**40 - 1)
-    signature = None
+    signature, p256 = None, False
     if "signature" in data:
         sig = data["signature"]
         if not isinstance(sig, dict):
-            raise InvalidTelemetry("bad_type", "signature must be an object {r, vs}")
-        signature = (_bytes32(sig.get("r"), "signature.r"), _bytes32(sig.get("vs"), "signature.vs"))
+            raise InvalidTelemetry("bad_type", "signature must be an object {r, vs} or {r, s}")
+        p256 = "s" in sig
+        if p256 and "vs" in sig:
+            raise InvalidTelemetry("bad_type", "signature has both s (P-256) and vs (secp256k1)")
+        second = "s" if p256 else "vs"
+        signature = (_bytes32(sig.get("r"), "signature.r"), _bytes32(sig.get(second), f"signature.{second}"))
     lease_id = None
     if "leaseId" in data:
         raw = data["leaseId"]
@@ -159,7 +166,7 @@ def parse_payload(payload: bytes) -> RawReading:
             lease_id = int(raw, 16)
         except ValueError as exc:
             raise InvalidTelemetry("bad_type", "leaseId is not hex") from exc
-    return RawReading(counter, runtime, timestamp, signature, lease_id)
+    return RawReading(counter, runtime, timestamp, signature, lease_id, p256)
 
 
 def check_against_history(

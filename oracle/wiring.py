@@ -62,7 +62,15 @@ def build_adapters(settings: OracleSettings) -> tuple[list[Source], dict[str, Co
         assert machine.opcua is not None  # enforced by MachineSettings
         opc = machine.opcua
         sources.append(
-            OpcUaSource(opc.endpoint, machine.name, opc.counter_node, opc.runtime_node, opc.mode, opc.interval_s)
+            OpcUaSource(
+                opc.endpoint,
+                machine.name,
+                opc.counter_node,
+                opc.runtime_node,
+                opc.mode,
+                opc.interval_s,
+                signed_reading_node=opc.signed_reading_node,
+            )
         )
         if opc.locked_node is not None:
             commanders[machine.name] = OpcUaCommander(opc.endpoint, machine.name, locked_node=opc.locked_node)

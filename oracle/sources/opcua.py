@@ -114,7 +114,7 @@ class OpcUaSource:
                  mode: Literal["subscription", "polling"] = "subscription", interval: float = 1.0, *,
                  timeout: float = 4.0, watchdog_interval: float = 1.0,
                  reconnect_delay: tuple[float, float] = (0.5, 30.0),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, signed_reading_node: str | None = None) -> None:
         if mode not in ("subscription", "polling"):
             raise ValueError(f"mode must be 'subscription' or 'polling', got {mode!r}")
         if interval <= 0:
@@ -123,6 +123,9 @@ class OpcUaSource:
         self.machine = machine
         self.counter_node = ua.NodeId.from_string(counter_node)
         self.runtime_node = ua.NodeId.from_string(runtime_node)
+        self.signed_reading_node = ua.NodeId.from_string(signed_reading_node) if signed_reading_node else None
+        """A device-signed machine's String node holding its whole signed reading (the MQTT payload, with
+        ``signature`` and ``leaseId``); when set, counter and runtime are not read."""
         self.mode = mode
         self.interval = interval
         self.timeout = timeout
@@ -167,7 +170,9 @@ class OpcUaSource:
             self._throttle.reset("session")
             logger.info("OPC UA machine %s connected at %s (%s)", self.machine, self.endpoint, self.mode)
             counter, runtime = client.get_node(self.counter_node), client.get_node(self.runtime_node)
-            if self.mode == "polling":
+            if self.signed_reading_node is not None:
+                await self._poll_signed(client, client.get_node(self.signed_reading_node), emit, wake, lost)
+            elif self.mode == "polling":
                 await self._poll(client, counter, runtime, emit, wake, lost)
             else:
                 await self._subscribe(client, counter, runtime, emit, wake, lost)
@@ -223,9 +228,32 @@ class OpcUaSource:
             emitted = current
             await self._emit(emit, latest.counter, latest.runtime)
 
+    async def _poll_signed(self, client: Client, node: Node, emit: Emit, wake: asyncio.Event,
+                           lost: list[Exception]) -> None:  # fmt: skip
+        """Device-signed readings over OPC UA: the machine's signed reading node is read every ``interval``
+        (in either mode: one node, so a read costs what a notification does) and each new value is one reading,
+        verified by the core like an MQTT payload (P-256 ``{r, s}`` or secp256k1 ``{r, vs}``)."""
+        emitted: str | None = None
+        while True:
+            [dv] = await client.read_attributes([node])
+            value = dv.Value.Value if dv.Value is not None else None
+            if dv.StatusCode is not None and not dv.StatusCode.is_good():
+                self._throttle.log(logging.WARNING, f"status-{node.nodeid}", "OPC UA machine %s: node %s reads %s",
+                                   self.machine, node.nodeid.to_string(), dv.StatusCode.name)  # fmt: skip
+            elif isinstance(value, str) and value and value != emitted:
+                emitted = value
+                await self._emit_payload(emit, value.encode())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.interval)
+            if lost:
+                raise ConnectionError(f"connection lost: {_describe(lost[0])}")
+
     async def _emit(self, emit: Emit, counter: ua.DataValue | None, runtime: ua.DataValue | None) -> None:
+        await self._emit_payload(emit, build_payload(counter, runtime, self._clock()))
+
+    async def _emit_payload(self, emit: Emit, payload: bytes) -> None:
         now = self._clock()
-        telemetry = Telemetry(self.machine, build_payload(counter, runtime, now), now)
+        telemetry = Telemetry(self.machine, payload, now)
         try:
             await emit(telemetry)
             self.emitted += 1

@@ -58,7 +58,7 @@ def test_rotate_key_to_a_p256_key_without_evidence_is_not_hardware_attested(
 
 def test_register_needs_exactly_one_key_and_a_well_formed_p256_key(cli: Callable[..., tuple[int, str, str]]) -> None:
     code, _, err = cli("machine", "register", "p256-cli-03")
-    assert code == 1 and "either --signer ADDRESS (secp256k1) or --p256-public-key HEX" in err
+    assert code == 1 and "give one of --signer ADDRESS (secp256k1), --p256-public-key HEX (P-256) or --tpm TCTI" in err
     code, _, err = cli("machine", "register", "p256-cli-03", "--p256-public-key", "12" * 63)
     assert code == 1 and "got 63 bytes" in err
     code, _, err = cli("machine", "register", "p256-cli-03", "--p256-public-key", "12" * 64)

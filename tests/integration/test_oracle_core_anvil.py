@@ -395,3 +395,64 @@ def test_the_status_command_prints_the_chain_beside_the_outbox(floor: Floor, anv
     report = json.loads(CliRunner().invoke(oracle, ["status", "--config", str(config), "--json"]).output)
     row = next(r for r in report["machines"] if r["machine"] == name)
     assert (row["last_settled"], row["on_chain"], row["flags"], report["chain_error"]) == (1000, 1000, [], None)
+
+
+def metric(service: OracleService, name: str, **labels: str) -> float:
+    return service.metrics.registry.get_sample_value(name, labels or None) or 0.0
+
+
+def test_a_reading_dated_after_the_chain_waits_for_the_chains_time_then_bills_exactly(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    # The lease stores a report's time clamped to its block's (IEquipmentLease, "Time"). Sent at once, a reading
+    # dated 20 s ahead of the chain would have its 150 units judged against ~1 s of chain time: an anomaly, which
+    # the oracle used to quarantine. It must wait, pending with its reason, until the chain's time reaches it.
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    w3 = floor.session.chain.w3
+    now = int(w3.eth.get_block("pending")["timestamp"])
+    items = [msg(name, 1000, 100, now + 1), msg(name, 1150, 119, now + 20)]
+    seen: dict[str, object] = {}
+
+    def advance_once_held(service: OracleService) -> None:
+        if seen or floor.lease_state(name).last_counter != 1000:
+            return
+        if metric(service, "oracle_readings_waiting", reason="awaiting_chain_time") != 1:
+            return  # the gauge follows the outbox once a second
+        row = next(r for r in service.outbox.status() if r["machine"] == name)
+        seen.update(
+            waiting=service.outbox.waiting(),
+            reasons=row["waiting_reasons"],
+            submitted=metric(service, "oracle_readings_submitted_total"),
+            held=metric(service, "oracle_readings_held_total", reason="awaiting_chain_time"),
+        )
+        # The chain's clock moves past the reading (as it does by itself, 20 s later).
+        w3.provider.make_request("evm_increaseTime", [25])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    service = run_service(settings, items, settled(floor, {name: 1150}), timeout=30, during=advance_once_held)
+    assert seen["waiting"] == {"awaiting_chain_time": 1} and seen["reasons"] == ["awaiting_chain_time"]
+    assert seen["submitted"] == 1  # only the anchor had left; the reading ahead of the chain had not
+    assert isinstance(seen["held"], float) and seen["held"] >= 1
+    lease = floor.lease_state(name)
+    assert (lease.earnings, lease.last_timestamp) == (150 * PRICE_PER_UNIT, now + 20)
+    assert not [r for r in rejected_by_reason(service) if r.startswith("chain_")]
+    outbox_agrees_with_chain(floor, service)
+
+
+def test_a_device_clock_ahead_of_the_chain_is_a_preflight_warning_and_its_reading_waits_named_in_status(
+    floor: Floor, anvil: AnvilNode, tmp_path: Path
+) -> None:
+    name = next(iter(floor.leases))
+    settings = floor.settings(tmp_path, anvil.url)
+    ahead = int(floor.session.chain.w3.eth.get_block("latest")["timestamp"]) + 120  # within the 300 s skew
+    service = run_service(
+        settings, [msg(name, 1000, 100, ahead)], lambda s: bool(s.preflight) and s.outbox.depth() == 1, timeout=20
+    )
+    [finding] = [f for f in service.preflight if f.check == "device_clock"]
+    assert finding.level == "warning" and f"machine {name}: its last reading ({ahead}) is" in finding.message
+    assert "awaiting_chain_time" in finding.message
+    row = next(r for r in collect(settings)["machines"] if r["machine"] == name)
+    assert (row["pending"], row["waiting_reasons"], row["on_chain"]) == (1, ["awaiting_chain_time"], 0)
+    assert row["flags"] == ["1000 units seen, not billed yet (waiting: awaiting_chain_time)"]
+    assert floor.lease_state(name).anchored is False  # nothing was sent ahead of the chain
