@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,10 @@ def demo_session(compiled: Project, tmp_path_factory: pytest.TempPathFactory) ->
     folder = tmp_path_factory.mktemp("demo-chain")
     with AnvilNode(compiled) as node:
         session = Session(connect("anvil", rpc_url=node.url), project=compiled, deployments_dir=folder / "deployments")
-        demo.run(session, say=lambda *_: None)
+        # In a thread of its own: the demo's oracle runs asyncio.run(), which a test's open browser (Playwright owns
+        # the main thread's loop) would refuse.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(demo.run, session, say=lambda *_: None).result()
         yield session
 
 
@@ -132,7 +136,9 @@ def artefacts() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+# Module scope: while Playwright's sync API is open it owns this thread's event loop, so any asyncio.run() in the
+# same pytest-xdist worker (the oracle's tests, the demo) would fail until it closes.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/dev installs Debian's chromium (ensure_chromium)")
