@@ -775,8 +775,11 @@ contract EquipmentLease is
                     let escrow := and(shr(136, state), 0xffffffffffffffffffffffff)
                     let escrowLeft := sub(escrow, amount)
                     // Within the escrow, and _bill would not call _emitIfBelowMinimum: the escrow is unchanged or
-                    // stays at or above 2**minBalanceBits.
-                    if and(iszero(gt(amount, escrow)), or(iszero(amount), shr(and(shr(240, state), 0xff), escrowLeft))) {
+                    // stays at or above 2**minBalanceBits. (The shifted escrow is a word, not a boolean: it is
+                    // tested with iszero, never combined by a bitwise and, which would read only its lowest bit.)
+                    if iszero(
+                        or(gt(amount, escrow), iszero(or(iszero(amount), shr(and(shr(240, state), 0xff), escrowLeft))))
+                    ) {
                         // LeaseState.settled: counters, time and escrow replaced; status, minBalanceBits and flags
                         // (bits 232 and up) kept, but runtimeSlack (bit 250) cleared when the runtime fell behind
                         // the time (_nextRuntimeSlack).
