@@ -10,12 +10,23 @@ import pytest
 
 from tests.contracts.lease_helpers import (
     DEPOSIT,
+    HOUR,
     LATHE,
+    LESSEE,
+    LESSOR,
+    MAX_CLOCK_SKEW,
     MUSD,
     PRESS,
     RELAYER,
+    STRANGER,
     LeaseHarness,
     Opened,
+    Status,
+    device_address,
+    device_key,
+    low,
+    reverts,
+    rotate,
     settled,
 )
 
@@ -43,3 +54,86 @@ def test_fast_path_holds_whatever_the_parity_of_the_escrow_above_min_balance(h: 
     assert len(events_odd) == len(events_even) == 5
     assert all(name == "UsageSettled" for name, _ in events_even)
     assert abs(gas_even - gas_odd) <= 5 * 100, (gas_odd, gas_even)
+
+
+# ---------------------------------------------------------------------------------------------- argued: clock, keys
+
+
+def test_device_clock_ahead_at_close_loses_at_most_max_clock_skew_of_usage(h: LeaseHarness) -> None:
+    """Lessee with physical access (it runs the plant's time server) sets a device whose key it cannot read 200 s
+    ahead. Every reading still settles, at its block's time (clamped); only at the close does the skew show: a
+    reading taken in the last 200 s before the close is dated after it and refused. Bound (argued in
+    docs/security.md): the usage lost is what the machine can make in MAX_CLOCK_SKEW, at most maxRatePerHour x
+    300 / 3600 units, and a reading dated at or before the close still settles in the grace period."""
+    skew = 200
+    lease = h.opened()
+    t = h.anchor(lease, counter=1_000, runtime=0)
+    h.send("consentToClose", lease.lease_id, by=LESSOR)
+    closed_at = h.block_time(h.send("close", lease.lease_id, by=LESSEE, at=t + 1_000))
+    # Taken at real time closed_at - skew (counter 1_500) and closed_at - 100 (1_600), dated skew s ahead.
+    dated_at_close = h.report(lease, 1_500, 1_000 - skew, closed_at)
+    dated_after = h.report(lease, 1_600, 1_000 - 100, closed_at - 100 + skew)
+    with reverts(
+        "EquipmentLeaseReportAfterClose", leaseId=lease.lease_id, timestamp=closed_at - 100 + skew, closedAt=closed_at
+    ):
+        h.submit(dated_after, at=closed_at + 10)
+    receipt = h.submit(dated_at_close, at=closed_at + 11)
+    billed = lease.terms.bill(500, 1_000 - skew, 0)
+    assert h.events(receipt) == [settled(lease, 1_500, 500, billed)]
+    lost_units = 1_600 - 1_500
+    assert lost_units <= lease.terms.max_rate_per_hour * MAX_CLOCK_SKEW // HOUR
+
+
+def test_lessor_rotating_the_key_before_the_anchor_can_take_the_machine_back_but_bills_nothing(
+    h: LeaseHarness,
+) -> None:
+    """Lessor (owns the machine in the registry): rotates the machine's key right after open to a key the
+    lessee's device does not hold. The device's reports are refused (its key's window ended at the
+    rotation), so after one
+    heartbeat the lessor may close the lease as never reported. Argued (docs/security.md): the owner controls its
+    machine's key by design; what it gains is its machine back early, never money: the lessee's deposit comes
+    back whole, with no act of the lessor."""
+    lease = h.opened()
+    old_key = h.signers[PRESS]
+    rotate(h, PRESS, device_key(401), at=lease.opened_at + 5)
+    genuine = h.report(lease, 1_000, 0, lease.opened_at + 10, key=old_key)
+    with reverts(
+        "EquipmentLeaseInvalidSigner",
+        leaseId=lease.lease_id,
+        machineId=PRESS,
+        signer=low(device_address(old_key)),
+        timestamp=lease.opened_at + 10,
+    ):
+        h.submit(genuine, at=lease.opened_at + 11)
+    closed_at = h.block_time(h.send("close", lease.lease_id, by=LESSOR, at=lease.opened_at + lease.terms.heartbeat + 1))
+    refund = h.send("withdrawRefund", lease.lease_id, by=LESSEE, at=closed_at + lease.terms.grace_period + 1)
+    assert h.transfers(refund) == [(h.lease.address, h.address(LESSEE), DEPOSIT)]
+    assert (h.get(lease.lease_id)["status"], h.get(lease.lease_id)["earnings"]) == (Status.SETTLED, 0)
+
+
+def test_squatter_anchored_by_the_lessors_own_device_outlasts_the_timeout_close_so_offers_are_reserved(
+    h: LeaseHarness,
+) -> None:
+    """Anyone: opens an unreserved offer with the minimum deposit; the machine's own device, seeing an active
+    lease, sends its first reading and anchors it, so the lessor's timeout close (for leases never reported) no
+    longer applies and the machine is held until endsAt. Argued (docs/security.md): the timeout is a backstop for
+    an unused lease; against squatting the lessor reserves the offer (offerTo), and the squatter's own deposit
+    (at least minBalance) stays locked for the same term."""
+    lease = h.opened(lessee=STRANGER)
+    t = h.anchor(lease, counter=1_000)
+    with reverts(
+        "EquipmentLeaseCloseNotAllowed",
+        leaseId=lease.lease_id,
+        account=low(h.address(LESSOR)),
+        endsAt=lease.terms.ends_at,
+    ):
+        h.send("close", lease.lease_id, by=LESSOR, at=t + 2 * lease.terms.heartbeat)
+    reserved = h.send("offerTo", LATHE, h.default_terms().as_tuple(), h.address(LESSEE), by=LESSOR)
+    lease_id = h.events(reserved)[0][1]["leaseId"]
+    with reverts(
+        "EquipmentLeaseNotDesignatedLessee",
+        leaseId=lease_id,
+        account=low(h.address(STRANGER)),
+        lessee=low(h.address(LESSEE)),
+    ):
+        h.open(lease_id, DEPOSIT, by=STRANGER)
