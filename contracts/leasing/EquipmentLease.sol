@@ -622,11 +622,13 @@ contract EquipmentLease is
         if (_p256Verify(h, signed.r, s, qx, qy)) signer = P256KeyLib.keyId(qx, qy);
     }
 
-    /// @dev Whether (r, s) is a low-s P-256 signature of `h` by (qx, qy), per the P256VERIFY precompile: its output
-    /// is the word 1 for a valid signature and empty otherwise (also for r or s out of [1, n) and a key off the
-    /// curve, which it checks). On a chain without it, empty: the constructor refuses such a chain.
+    /// @dev Whether (r, s) is a P-256 signature of `h` by (qx, qy), per the P256VERIFY precompile: its output is the
+    /// word 1 for a valid signature and empty otherwise (also for r or s out of [1, n) and a key off the curve,
+    /// which it checks). The low-s rule is _p256Signer's, its only caller. On a chain without the precompile the
+    /// call succeeds with no output: every P-256 signature is invalid (fail-safe: such reports are skipped, never
+    /// billed). The deployment tooling refuses such a chain (millchain.deployments.require_p256verify); this
+    /// contract itself does not, so that it stays deployable for secp256k1 machines alone.
     function _p256Verify(bytes32 h, bytes32 r, bytes32 s, bytes32 qx, bytes32 qy) private view returns (bool valid) {
-        if (uint256(s) > _P256_HALF_N) return false;
         address precompile = _P256_VERIFY;
         // Safe: scratch use of free memory for the 160-byte input without moving the free memory pointer, and of
         // the scratch word at 0 for the output (cleared first: a failure returns nothing).
