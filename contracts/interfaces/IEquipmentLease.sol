@@ -335,6 +335,12 @@ interface IEquipmentLease {
     /// @param leaseId The id.
     error EquipmentLeaseUnknownLease(uint256 leaseId);
 
+    /// @notice Thrown when a running lease is acted on in the middle of a change of its machine's key: the registry
+    /// has changed the key and this contract has not yet been told (a call re-entering from a key listener notified
+    /// before it), so the lease's state cannot be found and nothing may be paid or changed from it.
+    /// @param leaseId The lease.
+    error EquipmentLeaseKeyChangeInProgress(uint256 leaseId);
+
     /// @notice Thrown when a report names a lease of another machine.
     /// @param leaseId The lease.
     /// @param machineId The machine the report names.
@@ -649,7 +655,8 @@ interface IEquipmentLease {
     function close(uint256 leaseId) external;
 
     /// @notice Lessor only: transfers everything billed and not yet withdrawn on a lease to the lessor. Allowed
-    /// while paused and in any state.
+    /// while paused and in any state, but not in the middle of a change of the machine's key (every call that looks
+    /// a lease up by id reverts EquipmentLeaseKeyChangeInProgress then).
     /// @param leaseId The lease.
     /// @return amount The amount transferred.
     function withdrawEarnings(uint256 leaseId) external returns (uint256 amount);

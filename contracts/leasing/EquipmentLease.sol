@@ -1240,7 +1240,11 @@ contract EquipmentLease is
         try IERC20Permit(address(token)).permit(msg.sender, address(this), value, deadline, v, r, s) {} catch {}
     }
 
-    /// @dev A lease's record, its state and the slot the state is in; reverts for an unknown id.
+    /// @dev A lease's record, its state and the slot the state is in; reverts for an unknown id, and for a running
+    /// lease whose word is between keys: every existing lease's word is non-zero (its status is), so a zero word
+    /// means the registry has changed the machine's key and onMachineKeyChanged has not yet moved the word (a call
+    /// re-entering from a key listener notified first). Read as zero, the escrow would let withdrawEarnings pay
+    /// out the lessee's whole deposit as earnings.
     function _lease(uint256 leaseId)
         private
         view
@@ -1250,6 +1254,7 @@ contract EquipmentLease is
         bytes32 machineId = record.machineId;
         if (machineId == bytes32(0)) revert EquipmentLeaseUnknownLease(leaseId);
         (state, slot) = _stateOf(machineId, leaseId);
+        if (LeaseState.unwrap(state) == 0) revert EquipmentLeaseKeyChangeInProgress(leaseId);
     }
 
     /// @dev The state of an existing lease and the slot it is in: _states, or for a running lease (whose word

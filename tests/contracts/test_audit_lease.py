@@ -6,9 +6,16 @@ and identity)".
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from eth_utils import function_signature_to_4byte_selector
+from web3.contract import Contract
+from web3.types import TxReceipt
+
+from millchain.types import machine_id
 from tests.contracts.lease_helpers import (
+    ADMIN,
     DEPOSIT,
     HOUR,
     LATHE,
@@ -19,9 +26,11 @@ from tests.contracts.lease_helpers import (
     PRESS,
     RELAYER,
     STRANGER,
+    ZERO_BYTES32,
     LeaseHarness,
     Opened,
     Status,
+    deploy,
     device_address,
     device_key,
     low,
@@ -89,8 +98,7 @@ def test_lessor_rotating_the_key_before_the_anchor_can_take_the_machine_back_but
 ) -> None:
     """Lessor (owns the machine in the registry): rotates the machine's key right after open to a key the
     lessee's device does not hold. The device's reports are refused (its key's window ended at the
-    rotation), so after one
-    heartbeat the lessor may close the lease as never reported. Argued (docs/security.md): the owner controls its
+    rotation), so after one heartbeat the lessor may close the lease as never reported. Argued (docs/security.md): the owner controls its
     machine's key by design; what it gains is its machine back early, never money: the lessee's deposit comes
     back whole, with no act of the lessor."""
     lease = h.opened()
@@ -137,3 +145,54 @@ def test_squatter_anchored_by_the_lessors_own_device_outlasts_the_timeout_close_
         lessee=low(h.address(LESSEE)),
     ):
         h.open(lease_id, DEPOSIT, by=STRANGER)
+
+
+# ---------------------------------------------------------------------------------------------- key listener re-entry
+
+
+def test_lessor_re_entering_through_an_earlier_key_listener_cannot_withdraw_the_lessees_escrow(
+    h: LeaseHarness,
+) -> None:
+    """Lessor that is (or is called back by) a key listener notified before the lease: MachineRegistry changes the
+    key, then calls its listeners in order. Between the two, the lease's word is still under the old key while
+    ``signerOf`` already names the new one, so the lease read its state as empty; ``withdrawEarnings`` took
+    ``held - 0``, the whole escrow, and the lessee's refund later failed. Must hold: nothing is paid while the
+    word is between keys (EquipmentLeaseKeyChangeInProgress), and the escrow stays the lessee's."""
+    session = h.session
+    admin = h.tx(ADMIN)
+    registry = deploy(session, "MachineRegistry", admin.address)
+    lease = deploy(session, "EquipmentLease", admin.address, registry.address)
+    hostile = deploy(session, "ReenteringKeyListener", by=STRANGER)
+    # The hostile listener is notified first, the lease second.
+    admin.transact(registry.functions.addKeyListener(hostile.address))
+    admin.transact(registry.functions.addKeyListener(lease.address))
+
+    def as_hostile(target: Contract, fn: str, *args: Any) -> TxReceipt:
+        data = target.encode_abi(fn, list(args))
+        return h.tx(STRANGER).transact(hostile.functions.execute(target.address, data))
+
+    machine = machine_id("audit-listener-press")
+    as_hostile(registry, "register", machine, hostile.address, device_address(device_key(410)), ZERO_BYTES32)
+    terms = h.default_terms()
+    as_hostile(lease, "offer", machine, terms.as_tuple())
+    lease_id = terms.lease_id(1)
+    h.tx(LESSEE).transact(h.token.functions.approve(lease.address, DEPOSIT))
+    h.tx(LESSEE).transact(lease.functions.open(lease_id, DEPOSIT))
+
+    h.tx(STRANGER).transact(hostile.functions.arm(lease.address, lease.encode_abi("withdrawEarnings", [lease_id])))
+    as_hostile(registry, "rotateKey", machine, device_address(device_key(411)))
+
+    assert hostile.functions.reentries().call() == 1
+    assert h.balance(hostile.address) == 0
+    assert h.balance(lease.address) == DEPOSIT
+    assert not hostile.functions.lastReentrySucceeded().call()
+    selector = function_signature_to_4byte_selector("EquipmentLeaseKeyChangeInProgress(uint256)")
+    assert bytes(hostile.functions.lastReentryResult().call()) == selector + lease_id.to_bytes(32, "big")
+    assert tuple(lease.functions.getLease(lease_id).call()[-3:]) == (DEPOSIT, 0, 0)  # escrow, earnings, debt
+    # And the escrow still reaches the lessee: the word moved under the new key once the lease was told.
+    as_hostile(lease, "consentToClose", lease_id)
+    closed = h.tx(LESSEE).transact(lease.functions.close(lease_id))
+    h.next_block_at(h.block_time(closed) + terms.grace_period + 1)
+    before = h.balance(LESSEE)
+    h.tx(LESSEE).transact(lease.functions.withdrawRefund(lease_id))
+    assert (h.balance(LESSEE) - before, h.balance(lease.address)) == (DEPOSIT, 0)
