@@ -97,10 +97,10 @@ def test_lessor_rotating_the_key_before_the_anchor_can_take_the_machine_back_but
     h: LeaseHarness,
 ) -> None:
     """Lessor (owns the machine in the registry): rotates the machine's key right after open to a key the
-    lessee's device does not hold. The device's reports are refused (its key's window ended at the
-    rotation), so after one heartbeat the lessor may close the lease as never reported. Argued (docs/security.md): the owner controls its
-    machine's key by design; what it gains is its machine back early, never money: the lessee's deposit comes
-    back whole, with no act of the lessor."""
+    lessee's device does not hold. The device's reports are refused (its key's window ended at the rotation), so
+    after one heartbeat the lessor may close the lease as never reported. Argued (docs/security.md): the owner
+    controls its machine's key by design; what it gains is its machine back early, never money: the lessee's
+    deposit comes back whole, with no act of the lessor."""
     lease = h.opened()
     old_key = h.signers[PRESS]
     rotate(h, PRESS, device_key(401), at=lease.opened_at + 5)
