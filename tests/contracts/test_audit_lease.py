@@ -186,7 +186,8 @@ def test_lessor_re_entering_through_an_earlier_key_listener_cannot_withdraw_the_
     assert h.balance(hostile.address) == 0
     assert h.balance(lease.address) == DEPOSIT
     assert not hostile.functions.lastReentrySucceeded().call()
-    selector = function_signature_to_4byte_selector("EquipmentLeaseKeyChangeInProgress(uint256)")
+    error = "EquipmentLeaseKeyChangeInProgress"
+    selector = function_signature_to_4byte_selector(f"{error}(uint256)")
     assert bytes(hostile.functions.lastReentryResult().call()) == selector + lease_id.to_bytes(32, "big")
     assert tuple(lease.functions.getLease(lease_id).call()[-3:]) == (DEPOSIT, 0, 0)  # escrow, earnings, debt
     # And the escrow still reaches the lessee: the word moved under the new key once the lease was told.
