@@ -637,6 +637,12 @@ interface IEquipmentLease {
     /// @param signed The report and its signature.
     function reanchor(SignedUsageReport calldata signed) external;
 
+    /// @notice As reanchor, for a machine whose current key is a P-256 key: the lessor's recovery from a poisoned
+    /// anchor (or a replaced device's restarted counter) must not depend on the key type. The signature rules are
+    /// submitUsageP256's.
+    /// @param signed The report, its signature and key.
+    function reanchorP256(P256SignedUsageReport calldata signed) external;
+
     /// @notice Lessor only: records that no report settled within the heartbeat (block timestamp past the last
     /// report's timestamp + heartbeat). Emits LeaseMarkedStale; changes no state.
     /// @param leaseId An active or suspended lease.

@@ -330,6 +330,19 @@ contract EquipmentLease is
         _settle(signed, report, true, Mode.Reanchor);
     }
 
+    /// @inheritdoc IEquipmentLease
+    function reanchorP256(P256SignedUsageReport calldata signed) external whenNotPaused {
+        uint256 leaseId = signed.report.leaseId;
+        if (msg.sender != _records[leaseId].lessor) revert EquipmentLeaseNotLessor(leaseId, msg.sender);
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        if (_copyReport(signed.report, report)) revert EquipmentLeaseMalformedReport(leaseId);
+        // Zero for a bad signature: no state is stored under it, and _checkSigner names the error.
+        address signer = _p256Signer(signed, _domainSeparatorV4());
+        LeaseStateSlot storage slot = _runningSlot(report.machineId, leaseId, signer);
+        _settleChecked(_offsetOf(signed), true, report, signer, true, Mode.Reanchor, slot, slot.value);
+    }
+
     // -------------------------------------------------------- silence, close
 
     /// @inheritdoc IEquipmentLease

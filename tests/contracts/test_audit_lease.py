@@ -13,6 +13,8 @@ from eth_utils import function_signature_to_4byte_selector
 from web3.contract import Contract
 from web3.types import TxReceipt
 
+from millchain.p256_precompile import P256_N
+from millchain.signers.software import P256SoftwareSigner
 from millchain.types import machine_id
 from tests.contracts.lease_helpers import (
     ADMIN,
@@ -38,8 +40,11 @@ from tests.contracts.lease_helpers import (
     rotate,
     settled,
 )
+from tests.contracts.test_equipment_lease_p256 import key_id, p256_machine, p256_report, xy
 
 pytestmark = pytest.mark.usefixtures("_fresh_head_after_module")
+
+U64_MAX = 2**64 - 1
 
 
 def _steady_batch_gas(h: LeaseHarness, deposit: int, machine: bytes) -> tuple[int, list[object]]:
@@ -197,3 +202,55 @@ def test_lessor_re_entering_through_an_earlier_key_listener_cannot_withdraw_the_
     before = h.balance(LESSEE)
     h.tx(LESSEE).transact(lease.functions.withdrawRefund(lease_id))
     assert (h.balance(LESSEE) - before, h.balance(lease.address)) == (DEPOSIT, 0)
+
+
+# ---------------------------------------------------------------------------------------------- P-256 anchor
+
+
+def test_poisoned_anchor_of_a_p256_machine_is_re_anchored_by_the_lessor(h: LeaseHarness) -> None:
+    """Holder of a P-256 current key in the lessee's plant (a gateway whose TPM holds the machine's key signs
+    whatever its host asks): anchors the lease at 2**64-1, so every genuine report is CounterBackwards. Item 8's
+    remedy, ``reanchor``, took secp256k1 reports only, so for a P-256 machine the lessor could neither re-anchor
+    nor waive nor close before endsAt, and the machine ran free. Must hold: the lessor re-anchors a P-256 machine's
+    lease as it does a secp256k1 one (reanchorP256), billing nothing, and billing resumes; nobody else can; a
+    rotated-out P-256 key cannot."""
+    signer = P256SoftwareSigner.generate()
+    machine = p256_machine(h, "audit-p256-press", signer)
+    lease = h.opened(machine=machine)
+    t = lease.opened_at
+    poison = p256_report(h, lease, signer, U64_MAX, 2**32 - 1, t + 10)
+    h.send("submitUsageP256", poison, by=RELAYER, at=t + 11)
+    genuine = p256_report(h, lease, signer, 5_000, 100, t + 20)
+    with reverts("EquipmentLeaseCounterBackwards", leaseId=lease.lease_id, counter=5_000, lastCounter=U64_MAX):
+        h.send("submitUsageP256", genuine, by=RELAYER, at=t + 21)
+    for who in (LESSEE, STRANGER, RELAYER):
+        with reverts("EquipmentLeaseNotLessor", leaseId=lease.lease_id, account=low(h.address(who))):
+            h.send("reanchorP256", genuine, by=who)
+    receipt = h.send("reanchorP256", genuine, by=LESSOR, at=t + 22)
+    assert h.events(receipt) == [
+        (
+            "UsageReanchored",
+            {
+                "leaseId": lease.lease_id,
+                "counter": 5_000,
+                "runtimeSeconds": 100,
+                "previousCounter": U64_MAX,
+                "previousRuntimeSeconds": 2**32 - 1,
+            },
+        )
+    ]
+    receipt = h.send("submitUsageP256", p256_report(h, lease, signer, 5_100, 130, t + 50), by=RELAYER, at=t + 51)
+    assert h.events(receipt) == [settled(lease, 5_100, 100, lease.terms.bill(100, 130, 100))]
+
+    # A rotated-out P-256 key cannot re-anchor, even inside its old window.
+    successor = P256SoftwareSigner.generate()
+    qx, qy = xy(successor)
+    rotated = h.tx(LESSOR).transact(h.registry.functions.rotateKeyP256(machine, qx, qy, ZERO_BYTES32))
+    rotated_at = h.block_time(rotated)
+    stale_key = p256_report(h, lease, signer, 0, 0, rotated_at - 1)
+    with reverts("EquipmentLeaseAnchorNotByCurrentKey", leaseId=lease.lease_id, signer=key_id(signer)):
+        h.send("reanchorP256", stale_key, by=LESSOR)
+    # and a bad signature is named as one
+    forged = (*stale_key[:2], (P256_N - int.from_bytes(stale_key[2], "big")).to_bytes(32, "big"), *stale_key[3:])
+    with reverts("EquipmentLeaseInvalidSignature", leaseId=lease.lease_id):
+        h.send("reanchorP256", forged, by=LESSOR)
