@@ -335,6 +335,12 @@ interface IEquipmentLease {
     /// @param leaseId The id.
     error EquipmentLeaseUnknownLease(uint256 leaseId);
 
+    /// @notice Thrown when a running lease is acted on in the middle of a change of its machine's key: the registry
+    /// has changed the key and this contract has not yet been told (a call re-entering from a key listener notified
+    /// before it), so the lease's state cannot be found and nothing may be paid or changed from it.
+    /// @param leaseId The lease.
+    error EquipmentLeaseKeyChangeInProgress(uint256 leaseId);
+
     /// @notice Thrown when a report names a lease of another machine.
     /// @param leaseId The lease.
     /// @param machineId The machine the report names.
@@ -631,6 +637,12 @@ interface IEquipmentLease {
     /// @param signed The report and its signature.
     function reanchor(SignedUsageReport calldata signed) external;
 
+    /// @notice As reanchor, for a machine whose current key is a P-256 key: the lessor's recovery from a poisoned
+    /// anchor (or a replaced device's restarted counter) must not depend on the key type. The signature rules are
+    /// submitUsageP256's.
+    /// @param signed The report, its signature and key.
+    function reanchorP256(P256SignedUsageReport calldata signed) external;
+
     /// @notice Lessor only: records that no report settled within the heartbeat (block timestamp past the last
     /// report's timestamp + heartbeat). Emits LeaseMarkedStale; changes no state.
     /// @param leaseId An active or suspended lease.
@@ -649,7 +661,8 @@ interface IEquipmentLease {
     function close(uint256 leaseId) external;
 
     /// @notice Lessor only: transfers everything billed and not yet withdrawn on a lease to the lessor. Allowed
-    /// while paused and in any state.
+    /// while paused and in any state, but not in the middle of a change of the machine's key (every call that looks
+    /// a lease up by id reverts EquipmentLeaseKeyChangeInProgress then).
     /// @param leaseId The lease.
     /// @return amount The amount transferred.
     function withdrawEarnings(uint256 leaseId) external returns (uint256 amount);

@@ -330,6 +330,19 @@ contract EquipmentLease is
         _settle(signed, report, true, Mode.Reanchor);
     }
 
+    /// @inheritdoc IEquipmentLease
+    function reanchorP256(P256SignedUsageReport calldata signed) external whenNotPaused {
+        uint256 leaseId = signed.report.leaseId;
+        if (msg.sender != _records[leaseId].lessor) revert EquipmentLeaseNotLessor(leaseId, msg.sender);
+        // slither-disable-next-line uninitialized-local
+        UsageReport memory report;
+        if (_copyReport(signed.report, report)) revert EquipmentLeaseMalformedReport(leaseId);
+        // Zero for a bad signature: no state is stored under it, and _checkSigner names the error.
+        address signer = _p256Signer(signed, _domainSeparatorV4());
+        LeaseStateSlot storage slot = _runningSlot(report.machineId, leaseId, signer);
+        _settleChecked(_offsetOf(signed), true, report, signer, true, Mode.Reanchor, slot, slot.value);
+    }
+
     // -------------------------------------------------------- silence, close
 
     /// @inheritdoc IEquipmentLease
@@ -622,11 +635,13 @@ contract EquipmentLease is
         if (_p256Verify(h, signed.r, s, qx, qy)) signer = P256KeyLib.keyId(qx, qy);
     }
 
-    /// @dev Whether (r, s) is a low-s P-256 signature of `h` by (qx, qy), per the P256VERIFY precompile: its output
-    /// is the word 1 for a valid signature and empty otherwise (also for r or s out of [1, n) and a key off the
-    /// curve, which it checks). On a chain without it, empty: the constructor refuses such a chain.
+    /// @dev Whether (r, s) is a P-256 signature of `h` by (qx, qy), per the P256VERIFY precompile: its output is the
+    /// word 1 for a valid signature and empty otherwise (also for r or s out of [1, n) and a key off the curve,
+    /// which it checks). The low-s rule is _p256Signer's, its only caller. On a chain without the precompile the
+    /// call succeeds with no output: every P-256 signature is invalid (fail-safe: such reports are skipped, never
+    /// billed). The deployment tooling refuses such a chain (millchain.deployments.require_p256verify); this
+    /// contract itself does not, so that it stays deployable for secp256k1 machines alone.
     function _p256Verify(bytes32 h, bytes32 r, bytes32 s, bytes32 qx, bytes32 qy) private view returns (bool valid) {
-        if (uint256(s) > _P256_HALF_N) return false;
         address precompile = _P256_VERIFY;
         // Safe: scratch use of free memory for the 160-byte input without moving the free memory pointer, and of
         // the scratch word at 0 for the output (cleared first: a failure returns nothing).
@@ -775,8 +790,11 @@ contract EquipmentLease is
                     let escrow := and(shr(136, state), 0xffffffffffffffffffffffff)
                     let escrowLeft := sub(escrow, amount)
                     // Within the escrow, and _bill would not call _emitIfBelowMinimum: the escrow is unchanged or
-                    // stays at or above 2**minBalanceBits.
-                    if and(iszero(gt(amount, escrow)), or(iszero(amount), shr(and(shr(240, state), 0xff), escrowLeft))) {
+                    // stays at or above 2**minBalanceBits. (The shifted escrow is a word, not a boolean: it is
+                    // tested with iszero, never combined by a bitwise and, which would read only its lowest bit.)
+                    if iszero(
+                        or(gt(amount, escrow), iszero(or(iszero(amount), shr(and(shr(240, state), 0xff), escrowLeft))))
+                    ) {
                         // LeaseState.settled: counters, time and escrow replaced; status, minBalanceBits and flags
                         // (bits 232 and up) kept, but runtimeSlack (bit 250) cleared when the runtime fell behind
                         // the time (_nextRuntimeSlack).
@@ -1235,7 +1253,11 @@ contract EquipmentLease is
         try IERC20Permit(address(token)).permit(msg.sender, address(this), value, deadline, v, r, s) {} catch {}
     }
 
-    /// @dev A lease's record, its state and the slot the state is in; reverts for an unknown id.
+    /// @dev A lease's record, its state and the slot the state is in; reverts for an unknown id, and for a running
+    /// lease whose word is between keys: every existing lease's word is non-zero (its status is), so a zero word
+    /// means the registry has changed the machine's key and onMachineKeyChanged has not yet moved the word (a call
+    /// re-entering from a key listener notified first). Read as zero, the escrow would let withdrawEarnings pay
+    /// out the lessee's whole deposit as earnings.
     function _lease(uint256 leaseId)
         private
         view
@@ -1245,6 +1267,7 @@ contract EquipmentLease is
         bytes32 machineId = record.machineId;
         if (machineId == bytes32(0)) revert EquipmentLeaseUnknownLease(leaseId);
         (state, slot) = _stateOf(machineId, leaseId);
+        if (LeaseState.unwrap(state) == 0) revert EquipmentLeaseKeyChangeInProgress(leaseId);
     }
 
     /// @dev The state of an existing lease and the slot it is in: _states, or for a running lease (whose word
