@@ -74,7 +74,7 @@ class AlertView:
         affected = self.affected(lot)
         acked = self.acks.get((lot, seq), {})
         # The counts, the commitment and the inspector's organisation are in the record, not the event.
-        record = self.client.attestation(lot, seq)
+        record = self.client.attestation(lot, seq, uri=str(args["uri"]))
         return Alert(
             ref=str(AlertRef(lot, seq)),
             lot_id=label_of(lot),

@@ -337,7 +337,9 @@ class QualityClient(AccountClient):
         (event,) = self.ledger.events.Attested().process_receipt(receipt, errors=DISCARD)
         return AlertRef(bytes(event["args"]["lotId"]), int(event["args"]["seq"]))
 
-    def attestation(self, lot: bytes, seq: int) -> Attestation:
+    def attestation(self, lot: bytes, seq: int, *, uri: str | None = None) -> Attestation:
+        """Attestation ``seq`` of ``lot``. Its URI is not in storage: it is read from the ``Attested`` event
+        unless the caller already holds that event and passes ``uri``."""
         (org, outcome, severity, sample, defects, at, supersedes, superseded_by, independent, commitment) = (
             self.tx.call(self.ledger.functions.attestation(lot, seq))
         )
@@ -355,11 +357,18 @@ class QualityClient(AccountClient):
             superseded_by=superseded_by,
             independent=independent,
             report_commitment=to_hex(commitment),
+            uri=self._attested_uris(lot, seq).get(seq, "") if uri is None else uri,
         )
 
     def attestations(self, lot: bytes) -> list[Attestation]:
         count = self.lot(lot).attestation_count
-        return [self.attestation(lot, seq) for seq in range(1, count + 1)]
+        uris = self._attested_uris(lot)  # one log query for the whole record, not one per attestation
+        return [self.attestation(lot, seq, uri=uris.get(seq, "")) for seq in range(1, count + 1)]
+
+    def _attested_uris(self, lot: bytes, seq: int | None = None) -> dict[int, str]:
+        """The URI of each attestation of ``lot`` (only ``seq`` if given), by number, from ``Attested`` events."""
+        filters: dict[str, Any] = {"lotId": lot} if seq is None else {"lotId": lot, "seq": seq}
+        return {int(e["args"]["seq"]): str(e["args"]["uri"]) for e in self._logs("Attested", filters)}
 
     def acknowledge(self, ref: AlertRef) -> TxReceipt:
         return self._send(self.ledger.functions.acknowledge(ref.lot, ref.seq))

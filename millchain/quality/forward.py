@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from millchain.errors import ConfigError
+from millchain.jsonable import model_json_line
 from millchain.quality.models import AlertNotice, ForwardError
 
 
@@ -39,7 +40,7 @@ class WebhookForwarder:
         self.headers = {"Content-Type": "application/json", "User-Agent": "millchain-qc-watch", **(headers or {})}
 
     def send(self, notice: AlertNotice) -> None:
-        body = notice.model_dump_json().encode()
+        body = model_json_line(notice).encode()
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
@@ -103,7 +104,7 @@ class MqttForwarder:
         return cls(host, int(port or 1883), topic)
 
     def send(self, notice: AlertNotice) -> None:
-        info = self._client.publish(self.topic, notice.model_dump_json(), qos=self.qos)
+        info = self._client.publish(self.topic, model_json_line(notice), qos=self.qos)
         try:
             info.wait_for_publish(timeout=self.timeout)
         except (RuntimeError, ValueError) as exc:

@@ -202,6 +202,8 @@ class Attestation(_Frozen):
     superseded_by: int
     independent: bool
     report_commitment: str
+    uri: str = ""
+    """Where authorised readers fetch the report: from the ``Attested`` event (storage keeps only the commitment)."""
 
     @property
     def is_alert(self) -> bool:

@@ -12,6 +12,7 @@ import click
 from millchain.cli.common import console, emit_json, err_console, json_option, network_options, table
 from millchain.cli.qc.common import quality_client, receipt_line
 from millchain.errors import MillchainError
+from millchain.jsonable import model_json_line
 from millchain.quality import (
     AlertNotice,
     AlertRef,
@@ -137,7 +138,7 @@ def _main_thread() -> bool:
 def _deliver(forwarders: list[Forwarder], as_json: bool) -> Callable[[AlertNotice], None]:
     def deliver(notice: AlertNotice) -> None:
         if as_json:
-            click.echo(notice.model_dump_json())
+            click.echo(model_json_line(notice))  # the very body the forwarders send
         else:
             extra = {
                 "acknowledged": f" by {notice.by}",

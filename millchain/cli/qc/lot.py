@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.tree import Tree
 
-from millchain.cli.common import console, emit_json, json_option, network_options, table
+from millchain.cli.common import console, emit_json, json_option, model_json, network_options, table
 from millchain.cli.qc.common import commit_fields, document_fields, quality_client, receipt_line, show_model
 from millchain.quality import (
     TraceNode,
@@ -85,7 +85,7 @@ def lot_show(lot_label: str, session: Session, as_json: bool) -> None:
     record = client.lot(lot_id(lot_label))
     attestations = client.attestations(lot_id(lot_label))
     if as_json:
-        emit_json({**record.model_dump(mode="json"), "attestations": [a.model_dump(mode="json") for a in attestations]})
+        emit_json({**model_json(record), "attestations": [model_json(a) for a in attestations]})
         return
     show_model(f"lot {lot_label}", record, False)
     table(
