@@ -8,10 +8,10 @@ the parties' own number (a bytes32 label such as ``PO-2025-0042``). Disclosed fi
 invoices are checked by the contract against the order's documents chain (``verify_disclosure``). Amounts are
 token base units; quantities whole units.
 
-One job per module: ``enums`` (constants, the error, the contract's enums), ``parsing`` (ids, basis points,
-addresses as typed), ``order`` (the order, its key, shipment ids), ``typed_data`` (EIP-712 messages),
-``files`` (order files), ``models`` (views), ``flows`` (the four-flow assessment), ``client``
-(SettlementClient).
+One job per module: ``enums`` (constants, the error, the contract's enums), ``parsing`` (order and lot ids,
+basis points as typed; addresses: :func:`millchain.types.parse_address`), ``order`` (the order, its key,
+shipment ids), ``typed_data`` (EIP-712 messages), ``files`` (order files), ``models`` (views), ``flows`` (the
+four-flow assessment), ``client`` (SettlementClient).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Ids and values as typed by people: order and lot ids, basis points, addresses."""
+"""Ids and values as typed by people: order and lot ids, basis points (addresses: millchain.types)."""
 
 from __future__ import annotations
 
