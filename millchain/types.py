@@ -47,3 +47,14 @@ def label_of(value: bytes) -> str:
     if stripped and text.isprintable() and b"\0" not in stripped:
         return text
     return "0x" + value.hex()
+
+
+def parse_address(text: str, *, what: str = "address") -> str:
+    """A checksummed address, or a ConfigError naming ``what`` was wrong."""
+    # Imported here: this module is on the CLI's start-up path, which must not pay for eth_utils.
+    from eth_utils import to_checksum_address
+
+    try:
+        return str(to_checksum_address(text))
+    except (ValueError, TypeError):
+        raise ConfigError(f"{what} {text!r} is not an address (0x + 40 hex digits)") from None

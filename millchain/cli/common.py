@@ -6,16 +6,14 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
+from millchain.jsonable import model_json as model_json  # the CLI's --json form is the SDK's
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,21 +63,6 @@ def checksum_address(text: str, *, what: str) -> str:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-
-
-def model_json(model: BaseModel) -> dict[str, Any]:
-    """``model_dump(mode="json")`` with enums by name (``"status": "ACTIVE"``, not ``1``), nested models too:
-    scripts read names, and numbers change meaning when an enum gains a member."""
-    out: dict[str, Any] = model.model_dump(mode="json")
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, Enum):
-            out[name] = value.name
-        elif hasattr(value, "model_dump"):
-            out[name] = model_json(value)
-        elif isinstance(value, (list, tuple)) and value and hasattr(value[0], "model_dump"):
-            out[name] = [model_json(item) for item in value]
-    return out
 
 
 def emit_json(payload: Any) -> None:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
+from millchain.demo.quality import play_quality_story
 from millchain.demo.settlement import play_settlement_story
 from millchain.errors import ConfigError
-from millchain.quality import play_quality_story
 from millchain.session import Session
 
 PARTS = ("leasing",)

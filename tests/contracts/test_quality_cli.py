@@ -99,6 +99,11 @@ def test_the_whole_flow_from_the_command_line(run: Run, q: World, tmp_path: Path
                               "200", "--defects", "14", "--report", str(report_file), "--save", str(opened),
                               "--uri", "https://lab.example/77", "--json", account=INSPECTOR))
     assert (attestation["ref"], attestation["outcome"], attestation["independent"]) == ("bearings-77#1", "FAIL", True)
+    assert attestation["uri"] == "https://lab.example/77"
+    shown = ok_json(run("lot", "show", "bearings-77", "--json"))
+    assert (shown["producer"], shown["attestation_count"]) == ("axle-supply", 1)
+    assert [(a["ref"], a["outcome"], a["severity"], a["uri"]) for a in shown["attestations"]] == [
+        ("bearings-77#1", "FAIL", "MAJOR", "https://lab.example/77")]
 
     alerts = ok_json(run("alerts", "--org", "tractor-oem", "--pending", "--json"))
     assert [(a["ref"], a["affected"]) for a in alerts] == [
@@ -204,6 +209,7 @@ def test_watch_forwards_notices_to_a_webhook(run: Run, q: World) -> None:
     assert [(n["kind"], n.get("by")) for n in lines] == [
         ("raised", None), ("acknowledged", "mill-plant"), ("acknowledged", "tractor-oem"),
         ("acknowledged", "regulator"), ("acknowledged", "axle-supply")]
+    assert (lines[0]["severity"], lines[0]["outcome"]) == ("MAJOR", "FAIL")  # names, as every --json prints
     assert received == lines
 
 

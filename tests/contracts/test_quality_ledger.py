@@ -431,7 +431,7 @@ def test_attest_appends_to_the_record_with_event_and_view(q: World) -> None:
     assert q(PLANT).attestation(lineage.bearings, 1) == Attestation(
         ref="bearings-1#1", lot_id="bearings-1", seq=1, inspector_org="tuv-lab", outcome=Outcome.FAIL,
         severity=Severity.MAJOR, sample_size=200, defects=14, attested_at=at, supersedes=0, superseded_by=0,
-        independent=True, report_commitment="0x" + finding.report_commitment.hex())
+        independent=True, report_commitment="0x" + finding.report_commitment.hex(), uri="https://lab.example/r/1")
     second, _ = q(SUPPLIER_QC).attest(passed(lineage.bearings))
     assert second.seq == 2
     own = q(PLANT).attestation(lineage.bearings, 2)
