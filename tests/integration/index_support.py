@@ -52,8 +52,12 @@ class ReportingFleet:
         client = LeaseClient(self.session, relayer)
         hasher = UsageReportHasher(lease_domain(self.session.chain.chain_id, client.contract.address))
         # After the lease opened (a report stamped at the opening block's time is stale), and never twice the same.
+        # anvil mines several blocks in one wall-clock second, and the lease refuses a report dated after its block
+        # (it would be clamped to a time already settled): the batch's block is set to the report's second.
         now = max(self.session.chain.now() + 1, self.last_time + 1)
         self.last_time = now
+        answer = self.session.chain.w3.provider.make_request("evm_setNextBlockTimestamp", [now])  # type: ignore[arg-type]
+        assert "error" not in answer, answer
         self.rounds += 1  # runtime: one second per round, never more than the time elapsed
         signed = []
         for machine in self.machines:
