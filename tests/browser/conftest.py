@@ -107,14 +107,15 @@ def stop(console: Console) -> None:
 
 @pytest.fixture(scope="session")
 def demo_session(compiled: Project, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    """The factory day played on a real anvil (the same code as `millchain demo --network anvil`)."""
+    """The factory day played on a real anvil (the same code as `millchain demo --network anvil --keep-state`: the
+    console shows the day, so it is not rolled back)."""
     folder = tmp_path_factory.mktemp("demo-chain")
     with AnvilNode(compiled) as node:
         session = Session(connect("anvil", rpc_url=node.url), project=compiled, deployments_dir=folder / "deployments")
         # In a thread of its own: the demo's oracle runs asyncio.run(), which a test's open browser (Playwright owns
         # the main thread's loop) would refuse.
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(demo.run, session, say=lambda *_: None).result()
+            pool.submit(demo.run, session, say=lambda *_: None, keep_state=True).result()
         yield session
 
 
