@@ -102,6 +102,7 @@ def run_preflight(
         )
     leases = {name: info for name, info in directory.snapshot().items() if info is not None}
     views: dict[int, ChainLease] = submitter.chain_leases(info.lease_id for info in leases.values())
+    chain_now = submitter.chain_time()
     for machine in settings.machines:
         info = leases.get(machine.name)
         if info is None:
@@ -128,7 +129,10 @@ def run_preflight(
                     "chain's, its readings are refused as stale until it catches up",
                 )
             )
-        device_ahead = None if state.last_timestamp is None else state.last_timestamp - int(latest["timestamp"])
+        # Against the time a batch sent now would be stored at (the submitter's chain time: an idle anvil's latest
+        # block can be minutes old while its pending block keeps the node's clock), else every quiet spell on an
+        # automining node would read as a device clock running ahead, and stay in /healthz.
+        device_ahead = None if state.last_timestamp is None else state.last_timestamp - chain_now
         if device_ahead is not None and device_ahead > CLOCK_AHEAD_WARN_S:
             findings.append(
                 Finding(
