@@ -68,6 +68,8 @@ SKIP_MEANING = {
 CHAIN_TIME_RECHECK_S = 2.0
 """Longest wait before a reading held for the chain's time is looked at again: the chain's clock can jump (a node
 catching up, a test chain's time moved on), so the estimate from a second a second is capped."""
+VIEW_TTL_S = 30.0
+"""How long a lease's state read from the chain stands for it before a reading is judged against it anew."""
 HOLD_RECHECK_S = 30.0
 """How often a reading held for a reason only a newer reading resolves is looked at again (no transaction)."""
 RETRY_AFTER_S = 2.0
@@ -164,6 +166,9 @@ class Submitter:
         self._tracked_at = 0.0
         self._waiting_since: float | None = None
         self._nonce_gone_since: dict[int, float] = {}
+        self._views: dict[int, tuple[float, ChainLease]] = {}
+        """Each lease as the chain held it at the last receipt that touched it (or the last look), with when: what
+        a reading about to be sent is judged against, without a call per batch."""
 
     # ------------------------------------------------------------------ one step
 
@@ -288,7 +293,12 @@ class Submitter:
     def _bases(self, lease_ids: set[int]) -> dict[int, ChainLease]:
         """What each lease's next report is judged against: the newest reading of it in flight (assumed to settle),
         else the lease's state on chain."""
-        bases = self.chain_leases(lease_ids)
+        now = time.monotonic()
+        # Another sender (the lessor's re-anchor, a second oracle) can move a lease: a view is trusted VIEW_TTL_S.
+        stale = {i for i in lease_ids if now - self._views.get(i, (-VIEW_TTL_S, None))[0] >= VIEW_TTL_S}
+        if stale:
+            self._views.update((i, (now, view)) for i, view in self.chain_leases(stale).items())
+        bases = {i: self._views[i][1] for i in lease_ids}
         inflight = self.outbox.readings([rid for batch in self.outbox.inflight() for rid in batch.reading_ids])
         for reading in inflight:  # in id order: the newest last
             if reading.lease_id in bases:
@@ -526,6 +536,8 @@ class Submitter:
             if queue:
                 told[queue.popleft().id] = (what, skip)
         chain = self.chain_leases((r.lease_id for r in readings), receipt.block_number)
+        seen_at = time.monotonic()
+        self._views.update((lease_id, (seen_at, view)) for lease_id, view in chain.items())
         tries = self.outbox.tries([r.id for r in readings])
         outcomes: dict[int, Outcome] = {}
         now = time.time()
