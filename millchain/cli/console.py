@@ -109,13 +109,17 @@ def console_command(
         reader.close()
 
 
-def console_hint(session: Session) -> str:
-    """How to open the console on the chain a command just used (the demo ends with it)."""
+def console_hint(session: Session, *, kept: bool = True) -> str:
+    """How to open the console on the chain a command just used (the demo ends with it); ``kept``: whether the
+    demo's day is still on the chain (on a node it is rolled back unless --keep-state)."""
+    replay = "`millchain demo --network anvil --keep-state` and `millchain console --network anvil`"
     if session.chain.embedded:
         return (
             "console: the embedded chain ends with this process; to watch the day in the console run "
-            "`millchain node`, then `millchain demo --network anvil` and `millchain console --network anvil`"
+            f"`millchain node`, then {replay}"
         )
+    if not kept:
+        return f"console: the day was rolled back; to watch it in the console run {replay}"
     url = getattr(session.chain.w3.provider, "endpoint_uri", None)
     where = (
         "--network anvil"

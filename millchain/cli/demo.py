@@ -35,4 +35,4 @@ def demo_command(session: Session, report_path: Path | None, keep_state: bool, a
           f"{session.chain.w3.eth.block_number})", ["contract", "address", "code"],
           [(r["contract"], r["address"], r["code"]) for r in status_rows(session)])
     console.print(f"report: {path.resolve()}")
-    console.print(console_hint(session), highlight=False)
+    console.print(console_hint(session, kept=keep_state), highlight=False)
