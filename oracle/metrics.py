@@ -26,6 +26,11 @@ class Metrics:
         )
         self.rejected = Counter("oracle_readings_rejected", "Readings refused, by reason", ["reason"], registry=r)
         self.transactions = Counter("oracle_transactions", "Batch transactions by event", ["event"], registry=r)
+        self.reopened = Counter(
+            "oracle_readings_reopened",
+            "Readings settled that the chain lost (node restored from an older state, deep reorg), sent again",
+            registry=r,
+        )
         self.outbox_depth = Gauge("oracle_outbox_depth", "Readings pending or in flight", registry=r)
         self.commands = Counter("oracle_commands", "Lock/unlock commands sent", ["command"], registry=r)
         self.latency = Histogram(

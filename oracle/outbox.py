@@ -109,6 +109,16 @@ _READING_COLUMNS = "id, machine, machine_id, lease_id, counter, runtime, timesta
 
 
 @dataclass(frozen=True)
+class SettledHead:
+    """A lease's newest reading the outbox holds as settled, and its anchor reading's id when still kept."""
+
+    id: int
+    counter: int
+    timestamp: int
+    anchor_id: int | None
+
+
+@dataclass(frozen=True)
 class PendingReading:
     id: int
     machine: str
@@ -543,6 +553,32 @@ class Outbox:
                 self._leases_with_readings.discard(lease)
 
     @_serialised
+    def settled_heads(self) -> dict[int, SettledHead]:
+        """Per lease, its newest reading held as settled and its anchor reading (if kept): what the chain must
+        still hold for the outbox's word "settled" to be true."""
+        heads: dict[int, SettledHead] = {}
+        for lease, rid, counter, timestamp in self._db.execute(
+            "SELECT lease_id, id, counter, timestamp FROM readings WHERE id IN (SELECT MAX(id) FROM readings "
+            "WHERE state IN ('settled', 'stale') GROUP BY lease_id)"
+        ).fetchall():
+            anchor = self._db.execute(
+                "SELECT MIN(id) FROM readings WHERE lease_id = ? AND anchor = 1 AND state IN ('settled', 'stale')",
+                (lease,),
+            ).fetchone()[0]
+            heads[int(lease, 16)] = SettledHead(int(rid), int(counter), int(timestamp), anchor)
+        return heads
+
+    @_serialised
+    def reopen(self, ids: Sequence[int], why: str) -> None:
+        """Readings held as settled that the chain no longer holds go back to pending, sent again as they are."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE readings SET state = 'pending', batch_id = NULL, settled_at = NULL, not_before = NULL, "
+                "reason = ? WHERE id = ? AND state IN ('settled', 'stale')",
+                [(why, rid) for rid in ids],
+            )
+
+    @_serialised
     def drop_batch(self, batch: Batch, why: str) -> None:
         """The batch can never be mined (nonce taken, or it reverted): its readings go back to pending,
         unless a newer reading of the same lease arrived meanwhile (that one carries the units)."""
@@ -652,14 +688,15 @@ class Outbox:
     @_serialised
     def prune(self, older_than: float, limit: int = 5_000) -> int:
         """Delete delivered history received before ``older_than`` (unix time), at most ``limit`` readings a call:
-        superseded and settled readings except each lease's newest settled one (status shows it), and the closed
-        batches and attempts no remaining reading refers to. Pending, in-flight and quarantined readings are kept
-        (quarantined ones are what an operator must look into). Returns the readings deleted."""
+        superseded and settled readings except each lease's anchor and newest settled one (status shows it; a chain
+        that lost their blocks is sent them again), and the closed batches and attempts no remaining reading refers
+        to. Pending, in-flight and quarantined readings are kept (quarantined ones are what an operator must look
+        into). Returns the readings deleted."""
         with self._tx() as db:
             cursor = db.execute(
                 "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE state IN ('superseded', 'settled', "
-                "'stale') AND received_at < ? AND id NOT IN (SELECT MAX(id) FROM readings WHERE state IN "
-                "('settled', 'stale') GROUP BY lease_id) LIMIT ?)",
+                "'stale') AND received_at < ? AND anchor = 0 AND id NOT IN (SELECT MAX(id) FROM readings WHERE "
+                "state IN ('settled', 'stale') GROUP BY lease_id) LIMIT ?)",
                 (older_than, limit),
             )
             deleted = cursor.rowcount

@@ -576,7 +576,9 @@ class OracleService:
         return True
 
     def reconcile(self) -> None:
-        """Blocking (chain): each machine's counter seen beside its lease's counter on chain, into metrics."""
+        """Blocking (chain): readings settled in the outbox that the chain lost are sent again; each machine's
+        counter seen beside its lease's counter on chain, into metrics."""
+        self.submitter.resend_lost()
         known = {name: info for name, info in self.directory.snapshot().items() if info is not None}
         views = self.submitter.chain_leases(info.lease_id for info in known.values())
         quarantined = 0

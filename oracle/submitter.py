@@ -166,6 +166,8 @@ class Submitter:
         self._tracked_at = 0.0
         self._waiting_since: float | None = None
         self._nonce_gone_since: dict[int, float] = {}
+        self._hole_since: float | None = None
+        self._hole_checked_at = 0.0
         self._views: dict[int, tuple[float, ChainLease]] = {}
         """Each lease as the chain held it at the last receipt that touched it (or the last look), with when: what
         a reading about to be sent is judged against, without a call per batch."""
@@ -185,6 +187,10 @@ class Submitter:
         head = self.w3.eth.block_number
         now = time.monotonic()
         inflight = self.outbox.inflight()
+        if inflight and now - self._hole_checked_at >= TRACK_EVERY_S:
+            self._hole_checked_at = now
+            if self._nonces_lost(inflight):
+                inflight = self.outbox.inflight()
         # Receipts can only have changed with a new block; a look every TRACK_EVERY_S regardless catches what a
         # head that stands still hides (a node that lost a transaction on a chain mining only on demand).
         if inflight and (head != self._tracked_head or now - self._tracked_at >= TRACK_EVERY_S):
@@ -466,6 +472,65 @@ class Submitter:
             self._replace(batch, last, head)
         elif not self._known(last.tx_hash):
             self._broadcast(last)  # the node lost it (restart, outage): the same bytes again
+
+    def _nonces_lost(self, inflight: list[Batch]) -> bool:
+        """A node restored from an older state (or a reorg deeper than the confirmations) forgets mined
+        transactions: the relayer's nonce on chain falls below our lowest batch in flight, and nothing in the
+        node's pool fills the hole, so those batches can never be mined. After NONCE_TAKEN_AFTER_S of that, every
+        batch in flight goes back to pending and is sent again from the chain's nonce. (If an old transaction is
+        mined after all, its reports are only refused as already held: billing is per counter, never twice.)"""
+        lowest = min(b.nonce for b in inflight)
+        address = self.tx.account.address
+        if self.w3.eth.get_transaction_count(address, "pending") >= lowest:
+            self._hole_since = None
+            return False
+        if self._hole_since is None:
+            self._hole_since = time.monotonic()
+        if time.monotonic() - self._hole_since < NONCE_TAKEN_AFTER_S:
+            return False
+        self._hole_since = None
+        mined = self.w3.eth.get_transaction_count(address, "latest")
+        log.warning(
+            "the node lost the relayer's transactions from nonce %d (its state is older than ours: restored, or a "
+            "deep reorg); %d batches in flight go back to pending and are sent again from nonce %d",
+            mined,
+            len(inflight),
+            mined,
+        )
+        self.metrics.transactions.labels("nonce_hole").inc()
+        for batch in inflight:
+            self.outbox.drop_batch(batch, f"resent: the node lost nonces {mined}..{lowest - 1}")
+        self._views.clear()
+        return True
+
+    def resend_lost(self) -> int:
+        """Readings the outbox holds as settled that the chain no longer holds (a node restored from an older
+        state, a reorg deeper than the confirmations) go back to pending: "settled" stays true of the chain.
+        A lease whose anchor is gone too gets its anchor reading again first, so the units between it and the
+        newest reading are billed rather than skipped as a new anchor. A lease the lessor re-anchored holds a
+        report newer than the reading: nothing is lost there. Returns the readings sent again."""
+        heads = self.outbox.settled_heads()  # before the chain's view: a reading settled meanwhile is in both
+        if not heads:
+            return 0
+        chain = self.chain_leases(heads)
+        reopen: list[int] = []
+        for lease_id, head in heads.items():
+            view = chain[lease_id]
+            if view.anchored and (view.last_counter >= head.counter or view.last_timestamp >= head.timestamp):
+                continue
+            if not view.anchored and head.anchor_id is not None and head.anchor_id != head.id:
+                reopen.append(head.anchor_id)
+            reopen.append(head.id)
+        if reopen:
+            log.warning(
+                "the chain no longer holds %d readings the outbox had settled (node restored from an older state, "
+                "or a deep reorg); sent again",
+                len(reopen),
+            )
+            self.outbox.reopen(reopen, "chain_lost: the block that settled it is gone; sent again")
+            self.metrics.reopened.inc(len(reopen))
+            self._views.clear()
+        return len(reopen)
 
     def _known(self, tx_hash: str) -> bool:
         try:

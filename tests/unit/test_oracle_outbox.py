@@ -175,3 +175,27 @@ def test_prune_keeps_what_status_and_audit_need_and_deletes_old_delivered_histor
     status = {row["machine"]: row for row in box.status()}["press-01"]
     assert (status["last_settled"], status["pending"]) == (1, 1)
     assert [r.counter for r in box.pending(10)] == [3]
+
+
+def settle(box: Outbox, nonce: int) -> list[int]:
+    batch = box.open_batch(nonce, box.pending(10), attempt(f"0x{nonce:02x}"))
+    box.finish_batch(batch, {rid: Outcome("settled") for rid in batch.reading_ids})
+    return batch.reading_ids
+
+
+def test_a_chain_that_lost_settlements_gets_the_anchor_and_the_newest_settled_reading_again(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    [anchor] = box.accept_many([dataclasses.replace(reading(1), anchor=True, received_at=1.0)])
+    settle(box, 0)
+    box.accept_many([dataclasses.replace(reading(2), received_at=1.0)])
+    settle(box, 1)
+    [newest] = box.accept_many([dataclasses.replace(reading(3), received_at=1.0)])
+    settle(box, 2)
+    # Pruning keeps what a lost chain needs again: the anchor and the newest settled reading.
+    assert box.prune(older_than=time.time()) == 1
+    [head] = box.settled_heads().values()
+    assert (head.id, head.counter, head.timestamp, head.anchor_id) == (newest, 3, 1003, anchor)
+    box.reopen([anchor, newest], "chain_lost: the block that settled it is gone; sent again")
+    assert [r.counter for r in box.pending(10)] == [1, 3]
+    assert box.settled_heads() == {}
+    assert box.status()[0]["last_settled"] is None
