@@ -1,6 +1,6 @@
 """Oracle benchmarks on this machine against a real anvil; figures compared with targets and a snapshot.
 
-    python -m scripts.bench_oracle [--machines 1000] [--seconds 30] [--update]
+    python -m scripts.bench_oracle [--machines 1000] [--seconds 30] [--python VENV/bin/python] [--update]
 
 1. signing: UsageReports signed per second on one core (DeviceSigner, coincurve).
 2. throughput and memory: the oracle as its own process (`python -m oracle`) with N simulated machines
@@ -103,12 +103,16 @@ def settled_updates(outbox: Path) -> tuple[int, list[float]]:
     return covered, latencies
 
 
-def run_oracle(config: Path, seconds: float, log: Path) -> tuple[int, float, int]:
-    """Run the oracle process for ``seconds``; returns (pid's peak RSS in MB is read before stop) ..."""
+def run_oracle(config: Path, seconds: float, log: Path, python: Path) -> tuple[int, float, int]:
+    """Run the oracle process for ``seconds`` with ``python``; returns (exit code, peak RSS in MB read before the
+    stop, pid). It runs in the config's folder, outside the checkout: ``python -m oracle`` imports the oracle that
+    interpreter has installed (an edge box's wheel, or the checkout's editable install), never the working tree
+    by accident."""
     env = {**os.environ, "ORACLE_DEVICE_PASSWORD": PASSWORD}
+    env.pop("PYTHONPATH", None)
     with open(log, "wb") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "oracle", "--config", str(config), "--log-level", "WARNING"],
-                                   env=env, stdout=handle, stderr=handle)
+        process = subprocess.Popen([str(python), "-m", "oracle", "--config", str(config), "--log-level", "WARNING"],
+                                   env=env, stdout=handle, stderr=handle, cwd=config.parent)
     time.sleep(seconds)
     rss = peak_rss_mb(process.pid)
     process.send_signal(signal.SIGTERM)
@@ -117,7 +121,7 @@ def run_oracle(config: Path, seconds: float, log: Path) -> tuple[int, float, int
 
 
 def bench_fleet(session: Session, node: AnvilNode, machines: int, seconds: float, rate_hz: float,
-                work: Path) -> dict[str, float]:
+                work: Path, python: Path) -> dict[str, float]:
     names = [f"bench-{rate_hz:g}hz-{i:04d}" for i in range(machines)]
     started = time.perf_counter()
     fleet = lease_fleet(session, names, escrow=10**12, price_per_unit=1, max_rate_per_hour=360_000)
@@ -125,7 +129,7 @@ def bench_fleet(session: Session, node: AnvilNode, machines: int, seconds: float
     folder = work / f"run-{machines}-{rate_hz:g}"
     assert session.store.folder is not None
     config = write_config(folder, node.url, session.store.folder, fleet, rate_hz)
-    code, rss, _ = run_oracle(config, seconds, folder / "oracle.log")
+    code, rss, _ = run_oracle(config, seconds, folder / "oracle.log", python)
     if code != 0:
         raise SystemExit(f"oracle exited {code}: {(folder / 'oracle.log').read_text()[-2000:]}")
     covered, latencies = settled_updates(folder / "outbox.sqlite")
@@ -135,7 +139,7 @@ def bench_fleet(session: Session, node: AnvilNode, machines: int, seconds: float
             "median_latency_s": statistics.median(latencies) if latencies else float("nan")}
 
 
-def compare(results: dict[str, float], snapshot: dict[str, float]) -> list[str]:
+def compare(results: dict[str, Any], snapshot: dict[str, Any]) -> list[str]:
     problems = []
     for key, target in TARGETS.items():
         value = results.get(key)
@@ -159,10 +163,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--update", action="store_true", help="record these figures as the new snapshot")
     parser.add_argument("--workdir", type=Path, default=None, help="keep configs, outboxes and logs here")
+    parser.add_argument("--python", type=Path, default=Path(sys.executable),
+                        help="the interpreter that runs the oracle, e.g. a venv with only the installed wheel "
+                             "(an edge box); default: this one")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    results: dict[str, float] = {"signatures_per_s": bench_signing()}
+    results: dict[str, Any] = {"signatures_per_s": bench_signing()}
     print(f"signing: {results['signatures_per_s']:,.0f} reports/s on one core", flush=True)
     project = find_project()
     with tempfile.TemporaryDirectory() as tmp, AnvilNode(project, extra=["--gas-limit", "60000000"]) as node:
@@ -170,10 +177,10 @@ def main() -> None:
         session = Session(connect("anvil", rpc_url=node.url), project=project, deployments_dir=work / "deployments")
         session.compile()
         session.deploy()
-        fleet = bench_fleet(session, node, args.machines, args.seconds, 4.0, work)
+        fleet = bench_fleet(session, node, args.machines, args.seconds, 4.0, work, args.python)
         print(f"throughput: {args.machines} machines at 4 Hz: {fleet['settled_updates_per_s']:,.0f} settled updates/s, "
               f"peak RSS {fleet['peak_rss_mb']:.0f} MB", flush=True)
-        latency = bench_fleet(session, node, args.machines // 2, args.seconds, 1.0, work)
+        latency = bench_fleet(session, node, args.machines // 2, args.seconds, 1.0, work, args.python)
         print(f"latency: {args.machines // 2} machines at 1 Hz: p95 {latency['p95_latency_s']:.2f} s, "
               f"median {latency['median_latency_s']:.2f} s", flush=True)
     results.update({"settled_updates_per_s": fleet["settled_updates_per_s"], "peak_rss_mb": fleet["peak_rss_mb"],
@@ -181,7 +188,7 @@ def main() -> None:
                     # Speed figures depend on what else runs on the machine (the benchmark's own anvil and
                     # oracle included at the end): recorded with them, not compared.
                     "load_average_1m_start": round(load_before, 2), "load_average_1m_end": round(os.getloadavg()[0], 2),
-                    "cpus": os.cpu_count() or 0})
+                    "cpus": os.cpu_count() or 0, "oracle_python": str(args.python)})
     snapshot = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.is_file() else {}
     problems = compare(results, snapshot)
     print(json.dumps(results, indent=2))
