@@ -7,11 +7,10 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
-import time
 from pathlib import Path
 
 from millchain.errors import ChainError, ConfigError
+from millchain.localserver import LocalServer
 from millchain.project import Project
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -83,53 +82,22 @@ def anvil_command(project: Project, *, port: int, state: Path | None = None,
     return cmd + (extra or [])
 
 
-class AnvilNode:
+class AnvilNode(LocalServer):
     """A child anvil process on 127.0.0.1; ``start`` returns once it answers JSON-RPC."""
+
+    name = "anvil"
+    error = ChainError
 
     def __init__(self, project: Project, *, port: int | None = None, state: Path | None = None,
                  extra: list[str] | None = None) -> None:
+        super().__init__(port or free_port())
         self.project = project
-        self.port = port or free_port()
         self.state = state
         self.extra = extra or []
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> AnvilNode:
-        cmd = anvil_command(self.project, port=self.port, state=self.state, extra=self.extra)
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise ChainError(f"anvil exited at start (code {self.process.returncode}): {err.strip()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise ChainError(f"anvil did not listen on port {self.port} within {timeout:.0f} s")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop gracefully (SIGTERM lets anvil dump its state), killing it if it hangs."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-
-    def __enter__(self) -> AnvilNode:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def command(self) -> list[str]:
+        return anvil_command(self.project, port=self.port, state=self.state, extra=self.extra)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import time
 from pathlib import Path
 
 from millchain.errors import ConfigError, MillchainError
+from millchain.localserver import LocalServer
 
 
 class SoftwareTpmError(MillchainError):
@@ -41,28 +40,31 @@ def free_port_pair() -> int:
     raise SoftwareTpmError("no two consecutive free TCP ports on 127.0.0.1 for swtpm")
 
 
-class SoftwareTpm:
+class SoftwareTpm(LocalServer):
     """swtpm in socket mode, its state (keys persisted with EvictControl included) kept in ``state_dir``.
 
     Stopping and starting it again on the same ``state_dir`` is what a power cycle of an edge box is to its TPM:
     persistent objects survive, transient ones do not."""
 
+    name = "swtpm"
+    error = SoftwareTpmError
+    start_timeout = 10.0
+
     def __init__(self, state_dir: Path, *, port: int | None = None) -> None:
+        super().__init__(port or free_port_pair())
         self.state_dir = state_dir
-        self.port = port or free_port_pair()
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def tcti(self) -> str:
         """The TCTI configuration string tpm2-tss (and tpm2-pytss's ``ESAPI``) connects with."""
         return f"swtpm:host=127.0.0.1,port={self.port}"
 
-    def start(self, timeout: float = 10.0) -> SoftwareTpm:
+    def command(self) -> list[str]:
         binary = shutil.which("swtpm")
         if binary is None:
             raise ConfigError("swtpm not found: install the Debian packages swtpm swtpm-tools (scripts/dev does)")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [
+        return [
             binary, "socket", "--tpm2",
             "--tpmstate", f"dir={self.state_dir}",
             "--server", f"type=tcp,port={self.port},bindaddr=127.0.0.1",
@@ -70,37 +72,3 @@ class SoftwareTpm:
             # The emulator initialises itself and runs TPM2_Startup(CLEAR), as a platform's firmware would.
             "--flags", "not-need-init,startup-clear",
         ]  # fmt: skip
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise SoftwareTpmError(f"swtpm exited at start (code {self.process.returncode}): {err.strip()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise SoftwareTpmError(f"swtpm did not listen on port {self.port} within {timeout:.0f} s")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (swtpm saves its state), killing it if it hangs."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-        self.process = None
-
-    def __enter__(self) -> SoftwareTpm:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
