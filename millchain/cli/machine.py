@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, cast
 
 import click
+from click.decorators import FC
 from hexbytes import HexBytes
 
 from millchain.cli.common import console, emit_json, err_console, json_option, model_json, network_options, table
@@ -37,24 +42,54 @@ def _show(client: MachineRegistryClient, label: str, as_json: bool) -> Machine:
     return machine
 
 
-def _key_choice(signer: str | None, p256_public_key: str | None, tpm: str | None = None) -> bytes | None:
-    """The P-256 key given as hex, or None for the secp256k1 ``signer`` or a key ``--tpm`` creates; exactly one
-    of the three must be given."""
-    if sum(x is not None for x in (signer, p256_public_key, tpm)) != 1:
-        raise ConfigError(
-            "give one of --signer ADDRESS (secp256k1), --p256-public-key HEX (P-256) or --tpm TCTI "
-            "(a P-256 key created and attested in a TPM)"
-        )
-    return None if p256_public_key is None else parse_p256_public_key(p256_public_key)
-
-
 MAKER_CA_PASSWORD_ENV = "MILLCHAIN_MAKER_CA_PASSWORD"
 
 
-def tpm_options(command: click.decorators.FC) -> click.decorators.FC:
-    """Options of ``--tpm``: where the key goes, the maker's CA that certifies the TPM's attestation key, the
-    trust anchor the evidence must chain to, and where the evidence bundle is written."""
+@dataclass(frozen=True)
+class KeyChoice:
+    """The device key a command was given: a secp256k1 address, a P-256 public key in hex, or a TPM in which to
+    create and attest one (with what the attestation needs)."""
+
+    signer: str | None
+    p256_public_key: str | None
+    evidence_hash: str
+    tpm: str | None
+    tpm_handle: str
+    maker_ca_cert: Path | None
+    maker_ca_key: Path | None
+    ak_certificate: Path | None
+    trust_anchor: Path | None
+    evidence_out: Path | None
+
+    def resolve(self, label: str) -> tuple[str | None, bytes | None, bytes]:
+        """(secp256k1 signer, P-256 public key, evidence hash); exactly one of the three ways must be given. A TPM
+        key is created and attested here, its evidence checked and written, before anything is registered."""
+        if sum(x is not None for x in (self.signer, self.p256_public_key, self.tpm)) != 1:
+            raise ConfigError(
+                "give one of --signer ADDRESS (secp256k1), --p256-public-key HEX (P-256) or --tpm TCTI "
+                "(a P-256 key created and attested in a TPM)"
+            )
+        evidence = to_bytes32(self.evidence_hash, what="--evidence-hash")
+        if self.tpm is not None:
+            p256, evidence = _provision(
+                label, self.tpm, self.tpm_handle, self.maker_ca_cert, self.maker_ca_key, self.ak_certificate,
+                self.trust_anchor, self.evidence_out,
+            )  # fmt: skip
+            return None, p256, evidence
+        if self.p256_public_key is not None:
+            return None, parse_p256_public_key(self.p256_public_key), evidence
+        return self.signer, None, evidence
+
+
+def key_options(*, signer_help: str, p256_help: str, evidence_help: str) -> Callable[[FC], FC]:
+    """The options that choose a device key (--signer, --p256-public-key, --evidence-hash, and --tpm with where
+    the key goes, the maker's CA that certifies the TPM's attestation key, the trust anchor the evidence must
+    chain to and where the evidence bundle is written), handed to the command as one ``key: KeyChoice``."""
+    pem = click.Path(exists=True, dir_okay=False, path_type=Path)
     options = [
+        click.option("--signer", default=None, help=signer_help),
+        click.option("--p256-public-key", default=None, help=p256_help),
+        click.option("--evidence-hash", default=ZERO32, show_default=True, help=evidence_help),
         click.option(
             "--tpm",
             "tpm",
@@ -71,25 +106,25 @@ def tpm_options(command: click.decorators.FC) -> click.decorators.FC:
         ),
         click.option(
             "--maker-ca-cert",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=pem,
             default=None,
             help="With --tpm: the maker's CA certificate (PEM) that issues the attestation key's certificate.",
         ),
         click.option(
             "--maker-ca-key",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=pem,
             default=None,
             help=f"With --maker-ca-cert: its private key (PEM; password in ${MAKER_CA_PASSWORD_ENV}).",
         ),
         click.option(
             "--ak-certificate",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=pem,
             default=None,
             help="With --tpm, instead of the maker CA: the AK certificate chain issued earlier (PEM, AK first).",
         ),
         click.option(
             "--trust-anchor",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=pem,
             default=None,
             help="With --tpm: the trust anchor(s) (PEM) the evidence must chain to; checked before registering.",
         ),
@@ -100,9 +135,20 @@ def tpm_options(command: click.decorators.FC) -> click.decorators.FC:
             help="With --tpm: where to write the evidence bundle (JSON) whose hash the registry records.",
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    names = [field.name for field in fields(KeyChoice)]
+
+    def decorate(command: FC) -> FC:
+        @functools.wraps(command)
+        def with_key(**kwargs: Any) -> Any:
+            key = KeyChoice(**{name: kwargs.pop(name) for name in names})
+            return command(key=key, **kwargs)
+
+        decorated: Any = with_key
+        for option in reversed(options):
+            decorated = option(decorated)
+        return cast(FC, decorated)
+
+    return decorate
 
 
 def _provision(label: str, tcti: str, handle: str, maker_ca_cert: Path | None, maker_ca_key: Path | None,
@@ -171,19 +217,11 @@ def machine() -> None:
 
 @machine.command("register")
 @click.argument("machine_label", metavar="MACHINE_ID")
-@click.option("--signer", default=None, help="Address of the device's secp256k1 signing key.")
-@click.option(
-    "--p256-public-key",
-    default=None,
-    help="The device's P-256 public key in hex (x ‖ y, or 04 ‖ x ‖ y), e.g. from a TPM or secure element.",
+@key_options(
+    signer_help="Address of the device's secp256k1 signing key.",
+    p256_help="The device's P-256 public key in hex (x ‖ y, or 04 ‖ x ‖ y), e.g. from a TPM or secure element.",
+    evidence_help="With --p256-public-key: hash of the key's hardware attestation evidence (docs/tpm.md).",
 )
-@click.option(
-    "--evidence-hash",
-    default=ZERO32,
-    show_default=True,
-    help="With --p256-public-key: hash of the key's hardware attestation evidence (docs/tpm.md).",
-)
-@tpm_options
 @click.option("--owner", default=None, help="Owning organisation's account [default: the sender].")
 @click.option(
     "--commitment",
@@ -194,32 +232,13 @@ def machine() -> None:
 @network_options
 @json_option
 def register(
-    machine_label: str,
-    signer: str | None,
-    p256_public_key: str | None,
-    evidence_hash: str,
-    tpm: str | None,
-    tpm_handle: str,
-    maker_ca_cert: Path | None,
-    maker_ca_key: Path | None,
-    ak_certificate: Path | None,
-    trust_anchor: Path | None,
-    evidence_out: Path | None,
-    owner: str | None,
-    commitment: str,
-    session: Session,
-    as_json: bool,
+    machine_label: str, key: KeyChoice, owner: str | None, commitment: str, session: Session, as_json: bool
 ) -> None:
     """Register MACHINE_ID (a label of up to 32 bytes, or 0x + 64 hex) with a secp256k1 or a P-256 key, or with
     a P-256 key created and attested in a TPM (--tpm)."""
     client = MachineRegistryClient(session)
-    p256 = _key_choice(signer, p256_public_key, tpm)
     metadata = to_bytes32(commitment, what="commitment")
-    evidence = to_bytes32(evidence_hash, what="--evidence-hash")
-    if tpm is not None:
-        p256, evidence = _provision(
-            machine_label, tpm, tpm_handle, maker_ca_cert, maker_ca_key, ak_certificate, trust_anchor, evidence_out
-        )
+    signer, p256, evidence = key.resolve(machine_label)
     if p256 is not None:
         receipt = client.register_p256(
             machine_id(machine_label), p256, owner=owner, metadata=metadata, evidence_hash=evidence
@@ -234,44 +253,18 @@ def register(
 
 @machine.command("rotate-key")
 @click.argument("machine_label", metavar="MACHINE_ID")
-@click.option(
-    "--signer",
-    default=None,
-    help="The new device key (secp256k1 address); the old one stays valid only for reports timestamped before now.",
+@key_options(
+    signer_help="The new device key (secp256k1 address); the old one stays valid only for reports timestamped "
+    "before now.",
+    p256_help="The new device key as a P-256 public key in hex.",
+    evidence_help="With --p256-public-key: hash of the key's hardware attestation evidence.",
 )
-@click.option("--p256-public-key", default=None, help="The new device key as a P-256 public key in hex.")
-@click.option(
-    "--evidence-hash",
-    default=ZERO32,
-    show_default=True,
-    help="With --p256-public-key: hash of the key's hardware attestation evidence.",
-)
-@tpm_options
 @network_options
 @json_option
-def rotate_key(
-    machine_label: str,
-    signer: str | None,
-    p256_public_key: str | None,
-    evidence_hash: str,
-    tpm: str | None,
-    tpm_handle: str,
-    maker_ca_cert: Path | None,
-    maker_ca_key: Path | None,
-    ak_certificate: Path | None,
-    trust_anchor: Path | None,
-    evidence_out: Path | None,
-    session: Session,
-    as_json: bool,
-) -> None:
+def rotate_key(machine_label: str, key: KeyChoice, session: Session, as_json: bool) -> None:
     """Replace the device signing key of MACHINE_ID (with a secp256k1 or a P-256 key, or a TPM key: --tpm)."""
     client = MachineRegistryClient(session)
-    p256 = _key_choice(signer, p256_public_key, tpm)
-    evidence = to_bytes32(evidence_hash, what="--evidence-hash")
-    if tpm is not None:
-        p256, evidence = _provision(
-            machine_label, tpm, tpm_handle, maker_ca_cert, maker_ca_key, ak_certificate, trust_anchor, evidence_out
-        )
+    signer, p256, evidence = key.resolve(machine_label)
     if p256 is not None:
         receipt = client.rotate_key_p256(machine_id(machine_label), p256, evidence_hash=evidence)
     else:
