@@ -352,12 +352,16 @@ class Outbox:
     def has_readings(self, lease_id: int) -> bool:
         """Whether any reading of this lease was ever accepted (other than ones the chain refused). The intake
         asks for every reading of a lease not yet anchored on chain, so it is answered from memory."""
+        return hex(lease_id) in self._lease_set()
+
+    def _lease_set(self) -> set[str]:
+        """The leases (hex) with readings other than refused ones, kept in memory once read."""
         if self._leases_with_readings is None:
             self._leases_with_readings = {
                 row[0]
                 for row in self._db.execute("SELECT DISTINCT lease_id FROM readings WHERE state != 'quarantined'")
             }
-        return hex(lease_id) in self._leases_with_readings
+        return self._leases_with_readings
 
     @_serialised
     def pending(self, limit: int) -> list[PendingReading]:
@@ -555,17 +559,32 @@ class Outbox:
     @_serialised
     def settled_heads(self) -> dict[int, SettledHead]:
         """Per lease, its newest reading held as settled and its anchor reading (if kept): what the chain must
-        still hold for the outbox's word "settled" to be true."""
+        still hold for the outbox's word "settled" to be true. Index seeks per lease (the reconciliation asks
+        every few seconds, and a day's outbox holds millions of readings)."""
         heads: dict[int, SettledHead] = {}
-        for lease, rid, counter, timestamp in self._db.execute(
-            "SELECT lease_id, id, counter, timestamp FROM readings WHERE id IN (SELECT MAX(id) FROM readings "
-            "WHERE state IN ('settled', 'stale') GROUP BY lease_id)"
-        ).fetchall():
+        for lease in self._lease_set():
+            newest = max(
+                (
+                    rid
+                    for (rid,) in (
+                        self._db.execute(
+                            "SELECT MAX(id) FROM readings WHERE state = ? AND lease_id = ?", (state, lease)
+                        ).fetchone()
+                        for state in DELIVERED
+                    )
+                    if rid is not None
+                ),
+                default=None,
+            )
+            if newest is None:
+                continue
+            counter, timestamp = self._db.execute(
+                "SELECT counter, timestamp FROM readings WHERE id = ?", (newest,)
+            ).fetchone()
             anchor = self._db.execute(
-                "SELECT MIN(id) FROM readings WHERE lease_id = ? AND anchor = 1 AND state IN ('settled', 'stale')",
-                (lease,),
+                "SELECT MIN(id) FROM readings WHERE state = 'settled' AND lease_id = ? AND anchor = 1", (lease,)
             ).fetchone()[0]
-            heads[int(lease, 16)] = SettledHead(int(rid), int(counter), int(timestamp), anchor)
+            heads[int(lease, 16)] = SettledHead(int(newest), int(counter), int(timestamp), anchor)
         return heads
 
     @_serialised
