@@ -26,6 +26,10 @@ class LocalServer:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def diagnostics(self) -> str:
+        """What else explains a failed start (a log file's tail): appended to the error."""
+        return ""
+
     def start(self, timeout: float | None = None) -> Self:
         """Start and return once the server accepts TCP connections on its port (within ``start_timeout``)."""
         timeout = self.start_timeout if timeout is None else timeout
@@ -34,14 +38,20 @@ class LocalServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise self.error(f"{self.name} exited at start (code {self.process.returncode}): {err.strip()}")
+                raise self.error(
+                    f"{self.name} exited at start (code {self.process.returncode}): {err.strip()}{self._more()}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise self.error(f"{self.name} did not listen on port {self.port} within {timeout:.0f} s")
+        raise self.error(f"{self.name} did not listen on port {self.port} within {timeout:.0f} s{self._more()}")
+
+    def _more(self) -> str:
+        more = self.diagnostics()
+        return f"\n{more}" if more else ""
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (anvil dumps its state, swtpm saves its own), killing the process if it hangs."""

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from millchain.localserver import LocalServer
 from millchain.node import free_port
 from oracle.sources.simulator import OpcUaMachineServer, SimulatedMachine
 
@@ -30,24 +28,18 @@ def mosquitto_binary() -> str | None:
     return next((p for p in MOSQUITTO_CANDIDATES if Path(p).is_file()), None)
 
 
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-@dataclass
-class MosquittoBroker:
+class MosquittoBroker(LocalServer):
     """A mosquitto process on ``host:port``, configured from a file in ``workdir`` (no persistence,
     anonymous access, loopback only). :meth:`restart` keeps the port, for reconnection tests."""
 
-    binary: str
-    workdir: Path
-    host: str = "127.0.0.1"
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    name = "mosquitto"
+    start_timeout = 10.0
+
+    def __init__(self, binary: str, workdir: Path, port: int | None = None) -> None:
+        super().__init__(port or free_port())
+        self.binary = binary
+        self.workdir = workdir
+        self.host = "127.0.0.1"
 
     @property
     def config(self) -> Path:
@@ -57,7 +49,7 @@ class MosquittoBroker:
     def log(self) -> Path:
         return self.workdir / "mosquitto.log"
 
-    def start(self, timeout: float = 10.0) -> MosquittoBroker:
+    def command(self) -> list[str]:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config.write_text(
             f"listener {self.port} {self.host}\n"
@@ -68,43 +60,18 @@ class MosquittoBroker:
             # A flood test publishes thousands of QoS 1 messages at once: don't let the broker be the limit.
             "max_queued_messages 100000\n"
         )
-        self.process = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while not _listening(self.host, self.port):
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-                raise RuntimeError(f"mosquitto exited with {self.process.returncode}: {err}{self._log_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout} s{self._log_tail()}")
-            time.sleep(0.02)
-        return self
+        return [self.binary, "-c", str(self.config)]
 
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        if process.stderr is not None:
-            process.stderr.close()
+    def diagnostics(self) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+        except OSError:
+            return ""
 
     def restart(self, downtime: float = 0.0) -> None:
         self.stop()
         time.sleep(downtime)
         self.start()
-
-    def _log_tail(self) -> str:
-        try:
-            return "\n" + "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
-        except OSError:
-            return ""
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,16 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from millchain.node import AnvilNode, free_port
+from millchain.node import AnvilNode
 from millchain.project import Project
 from millchain.quality import AlertWatcher, MqttForwarder, org_id, play_quality_story
 from millchain.session import Session
 from tests.contracts.test_quality_scenario import EXPECTED, build_world, run_scenario
+from tests.oracle_fixtures import MosquittoBroker
 
 pytestmark = pytest.mark.integration
-
-MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-
 
 def test_the_scenario_on_anvil_matches_the_embedded_chain(anvil_session: Session) -> None:
     anvil_session.deploy()
@@ -41,31 +38,6 @@ def test_the_demo_story_plays_twice_on_one_anvil_chain(anvil_session: Session) -
     assert (first["claim"]["id"], second["claim"]["id"]) == (1, 2)
     assert first["affected"] == ["axle-supply", "mill-plant", "tractor-oem", "regulator"]
     assert first["disclosed_field"]["verified_on_chain"]
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> tuple[str, int]:
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto is not installed")
-    port = free_port()
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import socket
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("mosquitto did not start")
-    yield "127.0.0.1", port
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def _subscribe(host: str, port: int, topic: str) -> tuple[list[dict[str, object]], threading.Event, object]:
@@ -93,8 +65,8 @@ def _wait_for(predicate: object, timeout: float = 20.0) -> None:
     raise AssertionError("timed out")
 
 
-def test_alerts_reach_an_mqtt_topic(anvil_session: Session, broker: tuple[str, int]) -> None:
-    host, port = broker
+def test_alerts_reach_an_mqtt_topic(anvil_session: Session, mosquitto: MosquittoBroker) -> None:
+    host, port = mosquitto.host, mosquitto.port
     messages, _, subscriber = _subscribe(host, port, "plant/qc/alerts")
     anvil_session.deploy()
     play_quality_story(anvil_session, say=lambda *a: None)
@@ -115,8 +87,8 @@ def test_alerts_reach_an_mqtt_topic(anvil_session: Session, broker: tuple[str, i
 
 
 def test_qc_watch_process_forwards_live_alerts_to_mqtt(compiled: Project, anvil: AnvilNode,
-                                                       broker: tuple[str, int], tmp_path: Path) -> None:
-    host, port = broker
+                                                       mosquitto: MosquittoBroker, tmp_path: Path) -> None:
+    host, port = mosquitto.host, mosquitto.port
     messages, _, subscriber = _subscribe(host, port, "oem/alerts")
     env = {**os.environ, "MILLCHAIN_DEPLOYMENTS_DIR": str(tmp_path / "deployments")}
     from millchain.chain import connect
