@@ -51,7 +51,7 @@ def _static_word_decoder(kind: str) -> Any:
     return None
 
 
-def _hashed_in_topic(kind: str) -> bool:
+def hashed_in_topic(kind: str) -> bool:
     return kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("(")
 
 
@@ -69,7 +69,7 @@ class EventSpec:
         args: dict[str, Any] = {}
         for (arg, kind), topic in zip(self.indexed, log.topics[1:], strict=True):
             word = _static_word_decoder(kind)
-            args[arg] = topic if _hashed_in_topic(kind) or word is None else word(topic)
+            args[arg] = topic if hashed_in_topic(kind) or word is None else word(topic)
         data = log.data
         if self.words is not None:
             for i, (arg, word) in enumerate(zip(self.data_names, self.words, strict=True)):

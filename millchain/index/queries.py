@@ -50,13 +50,18 @@ def lease_key(lease_id: int) -> bytes:
     return lease_id.to_bytes(32, "big")
 
 
-def statement_lines(store: IndexStore, lease_id: int) -> list[StatementLine]:
-    """Every UsageSettled of a lease, in chain order, with its block's time."""
+def _before(upto: int | None) -> int:
+    """The first row id past block ``upto`` (None: no bound)."""
+    return row_id(upto + 1, 0) if upto is not None else 2**62
+
+
+def statement_lines(store: IndexStore, lease_id: int, *, upto: int | None = None) -> list[StatementLine]:
+    """Every UsageSettled of a lease (up to block ``upto``), in chain order, with its block's time."""
     rows = store.query(
         "SELECT u.block_number, b.timestamp, u.counter, u.units, u.amount, u.tx_hash FROM usage u "
         "JOIN blocks b ON b.number = u.block_number "
-        "WHERE u.lease = (SELECT key FROM leases WHERE lease_id = ?) ORDER BY u.id",
-        (lease_key(lease_id),),
+        "WHERE u.lease = (SELECT key FROM leases WHERE lease_id = ?) AND u.id < ? ORDER BY u.id",
+        (lease_key(lease_id), _before(upto)),
     )
     return [
         StatementLine(
@@ -71,9 +76,9 @@ def statement_lines(store: IndexStore, lease_id: int) -> list[StatementLine]:
     ]
 
 
-def statement(store: IndexStore, lease: Lease) -> Statement:
-    """The same :class:`Statement` as ``LeaseClient.statement``, read from the index."""
-    return Statement(lease=lease, lines=statement_lines(store, lease.lease_id))
+def statement(store: IndexStore, lease: Lease, *, upto: int | None = None) -> Statement:
+    """The same :class:`Statement` as ``LeaseClient.statement``, read from the index (up to block ``upto``)."""
+    return Statement(lease=lease, lines=statement_lines(store, lease.lease_id, upto=upto))
 
 
 @dataclass(frozen=True)
@@ -191,3 +196,43 @@ def fleet(store: IndexStore, *, day_start: int) -> list[FleetRow]:
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """An indexed log as stored: where it came from and its arguments as JSON values (bytes as 0x hex)."""
+
+    block_number: int
+    log_index: int
+    block_hash: bytes
+    tx_hash: bytes
+    args: dict[str, Any]
+
+
+def logs(
+    store: IndexStore,
+    contract: str,
+    event: str,
+    *,
+    subject: bytes | None = None,
+    from_block: int = 0,
+    upto: int | None = None,
+) -> list[LogRow]:
+    """One event of one contract (its deployment name), oldest first, in blocks ``from_block``..``upto``; with
+    ``subject``, only the logs whose first indexed argument is that topic. One statement on events_by_subject
+    (with a subject) or events_by_contract (without)."""
+    where = ["event = ?", "contract = ?", "id >= ?", "id < ?"]
+    params: list[Any] = [event, contract, row_id(max(from_block, 0), 0), _before(upto)]
+    if subject is not None:
+        where.append("subject = ?")
+        params.append(subject)
+    rows = store.query(
+        "SELECT block_number, log_index, block_hash, tx_hash, args FROM events WHERE "
+        + " AND ".join(where)
+        + " ORDER BY id",
+        params,
+    )
+    return [
+        LogRow(int(number), int(index), bytes(block), bytes(tx), json.loads(args))
+        for number, index, block, tx, args in rows
+    ]

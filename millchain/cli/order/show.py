@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 import click
 
-from millchain.cli.common import console, emit_json, json_option, network_options, table
-from millchain.cli.order.common import load_order, money_formatter, report_json, settlement_client
+from millchain.cli.common import console, emit_json, err_console, json_option, network_options, table
+from millchain.cli.order.common import load_order, money_formatter, report_json
 from millchain.session import Session
 from millchain.settlement import (
     FlowCheck,
@@ -137,6 +137,11 @@ def show_order(client: SettlementClient, key: bytes, as_json: bool) -> None:
 @network_options
 @json_option
 def show(order_ref: str, session: Session, as_json: bool) -> None:
-    """The four flows of ORDER side by side: each shipment's state and which amounts match."""
-    client = settlement_client(session)
-    show_order(client, load_order(client, order_ref), as_json)
+    """The four flows of ORDER side by side: each shipment's state and which amounts match.
+
+    Read from the event index when one is configured for this chain (stderr says which, and why not)."""
+    from millchain.index.logs import settlement_reader  # the index's modules only for the commands that read it
+
+    with settlement_reader(session, "order") as (client, source):
+        err_console.print(source, highlight=False, markup=False, soft_wrap=True)
+        show_order(client, load_order(client, order_ref), as_json)

@@ -1,0 +1,195 @@
+"""The SDK's log queries answered from the index, so ``qc lot trace``, ``qc alerts`` and ``order show`` run the very
+code they run on the chain.
+
+``QualityClient`` and ``SettlementClient`` read every event through one method, ``_logs``; the clients here
+override only that method. Lineage, alerts, shipments and funds are then computed by the same SDK functions from
+the same events — only where the events come from differs — so the index and the chain cannot give two answers.
+What the contracts hold in storage (an order's terms and balances, a shipment's state, an attestation's counts)
+is still read from the chain's view functions, as on the chain path: the index holds events, not state.
+
+Indexed rows become web3-shaped event dicts: arguments typed by the ABI (checksummed addresses, ``bytes`` for
+fixed and dynamic bytes, ``int``, lists for arrays, dicts for structs), ``event``, ``blockNumber``, ``logIndex``,
+``blockHash``, ``transactionHash`` and ``address`` (no ``transactionIndex``: the index does not store it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+from eth_abi import encode as abi_encode
+from eth_utils import to_checksum_address
+from eth_utils.abi import collapse_if_tuple
+from hexbytes import HexBytes
+from web3.contract import Contract
+from web3.datastructures import AttributeDict
+from web3.types import EventData
+
+from millchain.index import queries
+from millchain.index.decode import hashed_in_topic
+from millchain.index.reader import index_source
+from millchain.index.store import IndexStore, IndexStoreError
+from millchain.quality import QualityClient
+from millchain.session import Session
+from millchain.settlement import SettlementClient
+
+
+def _typed(item: Mapping[str, Any], value: Any) -> Any:
+    """A JSON value of the index as web3 decodes an argument of ABI type ``item``."""
+    kind = str(item["type"])
+    if kind.endswith("]"):
+        element = {**item, "type": kind[: kind.rindex("[")]}
+        return [_typed(element, v) for v in value]
+    if kind == "tuple":
+        return AttributeDict({c["name"]: _typed(c, v) for c, v in zip(item["components"], value, strict=True)})
+    if kind == "address":
+        return to_checksum_address(value)
+    if kind.startswith("bytes"):
+        return bytes.fromhex(str(value)[2:])
+    if kind.startswith(("uint", "int")):
+        return int(value)
+    if kind == "bool":
+        return bool(value)
+    return value
+
+
+def _matches(value: Any, wanted: Any) -> bool:
+    """web3's argument filter semantics for one argument: a value, or a list of accepted values."""
+    if isinstance(wanted, list):
+        return any(_matches(value, w) for w in wanted)
+    if isinstance(value, str) and isinstance(wanted, str):
+        return value.lower() == wanted.lower()  # addresses in any case
+    if isinstance(value, bytes) and isinstance(wanted, (bytes, bytearray, str)):
+        return value == (HexBytes(wanted) if isinstance(wanted, str) else bytes(wanted))
+    return bool(value == wanted)
+
+
+class IndexLogs:
+    """``get_logs`` of a followed contract's events, from the index, never past block ``upto``."""
+
+    def __init__(self, store: IndexStore, upto: int) -> None:
+        self.store = store
+        self.upto = upto
+        self._names = {str(address): str(name) for address, name in store.query("SELECT address, name FROM contracts")}
+
+    def get(
+        self,
+        contract: Contract,
+        event: str,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        from_block: int = 0,
+        to_block: int | str = "latest",
+    ) -> list[EventData]:
+        """What ``contract.events.<event>().get_logs(argument_filters=filters, from_block=…, to_block=…)`` returns,
+        oldest first."""
+        address = str(contract.address)
+        name = self._names.get(address.lower())
+        if name is None:
+            raise IndexStoreError(f"the index at {self.store.where} does not follow {address}")
+        abi = next(
+            (i for i in contract.abi if i.get("type") == "event" and i.get("name") == event),
+            None,
+        )
+        if abi is None:
+            raise IndexStoreError(f"{name} has no event {event}")
+        inputs: Sequence[Mapping[str, Any]] = cast(Any, abi)["inputs"]
+        wanted = dict(filters or {})
+        indexed = [i for i in inputs if i.get("indexed")]
+        subject = None
+        if indexed and indexed[0]["name"] in wanted and not isinstance(wanted[indexed[0]["name"]], list):
+            kind = collapse_if_tuple(dict(indexed[0]))
+            if not hashed_in_topic(kind):
+                # The first indexed argument is the row's subject: the filter runs in SQL, on events_by_subject.
+                subject = abi_encode([kind], [wanted.pop(indexed[0]["name"])])
+        upto = self.upto if to_block == "latest" else min(int(to_block), self.upto)
+        out: list[EventData] = []
+        for row in queries.logs(self.store, name, event, subject=subject, from_block=from_block, upto=upto):
+            args = {
+                str(i["name"]): (
+                    bytes.fromhex(str(row.args[i["name"]])[2:])
+                    if i.get("indexed") and hashed_in_topic(collapse_if_tuple(dict(i)))
+                    else _typed(i, row.args[i["name"]])
+                )
+                for i in inputs
+            }
+            if not all(_matches(args[k], v) for k, v in wanted.items()):
+                continue
+            out.append(
+                cast(
+                    EventData,
+                    AttributeDict(
+                        {
+                            "args": AttributeDict(args),
+                            "event": event,
+                            "address": address,
+                            "blockNumber": row.block_number,
+                            "logIndex": row.log_index,
+                            "blockHash": HexBytes(row.block_hash),
+                            "transactionHash": HexBytes(row.tx_hash),
+                        }
+                    ),
+                )
+            )
+        return out
+
+
+class IndexedQualityClient(QualityClient):
+    """A QualityClient whose event reads come from the index (state reads and transactions from the chain)."""
+
+    def __init__(self, session: Session, index: IndexLogs, account_index: int | None = None) -> None:
+        super().__init__(session, account_index)
+        self.index = index
+
+    def _logs(
+        self,
+        event: str,
+        filters: dict[str, Any] | None = None,
+        *,
+        from_block: int | None = None,
+        to_block: int | str = "latest",
+        contract: Contract | None = None,
+    ) -> list[EventData]:
+        return self.index.get(
+            contract if contract is not None else self.ledger,
+            event,
+            filters,
+            from_block=self.start_block if from_block is None else from_block,
+            to_block=to_block,
+        )
+
+
+class IndexedSettlementClient(SettlementClient):
+    """A SettlementClient whose event reads come from the index (state reads and transactions from the chain)."""
+
+    def __init__(self, session: Session, index: IndexLogs, account_index: int | None = None) -> None:
+        super().__init__(session, account_index)
+        self.index = index
+
+    def _logs(self, event: str, filters: dict[str, Any]) -> list[EventData]:
+        return self.index.get(self.contract, event, filters, from_block=self.start_block)
+
+
+@contextmanager
+def quality_reader(session: Session, what: str) -> Iterator[tuple[QualityClient, str]]:
+    """A QualityClient reading the index when one follows this chain's ledger, else the chain; and the note
+    saying which (for stderr)."""
+    client = QualityClient(session)
+    with index_source(session, {"QualityLedger": client.ledger.address}, what) as source:
+        if source.store is None:
+            yield client, source.note
+        else:
+            yield IndexedQualityClient(session, IndexLogs(source.store, source.upto)), source.note
+
+
+@contextmanager
+def settlement_reader(session: Session, what: str) -> Iterator[tuple[SettlementClient, str]]:
+    """A SettlementClient reading the index when one follows this chain's settlement contract, else the chain;
+    and the note saying which (for stderr)."""
+    client = SettlementClient(session)
+    with index_source(session, {"SupplyChainSettlement": client.contract.address}, what) as source:
+        if source.store is None:
+            yield client, source.note
+        else:
+            yield IndexedSettlementClient(session, IndexLogs(source.store, source.upto)), source.note
