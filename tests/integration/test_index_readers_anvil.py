@@ -1,6 +1,7 @@
-"""`qc lot trace`, `qc alerts` and `order show` read the event index when one is configured: on a real anvil where
-the demo's quality and settlement stories played, each gives exactly the chain's answer (table and --json) from
-SQLite and from PostgreSQL; and each says on stderr when and why it reads the chain instead."""
+"""`lease statement`, `qc lot trace`, `qc alerts` and `order show` read the event index when one is configured: on
+a real anvil where the demo's quality and settlement stories played (and a leased machine reported), each gives
+exactly the chain's answer (table and --json) from SQLite and from PostgreSQL; each says on stderr when and why it
+reads the chain instead, and how far behind the head the index is."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from millchain.quality import AlertRef, Finding, Outcome, QualityClient, Severit
 from millchain.session import Session
 from millchain.settlement import SettlementClient
 from tests.cli_runner import run_cli
-from tests.integration.index_support import postgres_server
+from tests.integration.index_support import ReportingFleet, postgres_server
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +44,7 @@ class Played:
     lots: list[str]
     order_id: str
     order_key: str
+    lease: str
     sqlite: str
     postgres: str
 
@@ -83,6 +85,9 @@ def played(compiled: Project, tmp_path_factory: pytest.TempPathFactory) -> Itera
         )
         QualityClient(session, STORY_ACCOUNTS["plant"]).acknowledge(ref)
         key = SettlementClient(session).resolve(story.order_id)
+        fleet = ReportingFleet.lease(session, 1, prefix="readers")
+        for _ in range(3):
+            fleet.report()
         sqlite = str(folder / "index.sqlite")
         with open_store(sqlite) as store:
             open_indexer(session, store).backfill()
@@ -90,7 +95,8 @@ def played(compiled: Project, tmp_path_factory: pytest.TempPathFactory) -> Itera
             dsn = server.create_database(f"idx_{uuid.uuid4().hex[:12]}")
             with open_store(dsn) as store:
                 open_indexer(session, store).backfill()
-            yield Played(session, node.url, list(lots.values()), story.order_id, "0x" + key.hex(), sqlite, dsn)
+            lease = hex(fleet.machines[0].lease_id)
+            yield Played(session, node.url, list(lots.values()), story.order_id, "0x" + key.hex(), lease, sqlite, dsn)
 
 
 @pytest.fixture
@@ -118,7 +124,7 @@ def _commands(played: Played) -> list[list[str]]:
     commands += [["qc", "alerts"], ["qc", "alerts", "--pending"], ["qc", "alerts", "--active"]]
     commands += [["qc", "alerts", "--org", org, *flags] for org in ORGS for flags in ([], ["--pending"])]
     commands += [["order", "show", played.order_key], ["order", "show", played.order_id]]
-    return commands
+    return [*commands, ["lease", "statement", played.lease], ["lease", "statement", played.lease, "--csv"]]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -129,7 +135,7 @@ def test_trace_alerts_and_order_show_from_the_index_equal_the_chain_table_and_js
     where = index if backend == "sqlite" else index.rsplit("@", 1)[-1]
     head = played.session.chain.w3.eth.block_number
     for command in _commands(played):
-        what = "trace" if "trace" in command else "alerts" if "alerts" in command else "order"
+        what = next(w for w in ("statement", "trace", "alerts", "order") if w in command)
         for as_json in (["--json"], []):
             from_chain, chain_note = cli(None, *command, *as_json)
             from_index, index_note = cli(index, *command, *as_json)
@@ -197,14 +203,20 @@ def _copy(played: Played, tmp_path: Path) -> str:
     return copy
 
 
-@pytest.mark.parametrize("command", [["qc", "lot", "trace"], ["qc", "alerts"], ["order", "show"]])
+def _reader_args(played: Played, what: str) -> list[str]:
+    return {
+        "statement": ["lease", "statement", played.lease],
+        "trace": ["qc", "lot", "trace", played.lots[0]],
+        "alerts": ["qc", "alerts"],
+        "order": ["order", "show", played.order_key],
+    }[what]
+
+
+@pytest.mark.parametrize("what", ["statement", "trace", "alerts", "order"])
 def test_each_reader_says_why_it_falls_back_to_the_chain_and_answers_the_same(
-    played: Played, cli: Any, tmp_path: Path, command: list[str]
+    played: Played, cli: Any, tmp_path: Path, what: str
 ) -> None:
-    args = [*command, played.lots[0]] if command[-1] == "trace" else [*command, played.order_key]
-    if command[-1] == "alerts":
-        args = list(command)
-    what = {"trace": "trace", "alerts": "alerts", "show": "order"}[command[-1]]
+    args = _reader_args(played, what)
     truth, note = cli(None, *args, "--json")
     assert note.strip() == f"{what} read from the chain's logs (no index configured)"
 
@@ -229,6 +241,7 @@ def test_each_reader_says_why_it_falls_back_to_the_chain_and_answers_the_same(
         empty: f"(the index at {empty} has indexed nothing yet: run `millchain index backfill`)",
         other_chain: f"(the index at {other_chain} follows another chain (its block ",
         str(other_id): f"(the index at {other_id} follows another chain (chainId 1, not 31337)",
+        "postgresql://nobody@127.0.0.1:1/none": "(index unusable: cannot connect to PostgreSQL (postgresql://nobody@",
     }
     for index, reason in cases.items():
         answer, note = cli(index, *args, "--json")
@@ -263,16 +276,20 @@ def test_an_index_behind_the_head_says_so_and_answers_as_of_its_block(
 ) -> None:
     index = _copy(played, tmp_path)
     _, housings, gearboxes, _ = played.lots
-    before = cli(index, "qc", "alerts", "--org", "tractor-oem", "--pending", "--json")[0]
+    pending = ["qc", "alerts", "--org", "tractor-oem", "--pending", "--json"]
+    before = cli(index, *pending)[0]
     oem = QualityClient(played.session, STORY_ACCOUNTS["oem"])
     oem.acknowledge(AlertRef.parse(f"{gearboxes}#1"))
     head = played.session.chain.w3.eth.block_number
-    stale, note = cli(index, "qc", "alerts", "--org", "tractor-oem", "--pending", "--json")
+    stale, note = cli(index, *pending)
     assert f"alerts read from the index at {index} (to block {head - 1}, 1 block(s) behind the head)" in note
     assert stale == before  # the acknowledgement is past the index's block
-    now = json.loads(cli(None, "qc", "alerts", "--org", "tractor-oem", "--pending", "--json")[0])
+    now = json.loads(cli(None, *pending)[0])
     assert [a["ref"] for a in now] == [f"{housings}#1"]
+    for what in ("statement", "trace", "order"):
+        _, note = cli(index, *_reader_args(played, what), "--json")
+        assert f"{what} read from the index at {index} (to block {head - 1}, 1 block(s) behind the head)" in note
     with open_store(index) as store:
         open_indexer(played.session, store).backfill()
-    caught_up, note = cli(index, "qc", "alerts", "--org", "tractor-oem", "--pending", "--json")
+    caught_up, note = cli(index, *pending)
     assert f"(to block {head})" in note and json.loads(caught_up) == now
