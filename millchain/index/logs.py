@@ -24,13 +24,15 @@ from eth_utils.abi import collapse_if_tuple
 from hexbytes import HexBytes
 from web3.contract import Contract
 from web3.datastructures import AttributeDict
+from web3.exceptions import Web3Exception
 from web3.types import EventData
 
 from millchain.index import queries
 from millchain.index.decode import hashed_in_topic
 from millchain.index.reader import index_source
 from millchain.index.store import IndexStore, IndexStoreError
-from millchain.quality import QualityClient
+from millchain.quality import Alert, Attestation, QualityClient
+from millchain.quality.client import attestation_from_record
 from millchain.session import Session
 from millchain.settlement import SettlementClient
 
@@ -135,12 +137,52 @@ class IndexLogs:
         return out
 
 
+RECORDS_PER_REQUEST = 200
+"""Attestation records asked for in one batched JSON-RPC request (nodes cap a batch's length)."""
+
+
 class IndexedQualityClient(QualityClient):
     """A QualityClient whose event reads come from the index (state reads and transactions from the chain)."""
 
     def __init__(self, session: Session, index: IndexLogs, account_index: int | None = None) -> None:
         super().__init__(session, account_index)
         self.index = index
+        self._records: dict[tuple[bytes, int], Sequence[Any]] = {}
+
+    def alerts(self, *, org: bytes | None = None, pending_only: bool = False, active_only: bool = False) -> list[Alert]:
+        """As :meth:`QualityClient.alerts`; the alerts' records (counts, commitment, inspector's organisation:
+        storage, not events) are read in batched requests first rather than one round trip per alert."""
+        refs = [
+            (bytes(e["args"]["lotId"]), int(e["args"]["seq"])) for e in self._attested() if e["args"]["severity"] != 0
+        ]
+        self._records = self._batched_records(refs)
+        try:
+            return super().alerts(org=org, pending_only=pending_only, active_only=active_only)
+        finally:
+            self._records = {}
+
+    def attestation(self, lot: bytes, seq: int, *, uri: str | None = None) -> Attestation:
+        record = self._records.get((bytes(lot), seq))
+        if record is None or uri is None:
+            return super().attestation(lot, seq, uri=uri)
+        return attestation_from_record(lot, seq, record, uri)
+
+    def _batched_records(self, refs: Sequence[tuple[bytes, int]]) -> dict[tuple[bytes, int], Sequence[Any]]:
+        records: dict[tuple[bytes, int], Sequence[Any]] = {}
+        w3 = self.session.chain.w3
+        for start in range(0, len(refs), RECORDS_PER_REQUEST):
+            chunk = refs[start : start + RECORDS_PER_REQUEST]
+            try:
+                with w3.batch_requests() as batch:
+                    for lot, seq in chunk:
+                        batch.add(self.ledger.functions.attestation(lot, seq))
+                    answers = batch.execute()
+            except (Web3Exception, OSError, ValueError):
+                # A node refusing batches (or one record it cannot give): the rest are asked one by one, as on
+                # the chain path, which raises the SDK's own error if a record is really missing.
+                return records
+            records.update(zip(chunk, cast(list[Sequence[Any]], answers), strict=True))
+        return records
 
     def _logs(
         self,

@@ -293,3 +293,28 @@ def test_an_index_behind_the_head_says_so_and_answers_as_of_its_block(
         open_indexer(played.session, store).backfill()
     caught_up, note = cli(index, *pending)
     assert f"(to block {head})" in note and json.loads(caught_up) == now
+
+
+def test_alert_records_come_in_one_batched_request_not_one_call_per_alert(
+    played: Played, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted on the wire: each HTTP request to the node, with the JSON-RPC methods it carries."""
+    sessions = played.session.chain.w3.provider._request_session_manager  # type: ignore[attr-defined]
+    posted: list[list[str]] = []
+    post = sessions.make_post_request
+
+    def counting(uri: str, data: bytes, **kwargs: Any) -> Any:
+        body = json.loads(data)
+        posted.append([r["method"] for r in body] if isinstance(body, list) else [body["method"]])
+        return post(uri, data, **kwargs)
+
+    monkeypatch.setattr(sessions, "make_post_request", counting)
+    with open_store(played.sqlite, migrate=False) as store:
+        found = IndexedQualityClient(played.session, IndexLogs(store, cursor(store))).alerts()
+    assert len(found) == 3
+    assert [m for m in posted if "eth_call" in m] == [["eth_call"] * 3]  # one request for the three records
+    assert not any("eth_getLogs" in m for m in posted)
+    posted.clear()
+    assert QualityClient(played.session).alerts() == found
+    assert [m for m in posted if "eth_call" in m] == [["eth_call"]] * 3  # the chain path: one request per alert
+    assert sum(m.count("eth_getLogs") for m in posted) == 4
