@@ -14,7 +14,7 @@ fixed and dynamic bytes, ``int``, lists for arrays, dicts for structs), ``event`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -37,23 +37,29 @@ from millchain.session import Session
 from millchain.settlement import SettlementClient
 
 
-def _typed(item: Mapping[str, Any], value: Any) -> Any:
-    """A JSON value of the index as web3 decodes an argument of ABI type ``item``."""
+def _converter(item: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """How a JSON value of the index becomes what web3 decodes for an argument of ABI type ``item`` (built once
+    per event and query, applied to every row)."""
     kind = str(item["type"])
     if kind.endswith("]"):
-        element = {**item, "type": kind[: kind.rindex("[")]}
-        return [_typed(element, v) for v in value]
+        element = _converter({**item, "type": kind[: kind.rindex("[")]})
+        return lambda value: [element(v) for v in value]
     if kind == "tuple":
-        return AttributeDict({c["name"]: _typed(c, v) for c, v in zip(item["components"], value, strict=True)})
+        fields = [(str(c["name"]), _converter(c)) for c in item["components"]]
+        return lambda value: AttributeDict({n: f(v) for (n, f), v in zip(fields, value, strict=True)})
     if kind == "address":
-        return to_checksum_address(value)
+        return to_checksum_address
     if kind.startswith("bytes"):
-        return bytes.fromhex(str(value)[2:])
+        return _hex_bytes
     if kind.startswith(("uint", "int")):
-        return int(value)
+        return int
     if kind == "bool":
-        return bool(value)
-    return value
+        return bool
+    return str
+
+
+def _hex_bytes(value: Any) -> bytes:
+    return bytes.fromhex(str(value)[2:])
 
 
 def _matches(value: Any, wanted: Any) -> bool:
@@ -107,15 +113,15 @@ class IndexLogs:
                 subject = abi_encode([kind], [wanted.pop(indexed[0]["name"])])
         upto = self.upto if to_block == "latest" else min(int(to_block), self.upto)
         out: list[EventData] = []
+        converters = [
+            (
+                str(i["name"]),
+                _hex_bytes if i.get("indexed") and hashed_in_topic(collapse_if_tuple(dict(i))) else _converter(i),
+            )
+            for i in inputs
+        ]
         for row in queries.logs(self.store, name, event, subject=subject, from_block=from_block, upto=upto):
-            args = {
-                str(i["name"]): (
-                    bytes.fromhex(str(row.args[i["name"]])[2:])
-                    if i.get("indexed") and hashed_in_topic(collapse_if_tuple(dict(i)))
-                    else _typed(i, row.args[i["name"]])
-                )
-                for i in inputs
-            }
+            args = {arg: convert(row.args[arg]) for arg, convert in converters}
             if not all(_matches(args[k], v) for k, v in wanted.items()):
                 continue
             out.append(

@@ -219,20 +219,25 @@ def logs(
     upto: int | None = None,
 ) -> list[LogRow]:
     """One event of one contract (its deployment name), oldest first, in blocks ``from_block``..``upto``; with
-    ``subject``, only the logs whose first indexed argument is that topic. One statement on events_by_subject
-    (with a subject) or events_by_contract (without)."""
-    where = ["event = ?", "contract = ?", "id >= ?", "id < ?"]
-    params: list[Any] = [event, contract, row_id(max(from_block, 0), 0), _before(upto)]
+    ``subject``, only the logs whose first indexed argument is that topic. One statement, on events_by_subject
+    (with a subject: the contract is then checked on the few rows found, so the planner has no other index to
+    prefer) or on events_by_contract (without)."""
+    where = ["event = ?", "id >= ?", "id < ?"]
+    params: list[Any] = [event, row_id(max(from_block, 0), 0), _before(upto)]
     if subject is not None:
         where.append("subject = ?")
         params.append(subject)
+    else:
+        where.append("contract = ?")
+        params.append(contract)
     rows = store.query(
-        "SELECT block_number, log_index, block_hash, tx_hash, args FROM events WHERE "
+        "SELECT contract, block_number, log_index, block_hash, tx_hash, args FROM events WHERE "
         + " AND ".join(where)
         + " ORDER BY id",
         params,
     )
     return [
         LogRow(int(number), int(index), bytes(block), bytes(tx), json.loads(args))
-        for number, index, block, tx, args in rows
+        for name, number, index, block, tx, args in rows
+        if name == contract
     ]
