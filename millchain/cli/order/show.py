@@ -79,7 +79,11 @@ def _shipment_row(assessed: ShipmentAssessment, report: OrderReport, money: Call
 
 
 def show_order(client: SettlementClient, key: bytes, as_json: bool) -> None:
-    report = client.report(key)
+    render_report(client, key, client.report(key), as_json)
+
+
+def render_report(client: SettlementClient, key: bytes, report: OrderReport, as_json: bool) -> None:
+    """Print ``report`` (of order ``key``) as ``order show`` does."""
     if as_json:
         emit_json(report_json(report))
         return
@@ -143,5 +147,7 @@ def show(order_ref: str, session: Session, as_json: bool) -> None:
     from millchain.index.logs import settlement_reader  # the index's modules only for the commands that read it
 
     with settlement_reader(session, "order") as (client, source):
-        err_console.print(source, highlight=False, markup=False, soft_wrap=True)
-        show_order(client, load_order(client, order_ref), as_json)
+        key = load_order(client, order_ref)
+        report = client.report(key)
+        err_console.print(source, highlight=False, markup=False, soft_wrap=True)  # after any error: that is one line
+        render_report(client, key, report, as_json)

@@ -39,8 +39,8 @@ def alerts(org_label: str | None, pending: bool, active: bool, session: Session,
     from millchain.index.logs import quality_reader  # the index's modules only for the commands that read it
 
     with quality_reader(session, "alerts") as (client, source):
-        err_console.print(source, highlight=False, markup=False, soft_wrap=True)
         found = client.alerts(org=org_id(org_label) if org_label else None, pending_only=pending, active_only=active)
+    err_console.print(source, highlight=False, markup=False, soft_wrap=True)  # after any error: that is one line
     if as_json:
         emit_json([a.model_dump(mode="json") for a in found])
         return

@@ -117,8 +117,8 @@ def lot_trace(lot_label: str, session: Session, as_json: bool) -> None:
     from millchain.index.logs import quality_reader  # the index's modules only for the commands that read it
 
     with quality_reader(session, "trace") as (client, source):
-        err_console.print(source, highlight=False, markup=False, soft_wrap=True)
         trace = client.trace(lot_id(lot_label))
+    err_console.print(source, highlight=False, markup=False, soft_wrap=True)  # after any error: that is one line
     if as_json:
         emit_json(trace.model_dump(mode="json"))
         return
