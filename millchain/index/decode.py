@@ -20,6 +20,9 @@ from millchain.index.schema import row_id
 from millchain.index.source import RawLog
 
 USAGE_EVENT = ("EquipmentLease", "UsageSettled")
+LINEAGE_EVENT = ("QualityLedger", "LotRegistered")
+"""Its inputs also go to ``lot_inputs``, one row per (lot, input)."""
+LINEAGE_COLUMNS = ("id", "lot", "input")
 EVENT_COLUMNS = ("id", "block_number", "log_index", "block_hash", "tx_hash", "contract", "event", "subject", "args")
 USAGE_COLUMNS = ("id", "lease", "block_number", "log_index", "block_hash", "tx_hash", "counter", "units", "amount")
 
@@ -110,13 +113,14 @@ class Decoder:
 
     def rows(
         self, logs: Sequence[RawLog], lease_keys: dict[bytes, int]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[bytes, int]]:
-        """(rows for ``events``, rows for ``usage``, lease keys given out here) of ``logs``; logs of unknown
-        events are skipped. ``lease_keys`` are the keys the index already holds."""
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[bytes, int], list[tuple[Any, ...]]]:
+        """(rows for ``events``, rows for ``usage``, lease keys given out here, rows for ``lot_inputs``) of
+        ``logs``; logs of unknown events are skipped. ``lease_keys`` are the keys the index already holds."""
         fresh: dict[bytes, int] = {}
         next_key = len(lease_keys) + 1
         events: list[tuple[Any, ...]] = []
         usage: list[tuple[Any, ...]] = []
+        lineage: list[tuple[Any, ...]] = []
         specs = self.specs
         for log in logs:
             if not log.topics:
@@ -147,6 +151,8 @@ class Decoder:
                 )
                 continue
             args = spec.decode(log)
+            if spec.name == LINEAGE_EVENT[1] and spec.contract == LINEAGE_EVENT[0]:
+                lineage.extend((rid, log.topics[1], bytes(source)) for source in args["inputs"])
             events.append(
                 (
                     rid,
@@ -160,4 +166,4 @@ class Decoder:
                     json.dumps({k: _jsonable(v) for k, v in args.items()}),
                 )
             )
-        return events, usage, fresh
+        return events, usage, fresh, lineage

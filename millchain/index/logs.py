@@ -14,7 +14,7 @@ fixed and dynamic bytes, ``int``, lists for arrays, dicts for structs), ``event`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -31,7 +31,7 @@ from millchain.index import queries
 from millchain.index.decode import hashed_in_topic
 from millchain.index.reader import index_source
 from millchain.index.store import IndexStore, IndexStoreError
-from millchain.quality import Alert, Attestation, QualityClient
+from millchain.quality import Alert, Attestation, QualityClient, Trace
 from millchain.quality.client import attestation_from_record
 from millchain.session import Session
 from millchain.settlement import SettlementClient
@@ -89,9 +89,10 @@ class IndexLogs:
         *,
         from_block: int = 0,
         to_block: int | str = "latest",
+        subjects: Collection[bytes] | None = None,
     ) -> list[EventData]:
         """What ``contract.events.<event>().get_logs(argument_filters=filters, from_block=…, to_block=…)`` returns,
-        oldest first."""
+        oldest first; ``subjects`` keeps only the logs whose first indexed argument is one of those topics."""
         address = str(contract.address)
         name = self._names.get(address.lower())
         if name is None:
@@ -120,7 +121,12 @@ class IndexLogs:
             )
             for i in inputs
         ]
-        for row in queries.logs(self.store, name, event, subject=subject, from_block=from_block, upto=upto):
+        if subject is not None and subjects is not None:
+            subjects = [subject] if subject in subjects else []
+        elif subject is not None:
+            subjects = [subject]
+        found = queries.logs(self.store, name, event, subjects=subjects, from_block=from_block, upto=upto)
+        for row in found:
             args = {arg: convert(row.args[arg]) for arg, convert in converters}
             if not all(_matches(args[k], v) for k, v in wanted.items()):
                 continue
@@ -154,6 +160,16 @@ class IndexedQualityClient(QualityClient):
         super().__init__(session, account_index)
         self.index = index
         self._records: dict[tuple[bytes, int], Sequence[Any]] = {}
+        self._lineage: set[bytes] | None = None
+
+    def trace(self, lot: bytes) -> Trace:
+        """As :meth:`QualityClient.trace`, reading only the lots of ``lot``'s lineage (walked on lot_inputs) and
+        their attestations, not every lot ever registered; the whole history when the index cannot walk it."""
+        self._lineage = queries.lineage(self.index.store, bytes(lot), upto=self.index.upto)
+        try:
+            return super().trace(lot)
+        finally:
+            self._lineage = None
 
     def alerts(self, *, org: bytes | None = None, pending_only: bool = False, active_only: bool = False) -> list[Alert]:
         """As :meth:`QualityClient.alerts`; the alerts' records (counts, commitment, inspector's organisation:
@@ -199,12 +215,16 @@ class IndexedQualityClient(QualityClient):
         to_block: int | str = "latest",
         contract: Contract | None = None,
     ) -> list[EventData]:
+        source = contract if contract is not None else self.ledger
+        # Inside trace(): the lineage's lots are the only ones whose registrations and attestations it reads.
+        only = self._lineage if event in ("LotRegistered", "Attested") and source is self.ledger else None
         return self.index.get(
-            contract if contract is not None else self.ledger,
+            source,
             event,
             filters,
             from_block=self.start_block if from_block is None else from_block,
             to_block=to_block,
+            subjects=only,
         )
 
 

@@ -7,11 +7,11 @@ with the number of leases shown, not with the millions of reports stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from millchain.index.schema import LOG_INDEX_BITS, row_id
+from millchain.index.schema import DIALECT_TYPES, LOG_INDEX_BITS, row_id
 from millchain.index.store import IndexStore
 from millchain.leasing import Lease, Statement, StatementLine
 
@@ -209,35 +209,59 @@ class LogRow:
     args: dict[str, Any]
 
 
+SUBJECTS_PER_QUERY = 500
+"""Subjects in one ``IN (…)`` list: far below SQLite's and PostgreSQL's parameter limits."""
+
+
 def logs(
     store: IndexStore,
     contract: str,
     event: str,
     *,
     subject: bytes | None = None,
+    subjects: Collection[bytes] | None = None,
     from_block: int = 0,
     upto: int | None = None,
 ) -> list[LogRow]:
     """One event of one contract (its deployment name), oldest first, in blocks ``from_block``..``upto``; with
-    ``subject``, only the logs whose first indexed argument is that topic. One statement, on events_by_subject
-    (with a subject: the contract is then checked on the few rows found, so the planner has no other index to
-    prefer) or on events_by_contract (without)."""
-    where = ["event = ?", "id >= ?", "id < ?"]
-    params: list[Any] = [event, row_id(max(from_block, 0), 0), _before(upto)]
+    ``subject``, only the logs whose first indexed argument is that topic (``subjects``: any of those). On
+    events_by_subject (with subjects: the contract is then checked on the few rows found, so the planner has no
+    other index to prefer) or on events_by_contract (without)."""
     if subject is not None:
-        where.append("subject = ?")
-        params.append(subject)
+        subjects = [subject]
+    span: list[Any] = [event, row_id(max(from_block, 0), 0), _before(upto)]
+    head = "SELECT contract, id, block_number, log_index, block_hash, tx_hash, args FROM events WHERE event = ? AND "
+    if subjects is None:
+        rows = store.query(head + "id >= ? AND id < ? AND contract = ? ORDER BY id", [*span, contract])
     else:
-        where.append("contract = ?")
-        params.append(contract)
-    rows = store.query(
-        "SELECT contract, block_number, log_index, block_hash, tx_hash, args FROM events WHERE "
-        + " AND ".join(where)
-        + " ORDER BY id",
-        params,
-    )
+        wanted = sorted(set(subjects))
+        rows = []
+        for start in range(0, len(wanted), SUBJECTS_PER_QUERY):
+            chunk = wanted[start : start + SUBJECTS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            rows += store.query(head + f"id >= ? AND id < ? AND subject IN ({marks})", [*span, *chunk])
+        rows.sort(key=lambda row: int(row[1]))
     return [
         LogRow(int(number), int(index), bytes(block), bytes(tx), json.loads(args))
-        for name, number, index, block, tx, args in rows
+        for name, _, number, index, block, tx, args in rows
         if name == contract
     ]
+
+
+def lineage(store: IndexStore, lot: bytes, *, upto: int | None = None) -> set[bytes] | None:
+    """``lot``, every lot it was built from and every lot built from it (transitively), up to block ``upto``:
+    two recursive walks on lot_inputs' indexes. None when the index cannot say (its schema predates lot_inputs, or
+    it was migrated from it and the indexer has not started since to fill the table)."""
+    if int(store.meta("schema_version") or 0) < 2 or store.meta("lineage_incomplete") is not None:
+        return None
+    blob = DIALECT_TYPES[store.dialect]["blob"]
+    before = _before(upto)
+    rows = store.query(
+        f"WITH RECURSIVE down(lot) AS (SELECT CAST(? AS {blob}) UNION "
+        "SELECT i.lot FROM lot_inputs i JOIN down d ON i.input = d.lot WHERE i.id < ?), "
+        f"up(lot) AS (SELECT CAST(? AS {blob}) UNION "
+        "SELECT i.input FROM lot_inputs i JOIN up u ON i.lot = u.lot WHERE i.id < ?) "
+        "SELECT lot FROM down UNION SELECT lot FROM up",
+        (lot, before, lot, before),
+    )
+    return {bytes(found) for (found,) in rows}

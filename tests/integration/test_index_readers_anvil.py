@@ -19,6 +19,7 @@ import pytest
 from millchain.chain import connect
 from millchain.demo.quality import STORY_ACCOUNTS, play_quality_story
 from millchain.demo.settlement import play_settlement_story
+from millchain.index import queries
 from millchain.index import store as store_module
 from millchain.index.indexer import open_indexer
 from millchain.index.logs import IndexedQualityClient, IndexedSettlementClient, IndexLogs
@@ -318,3 +319,47 @@ def test_alert_records_come_in_one_batched_request_not_one_call_per_alert(
     assert QualityClient(played.session).alerts() == found
     assert [m for m in posted if "eth_call" in m] == [["eth_call"]] * 3  # the chain path: one request per alert
     assert sum(m.count("eth_getLogs") for m in posted) == 4
+
+
+def test_trace_reads_only_its_lots_lineage_walked_on_lot_inputs(
+    played: Played, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bearings, housings, gearboxes, tractors = (lot_id(lot) for lot in played.lots)
+    asked: list[tuple[str, Any]] = []
+    original = queries.logs
+
+    def spy(store: Any, contract: str, event: str, **kwargs: Any) -> Any:
+        asked.append((event, kwargs.get("subjects")))
+        return original(store, contract, event, **kwargs)
+
+    monkeypatch.setattr(queries, "logs", spy)
+    with open_store(played.sqlite, migrate=False) as store:
+        assert queries.lineage(store, housings) == {housings, gearboxes, tractors}
+        assert queries.lineage(store, bearings) == {bearings, gearboxes, tractors}
+        assert queries.lineage(store, gearboxes) == {bearings, housings, gearboxes, tractors}
+        assert queries.lineage(store, tractors, upto=0) == {tractors}  # nothing registered by block 0
+        client = IndexedQualityClient(played.session, IndexLogs(store, cursor(store)))
+        assert client.trace(housings) == QualityClient(played.session).trace(housings)
+    assert sorted(event for event, _ in asked) == ["Attested", "LotRegistered"]
+    assert all(set(subjects) == {housings, gearboxes, tractors} for _, subjects in asked)
+
+
+def test_an_index_migrated_from_schema_1_traces_from_every_lot_until_the_indexer_fills_its_lineage(
+    played: Played, cli: Any, tmp_path: Path
+) -> None:
+    index = _copy(played, tmp_path)
+    with sqlite3.connect(index) as db:  # the index as schema 1 left it: no lot_inputs
+        db.execute("DROP TABLE lot_inputs")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    gearboxes = lot_id(played.lots[2])
+    truth = cli(None, "qc", "lot", "trace", played.lots[2], "--json")[0]
+    with open_store(index) as store:  # migrated to 2 by whoever opens it to write
+        assert store.meta("schema_version") == "2" and store.meta("lineage_incomplete") == "1"
+        assert queries.lineage(store, gearboxes) is None
+    answer, note = cli(index, "qc", "lot", "trace", played.lots[2], "--json")
+    assert "trace read from the index at" in note and answer == truth  # every lot read, the same answer
+    with open_store(index) as store:
+        open_indexer(played.session, store)  # its start fills lot_inputs from the stored lots
+        assert store.meta("lineage_incomplete") is None
+        assert queries.lineage(store, gearboxes) == {lot_id(lot) for lot in played.lots}
+    assert cli(index, "qc", "lot", "trace", played.lots[2], "--json")[0] == truth

@@ -104,7 +104,7 @@ def test_every_event_reads_back_from_the_index_as_web3_decodes_it(tmp_path: Path
             first = {indexed[0]["name"]: values[indexed[0]["name"]]} if indexed else {}
             expected.append((name, item["name"], dict(decoded["args"]), first))
     assert len(expected) > 60  # every event of five contracts, not a handful
-    rows, usage, _ = decoder.rows(logs, {})
+    rows, usage, _, _ = decoder.rows(logs, {})
     assert usage == []
     with open_store(tmp_path / "index.sqlite") as store:
         store.insert_many("events", EVENT_COLUMNS, rows)
