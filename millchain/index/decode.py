@@ -23,6 +23,9 @@ USAGE_EVENT = ("EquipmentLease", "UsageSettled")
 LINEAGE_EVENT = ("QualityLedger", "LotRegistered")
 """Its inputs also go to ``lot_inputs``, one row per (lot, input)."""
 LINEAGE_COLUMNS = ("id", "lot", "input")
+ALERT_EVENT = ("QualityLedger", "Attested")
+"""With a severity, also a row of ``quality_alerts``."""
+ALERT_COLUMNS = ("id", "lot")
 EVENT_COLUMNS = ("id", "block_number", "log_index", "block_hash", "tx_hash", "contract", "event", "subject", "args")
 USAGE_COLUMNS = ("id", "lease", "block_number", "log_index", "block_hash", "tx_hash", "counter", "units", "amount")
 
@@ -90,6 +93,26 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+@dataclass
+class Quality:
+    """Rows for the quality ledger's own tables: lot_inputs and quality_alerts."""
+
+    lot_inputs: list[tuple[Any, ...]] = field(default_factory=list)
+    alerts: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(self, event: str, rid: int, lot: bytes, args: Mapping[str, Any]) -> None:
+        """Take in one QualityLedger event (its row id, its lot and its decoded arguments, bytes as bytes or as
+        0x hex) if it feeds a table."""
+        if event == LINEAGE_EVENT[1]:
+            self.lot_inputs.extend((rid, lot, _as_bytes(source)) for source in args["inputs"])
+        elif event == ALERT_EVENT[1] and int(args["severity"]) != 0:
+            self.alerts.append((rid, lot))
+
+
+def _as_bytes(value: Any) -> bytes:
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+
+
 class Decoder:
     def __init__(self, followed: Iterable[Followed]) -> None:
         self.specs: dict[tuple[str, bytes], EventSpec] = {}
@@ -113,14 +136,14 @@ class Decoder:
 
     def rows(
         self, logs: Sequence[RawLog], lease_keys: dict[bytes, int]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[bytes, int], list[tuple[Any, ...]]]:
-        """(rows for ``events``, rows for ``usage``, lease keys given out here, rows for ``lot_inputs``) of
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[bytes, int], Quality]:
+        """(rows for ``events``, rows for ``usage``, lease keys given out here, rows for the quality tables) of
         ``logs``; logs of unknown events are skipped. ``lease_keys`` are the keys the index already holds."""
         fresh: dict[bytes, int] = {}
         next_key = len(lease_keys) + 1
         events: list[tuple[Any, ...]] = []
         usage: list[tuple[Any, ...]] = []
-        lineage: list[tuple[Any, ...]] = []
+        quality = Quality()
         specs = self.specs
         for log in logs:
             if not log.topics:
@@ -151,8 +174,8 @@ class Decoder:
                 )
                 continue
             args = spec.decode(log)
-            if spec.name == LINEAGE_EVENT[1] and spec.contract == LINEAGE_EVENT[0]:
-                lineage.extend((rid, log.topics[1], bytes(source)) for source in args["inputs"])
+            if spec.contract == LINEAGE_EVENT[0] and spec.name in (LINEAGE_EVENT[1], ALERT_EVENT[1]):
+                quality.add(spec.name, rid, log.topics[1], args)
             events.append(
                 (
                     rid,
@@ -166,4 +189,4 @@ class Decoder:
                     json.dumps({k: _jsonable(v) for k, v in args.items()}),
                 )
             )
-        return events, usage, fresh, lineage
+        return events, usage, fresh, quality

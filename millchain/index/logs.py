@@ -160,28 +160,38 @@ class IndexedQualityClient(QualityClient):
         super().__init__(session, account_index)
         self.index = index
         self._records: dict[tuple[bytes, int], Sequence[Any]] = {}
-        self._lineage: set[bytes] | None = None
+        self._only: dict[str, set[bytes]] = {}
+        """While trace() or alerts() runs: event -> the lots whose logs of that event it needs (the others are not
+        read at all)."""
 
     def trace(self, lot: bytes) -> Trace:
         """As :meth:`QualityClient.trace`, reading only the lots of ``lot``'s lineage (walked on lot_inputs) and
         their attestations, not every lot ever registered; the whole history when the index cannot walk it."""
-        self._lineage = queries.lineage(self.index.store, bytes(lot), upto=self.index.upto)
+        lots = queries.lineage(self.index.store, bytes(lot), upto=self.index.upto)
+        self._only = {} if lots is None else {"LotRegistered": lots, "Attested": lots}
         try:
             return super().trace(lot)
         finally:
-            self._lineage = None
+            self._only = {}
 
     def alerts(self, *, org: bytes | None = None, pending_only: bool = False, active_only: bool = False) -> list[Alert]:
         """As :meth:`QualityClient.alerts`; the alerts' records (counts, commitment, inspector's organisation:
         storage, not events) are read in batched requests first rather than one round trip per alert."""
-        refs = [
-            (bytes(e["args"]["lotId"]), int(e["args"]["seq"])) for e in self._attested() if e["args"]["severity"] != 0
-        ]
-        self._records = self._batched_records(refs)
+        found = queries.alerted(self.index.store, upto=self.index.upto)
+        # Only the alerted lots' attestations (their alerts and corrections) and the registrations of those lots and
+        # of what was built from them: what AlertView needs for the alerts and everyone they concern.
+        self._only = {} if found is None else {"Attested": found[0], "LotRegistered": found[1]}
         try:
+            refs = [
+                (bytes(e["args"]["lotId"]), int(e["args"]["seq"]))
+                for e in self._attested()
+                if e["args"]["severity"] != 0
+            ]
+            self._records = self._batched_records(refs)
             return super().alerts(org=org, pending_only=pending_only, active_only=active_only)
         finally:
             self._records = {}
+            self._only = {}
 
     def attestation(self, lot: bytes, seq: int, *, uri: str | None = None) -> Attestation:
         record = self._records.get((bytes(lot), seq))
@@ -216,8 +226,8 @@ class IndexedQualityClient(QualityClient):
         contract: Contract | None = None,
     ) -> list[EventData]:
         source = contract if contract is not None else self.ledger
-        # Inside trace(): the lineage's lots are the only ones whose registrations and attestations it reads.
-        only = self._lineage if event in ("LotRegistered", "Attested") and source is self.ledger else None
+        # Inside trace() and alerts(): only the lots they need.
+        only = self._only.get(event) if source is self.ledger else None
         return self.index.get(
             source,
             event,

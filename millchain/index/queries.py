@@ -265,3 +265,18 @@ def lineage(store: IndexStore, lot: bytes, *, upto: int | None = None) -> set[by
         (lot, before, lot, before),
     )
     return {bytes(found) for (found,) in rows}
+
+
+def alerted(store: IndexStore, *, upto: int | None = None) -> tuple[set[bytes], set[bytes]] | None:
+    """(the lots with an alert, those lots and every lot built from them), up to block ``upto``: quality_alerts
+    and a recursive walk on lot_inputs. None when the index cannot say (as :func:`lineage`)."""
+    if int(store.meta("schema_version") or 0) < 2 or store.meta("lineage_incomplete") is not None:
+        return None
+    before = _before(upto)
+    alerts = {bytes(lot) for (lot,) in store.query("SELECT DISTINCT lot FROM quality_alerts WHERE id < ?", (before,))}
+    rows = store.query(
+        "WITH RECURSIVE down(lot) AS (SELECT lot FROM quality_alerts WHERE id < ? UNION "
+        "SELECT i.lot FROM lot_inputs i JOIN down d ON i.input = d.lot WHERE i.id < ?) SELECT lot FROM down",
+        (before, before),
+    )
+    return alerts, {bytes(lot) for (lot,) in rows}

@@ -44,10 +44,13 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         "PRIMARY KEY (id, input))",
         "CREATE INDEX lot_inputs_by_input ON lot_inputs (input, id)",
         "CREATE INDEX lot_inputs_by_lot ON lot_inputs (lot, id)",
-        # An index of version 1 already holds lots whose inputs this table lacks: the indexer fills it from their
-        # events when it next starts (Indexer.prepare); until then readers read the lineage from every lot.
-        "INSERT INTO meta (key, value) SELECT 'lineage_incomplete', '1' FROM events WHERE event = 'LotRegistered' "
-        "LIMIT 1",
+        # QualityLedger's Attested with a severity (alerts), by lot: `qc alerts` reads the alerted lots, what was
+        # built from them and their records, not every lot and attestation.
+        "CREATE TABLE quality_alerts (id {bigint} PRIMARY KEY, lot {blob} NOT NULL)",
+        # An index of version 1 already holds lots and attestations these tables lack: the indexer fills them from
+        # their events when it next starts (Indexer.prepare); until then readers read every lot.
+        "INSERT INTO meta (key, value) SELECT 'lineage_incomplete', '1' FROM events "
+        "WHERE event IN ('LotRegistered', 'Attested') LIMIT 1",
     ),
 )
 

@@ -344,22 +344,51 @@ def test_trace_reads_only_its_lots_lineage_walked_on_lot_inputs(
     assert all(set(subjects) == {housings, gearboxes, tractors} for _, subjects in asked)
 
 
-def test_an_index_migrated_from_schema_1_traces_from_every_lot_until_the_indexer_fills_its_lineage(
+def test_an_index_migrated_from_schema_1_reads_every_lot_until_the_indexer_fills_its_quality_tables(
     played: Played, cli: Any, tmp_path: Path
 ) -> None:
     index = _copy(played, tmp_path)
-    with sqlite3.connect(index) as db:  # the index as schema 1 left it: no lot_inputs
+    with sqlite3.connect(index) as db:  # the index as schema 1 left it: no quality tables
         db.execute("DROP TABLE lot_inputs")
+        db.execute("DROP TABLE quality_alerts")
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     gearboxes = lot_id(played.lots[2])
     truth = cli(None, "qc", "lot", "trace", played.lots[2], "--json")[0]
+    alerts = cli(None, "qc", "alerts", "--json")[0]
     with open_store(index) as store:  # migrated to 2 by whoever opens it to write
         assert store.meta("schema_version") == "2" and store.meta("lineage_incomplete") == "1"
         assert queries.lineage(store, gearboxes) is None
     answer, note = cli(index, "qc", "lot", "trace", played.lots[2], "--json")
     assert "trace read from the index at" in note and answer == truth  # every lot read, the same answer
+    assert cli(index, "qc", "alerts", "--json")[0] == alerts
     with open_store(index) as store:
         open_indexer(played.session, store)  # its start fills lot_inputs from the stored lots
         assert store.meta("lineage_incomplete") is None
         assert queries.lineage(store, gearboxes) == {lot_id(lot) for lot in played.lots}
+        assert queries.alerted(store) is not None
     assert cli(index, "qc", "lot", "trace", played.lots[2], "--json")[0] == truth
+    assert cli(index, "qc", "alerts", "--json")[0] == alerts
+
+
+def test_alerts_read_only_the_alerted_lots_and_what_was_built_from_them(
+    played: Played, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rolled_back: None
+) -> None:
+    bearings, housings, gearboxes, tractors = (lot_id(lot) for lot in played.lots)
+    # A lot nobody alerted, built from nothing alerted: never read by qc alerts.
+    QualityClient(played.session, STORY_ACCOUNTS["plant"]).register_lot(lot_id("spare-housings"), lot_id("x"), 5)
+    asked: dict[str, Any] = {}
+    original = queries.logs
+
+    def spy(store: Any, contract: str, event: str, **kwargs: Any) -> Any:
+        asked.setdefault(event, kwargs.get("subjects"))
+        return original(store, contract, event, **kwargs)
+
+    monkeypatch.setattr(queries, "logs", spy)
+    with open_store(_copy(played, tmp_path)) as store:
+        open_indexer(played.session, store).backfill()
+        assert queries.alerted(store) == ({bearings, housings, gearboxes}, {bearings, housings, gearboxes, tractors})
+        client = IndexedQualityClient(played.session, IndexLogs(store, cursor(store)))
+        assert client.alerts() == QualityClient(played.session).alerts()
+    assert set(asked["Attested"]) == {bearings, housings, gearboxes}
+    assert set(asked["LotRegistered"]) == {bearings, housings, gearboxes, tractors}
+    assert asked["OrganisationRegistered"] is None and asked["AlertAcknowledged"] is None  # few: read whole

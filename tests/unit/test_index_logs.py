@@ -19,6 +19,7 @@ from web3._utils.events import get_event_data
 
 from millchain.index.decode import EVENT_COLUMNS, USAGE_EVENT, Decoder, Followed, hashed_in_topic
 from millchain.index.logs import IndexLogs
+from millchain.index.schema import row_id
 from millchain.index.source import RawLog
 from millchain.index.store import open_store
 
@@ -104,8 +105,17 @@ def test_every_event_reads_back_from_the_index_as_web3_decodes_it(tmp_path: Path
             first = {indexed[0]["name"]: values[indexed[0]["name"]]} if indexed else {}
             expected.append((name, item["name"], dict(decoded["args"]), first))
     assert len(expected) > 60  # every event of five contracts, not a handful
-    rows, usage, _, _ = decoder.rows(logs, {})
+    rows, usage, _, quality = decoder.rows(logs, {})
     assert usage == []
+    # The quality tables: one lot_inputs row per input of the LotRegistered, the Attested in quality_alerts only
+    # with a severity.
+    by_event = {(name, event): (args, row_id(10 + n, 0)) for n, (name, event, args, _) in enumerate(expected)}
+    registered, rid = by_event[("QualityLedger", "LotRegistered")]
+    assert quality.lot_inputs and quality.lot_inputs == [
+        (rid, bytes(registered["lotId"]), bytes(i)) for i in registered["inputs"]
+    ]
+    attested, rid = by_event[("QualityLedger", "Attested")]
+    assert quality.alerts == ([(rid, bytes(attested["lotId"]))] if attested["severity"] else [])
     with open_store(tmp_path / "index.sqlite") as store:
         store.insert_many("events", EVENT_COLUMNS, rows)
         store.insert_many(
