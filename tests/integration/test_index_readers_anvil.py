@@ -392,3 +392,47 @@ def test_alerts_read_only_the_alerted_lots_and_what_was_built_from_them(
     assert set(asked["Attested"]) == {bearings, housings, gearboxes}
     assert set(asked["LotRegistered"]) == {bearings, housings, gearboxes, tractors}
     assert asked["OrganisationRegistered"] is None and asked["AlertAcknowledged"] is None  # few: read whole
+
+
+def _quality_tables(store: Any) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        table: [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in store.query(sql)]
+        for table, sql in (
+            ("lot_inputs", "SELECT id, lot, input FROM lot_inputs ORDER BY id, input"),
+            ("quality_alerts", "SELECT id, lot FROM quality_alerts ORDER BY id"),
+        )
+    }
+
+
+def test_a_reorg_takes_the_abandoned_branchs_lineage_and_alerts_out_of_the_quality_tables(
+    played: Played, tmp_path: Path, rolled_back: None
+) -> None:
+    session = played.session
+    provider = session.chain.w3.provider
+    index = _copy(played, tmp_path)
+    _, housings, gearboxes, _ = played.lots
+    plant, inspector = (
+        QualityClient(session, STORY_ACCOUNTS["plant"]),
+        QualityClient(session, STORY_ACCOUNTS["inspector"]),
+    )
+    fork = provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    plant.register_lot(lot_id("branch-a"), lot_id("gearbox-g3"), 10, inputs=[lot_id(housings)])
+    inspector.attest(Finding(lot=lot_id("branch-a"), outcome=Outcome.FAIL, severity=Severity.MAJOR, sample_size=5))
+    with open_store(index) as store:
+        open_indexer(session, store).backfill()
+        branch_a = _quality_tables(store)
+        assert queries.lineage(store, lot_id(housings)) == {
+            lot_id(x) for x in (housings, gearboxes, played.lots[3])
+        } | {lot_id("branch-a")}
+    assert provider.make_request("evm_revert", [fork])["result"] is True  # type: ignore[arg-type]
+    plant.register_lot(lot_id("branch-b"), lot_id("gearbox-g3"), 10, inputs=[lot_id(gearboxes)])
+    plant.register_lot(lot_id("branch-b2"), lot_id("gearbox-g3"), 10, inputs=[lot_id("branch-b")])
+    with open_store(index) as store:
+        open_indexer(session, store).backfill()  # sees the reorg on start, rolls back, replays branch B
+        after = _quality_tables(store)
+        assert lot_id("branch-a") not in (queries.lineage(store, lot_id(housings)) or set())
+        assert lot_id("branch-a") not in (queries.alerted(store) or (set(), set()))[0]
+    rebuilt = str(tmp_path / "rebuilt.sqlite")
+    with open_store(rebuilt) as store:
+        open_indexer(session, store).backfill()
+        assert _quality_tables(store) == after != branch_a
