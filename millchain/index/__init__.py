@@ -9,6 +9,8 @@ the CLI) through :mod:`millchain.index.queries`. SQLite by default, PostgreSQL g
     decode.py   logs -> rows, with the ABIs from the deployment records
     indexer.py  backfill, follow, reorg detection and rollback
     queries.py  what readers ask of the index
+    reader.py   the CLI's choice: this index, or the chain's logs and why (one check for every reading command)
+    logs.py     the SDK's log queries answered from the index (the quality and settlement clients on it)
 """
 
 from __future__ import annotations

@@ -20,6 +20,12 @@ from millchain.index.schema import row_id
 from millchain.index.source import RawLog
 
 USAGE_EVENT = ("EquipmentLease", "UsageSettled")
+LINEAGE_EVENT = ("QualityLedger", "LotRegistered")
+"""Its inputs also go to ``lot_inputs``, one row per (lot, input)."""
+LINEAGE_COLUMNS = ("id", "lot", "input")
+ALERT_EVENT = ("QualityLedger", "Attested")
+"""With a severity, also a row of ``quality_alerts``."""
+ALERT_COLUMNS = ("id", "lot")
 EVENT_COLUMNS = ("id", "block_number", "log_index", "block_hash", "tx_hash", "contract", "event", "subject", "args")
 USAGE_COLUMNS = ("id", "lease", "block_number", "log_index", "block_hash", "tx_hash", "counter", "units", "amount")
 
@@ -51,7 +57,7 @@ def _static_word_decoder(kind: str) -> Any:
     return None
 
 
-def _hashed_in_topic(kind: str) -> bool:
+def hashed_in_topic(kind: str) -> bool:
     return kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("(")
 
 
@@ -69,7 +75,7 @@ class EventSpec:
         args: dict[str, Any] = {}
         for (arg, kind), topic in zip(self.indexed, log.topics[1:], strict=True):
             word = _static_word_decoder(kind)
-            args[arg] = topic if _hashed_in_topic(kind) or word is None else word(topic)
+            args[arg] = topic if hashed_in_topic(kind) or word is None else word(topic)
         data = log.data
         if self.words is not None:
             for i, (arg, word) in enumerate(zip(self.data_names, self.words, strict=True)):
@@ -85,6 +91,26 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+@dataclass
+class Quality:
+    """Rows for the quality ledger's own tables: lot_inputs and quality_alerts."""
+
+    lot_inputs: list[tuple[Any, ...]] = field(default_factory=list)
+    alerts: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(self, event: str, rid: int, lot: bytes, args: Mapping[str, Any]) -> None:
+        """Take in one QualityLedger event (its row id, its lot and its decoded arguments, bytes as bytes or as
+        0x hex) if it feeds a table."""
+        if event == LINEAGE_EVENT[1]:
+            self.lot_inputs.extend((rid, lot, _as_bytes(source)) for source in args["inputs"])
+        elif event == ALERT_EVENT[1] and int(args["severity"]) != 0:
+            self.alerts.append((rid, lot))
+
+
+def _as_bytes(value: Any) -> bytes:
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
 
 
 class Decoder:
@@ -110,13 +136,14 @@ class Decoder:
 
     def rows(
         self, logs: Sequence[RawLog], lease_keys: dict[bytes, int]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[bytes, int]]:
-        """(rows for ``events``, rows for ``usage``, lease keys given out here) of ``logs``; logs of unknown
-        events are skipped. ``lease_keys`` are the keys the index already holds."""
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[bytes, int], Quality]:
+        """(rows for ``events``, rows for ``usage``, lease keys given out here, rows for the quality tables) of
+        ``logs``; logs of unknown events are skipped. ``lease_keys`` are the keys the index already holds."""
         fresh: dict[bytes, int] = {}
         next_key = len(lease_keys) + 1
         events: list[tuple[Any, ...]] = []
         usage: list[tuple[Any, ...]] = []
+        quality = Quality()
         specs = self.specs
         for log in logs:
             if not log.topics:
@@ -147,6 +174,8 @@ class Decoder:
                 )
                 continue
             args = spec.decode(log)
+            if spec.contract == LINEAGE_EVENT[0] and spec.name in (LINEAGE_EVENT[1], ALERT_EVENT[1]):
+                quality.add(spec.name, rid, log.topics[1], args)
             events.append(
                 (
                     rid,
@@ -160,4 +189,4 @@ class Decoder:
                     json.dumps({k: _jsonable(v) for k, v in args.items()}),
                 )
             )
-        return events, usage, fresh
+        return events, usage, fresh, quality

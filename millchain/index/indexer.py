@@ -21,7 +21,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from millchain.errors import ChainError
-from millchain.index.decode import EVENT_COLUMNS, USAGE_COLUMNS, Decoder, Followed
+from millchain.index.decode import (
+    ALERT_COLUMNS,
+    EVENT_COLUMNS,
+    LINEAGE_COLUMNS,
+    LINEAGE_EVENT,
+    USAGE_COLUMNS,
+    Decoder,
+    Followed,
+    Quality,
+)
 from millchain.index.schema import row_id
 from millchain.index.source import Header, RawLog, RpcSource, TooManyLogs
 from millchain.index.store import IndexStore, IndexStoreError
@@ -116,11 +125,13 @@ class Indexer:
                 "from scratch"
             )
         if recorded == identity and not rebuild:
+            self._complete_lineage()
             return
         with self.store.transaction():
             self._lease_keys = None
-            for table in ("events", "usage", "leases", "blocks", "contracts"):
+            for table in ("events", "usage", "leases", "lot_inputs", "quality_alerts", "blocks", "contracts"):
                 self.store.execute(f"DELETE FROM {table}")
+            self.store.execute("DELETE FROM meta WHERE key = 'lineage_incomplete'")  # every lot replays into it
             self.store.insert_many(
                 "contracts",
                 ("address", "name", "start_block"),
@@ -136,6 +147,31 @@ class Indexer:
             self.store.set_meta("base_block", str(start))
             self.store.set_meta("reorgs", "0")
             self.store.set_meta("identity", identity)
+
+    def _insert_quality(self, quality: Quality) -> None:
+        self.store.insert_many("lot_inputs", LINEAGE_COLUMNS, quality.lot_inputs)
+        self.store.insert_many("quality_alerts", ALERT_COLUMNS, quality.alerts)
+
+    def _complete_lineage(self) -> None:
+        """Fill the quality tables from the lots and attestations an index of schema 1 stored before they existed
+        (once, at start)."""
+        if self.store.meta("lineage_incomplete") is None:
+            return
+        contract = LINEAGE_EVENT[0]
+        with self.store.transaction():
+            self.store.execute("DELETE FROM lot_inputs")
+            self.store.execute("DELETE FROM quality_alerts")
+            rows = self.store.query(
+                "SELECT id, event, subject, args FROM events WHERE event IN ('LotRegistered', 'Attested') "
+                "AND contract = ? ORDER BY id",
+                (contract,),
+            )
+            quality = Quality()
+            for rid, event, lot, args in rows:
+                quality.add(str(event), int(rid), bytes(lot), json.loads(args))
+            self._insert_quality(quality)
+            self.store.execute("DELETE FROM meta WHERE key = 'lineage_incomplete'")
+        log.info("lineage and alerts of %d event(s) indexed before schema 2 added to their tables", len(rows))
 
     def cursor(self) -> tuple[int, bytes]:
         number, hash_hex = self.store.meta("cursor_number"), self.store.meta("cursor_hash")
@@ -197,7 +233,7 @@ class Indexer:
             return self.step()
         if self._lease_keys is None:
             self._lease_keys = {bytes(i): int(k) for k, i in self.store.query("SELECT key, lease_id FROM leases")}
-        events, usage, fresh = self.decoder.rows(logs, self._lease_keys)
+        events, usage, fresh, quality = self.decoder.rows(logs, self._lease_keys)
         blocks: dict[int, Header] = {last: end}
         for entry in logs:
             header = headers[entry.block_number]
@@ -212,6 +248,7 @@ class Indexer:
             self.store.insert_many("events", EVENT_COLUMNS, events)
             self.store.insert_many("leases", ("key", "lease_id"), [(k, i) for i, k in fresh.items()])
             self.store.insert_many("usage", USAGE_COLUMNS, usage)
+            self._insert_quality(quality)
             self._set_cursor(last, end.hash)
         self._lease_keys.update(fresh)  # only once committed: a failed range gives its keys out again
         self._stuck = 0
@@ -268,6 +305,8 @@ class Indexer:
             first_gone = row_id(number + 1, 0)
             self.store.execute("DELETE FROM events WHERE id >= ?", (first_gone,))
             self.store.execute("DELETE FROM usage WHERE id >= ?", (first_gone,))
+            self.store.execute("DELETE FROM lot_inputs WHERE id >= ?", (first_gone,))
+            self.store.execute("DELETE FROM quality_alerts WHERE id >= ?", (first_gone,))
             self.store.execute("DELETE FROM blocks WHERE number > ?", (number,))
             self._set_cursor(number, block_hash)
             self.store.set_meta("reorgs", str(int(self.store.meta("reorgs") or 0) + 1))

@@ -7,11 +7,11 @@ with the number of leases shown, not with the millions of reports stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from millchain.index.schema import LOG_INDEX_BITS, row_id
+from millchain.index.schema import DIALECT_TYPES, LOG_INDEX_BITS, row_id
 from millchain.index.store import IndexStore
 from millchain.leasing import Lease, Statement, StatementLine
 
@@ -50,13 +50,18 @@ def lease_key(lease_id: int) -> bytes:
     return lease_id.to_bytes(32, "big")
 
 
-def statement_lines(store: IndexStore, lease_id: int) -> list[StatementLine]:
-    """Every UsageSettled of a lease, in chain order, with its block's time."""
+def _before(upto: int | None) -> int:
+    """The first row id past block ``upto`` (None: no bound)."""
+    return row_id(upto + 1, 0) if upto is not None else 2**62
+
+
+def statement_lines(store: IndexStore, lease_id: int, *, upto: int | None = None) -> list[StatementLine]:
+    """Every UsageSettled of a lease (up to block ``upto``), in chain order, with its block's time."""
     rows = store.query(
         "SELECT u.block_number, b.timestamp, u.counter, u.units, u.amount, u.tx_hash FROM usage u "
         "JOIN blocks b ON b.number = u.block_number "
-        "WHERE u.lease = (SELECT key FROM leases WHERE lease_id = ?) ORDER BY u.id",
-        (lease_key(lease_id),),
+        "WHERE u.lease = (SELECT key FROM leases WHERE lease_id = ?) AND u.id < ? ORDER BY u.id",
+        (lease_key(lease_id), _before(upto)),
     )
     return [
         StatementLine(
@@ -71,9 +76,9 @@ def statement_lines(store: IndexStore, lease_id: int) -> list[StatementLine]:
     ]
 
 
-def statement(store: IndexStore, lease: Lease) -> Statement:
-    """The same :class:`Statement` as ``LeaseClient.statement``, read from the index."""
-    return Statement(lease=lease, lines=statement_lines(store, lease.lease_id))
+def statement(store: IndexStore, lease: Lease, *, upto: int | None = None) -> Statement:
+    """The same :class:`Statement` as ``LeaseClient.statement``, read from the index (up to block ``upto``)."""
+    return Statement(lease=lease, lines=statement_lines(store, lease.lease_id, upto=upto))
 
 
 @dataclass(frozen=True)
@@ -191,3 +196,87 @@ def fleet(store: IndexStore, *, day_start: int) -> list[FleetRow]:
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """An indexed log as stored: where it came from and its arguments as JSON values (bytes as 0x hex)."""
+
+    block_number: int
+    log_index: int
+    block_hash: bytes
+    tx_hash: bytes
+    args: dict[str, Any]
+
+
+SUBJECTS_PER_QUERY = 500
+"""Subjects in one ``IN (…)`` list: far below SQLite's and PostgreSQL's parameter limits."""
+
+
+def logs(
+    store: IndexStore,
+    contract: str,
+    event: str,
+    *,
+    subject: bytes | None = None,
+    subjects: Collection[bytes] | None = None,
+    from_block: int = 0,
+    upto: int | None = None,
+) -> list[LogRow]:
+    """One event of one contract (its deployment name), oldest first, in blocks ``from_block``..``upto``; with
+    ``subject``, only the logs whose first indexed argument is that topic (``subjects``: any of those). On
+    events_by_subject (with subjects: the contract is then checked on the few rows found, so the planner has no
+    other index to prefer) or on events_by_contract (without)."""
+    if subject is not None:
+        subjects = [subject]
+    span: list[Any] = [event, row_id(max(from_block, 0), 0), _before(upto)]
+    head = "SELECT contract, id, block_number, log_index, block_hash, tx_hash, args FROM events WHERE event = ? AND "
+    if subjects is None:
+        rows = store.query(head + "id >= ? AND id < ? AND contract = ? ORDER BY id", [*span, contract])
+    else:
+        wanted = sorted(set(subjects))
+        rows = []
+        for start in range(0, len(wanted), SUBJECTS_PER_QUERY):
+            chunk = wanted[start : start + SUBJECTS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            rows += store.query(head + f"id >= ? AND id < ? AND subject IN ({marks})", [*span, *chunk])
+        rows.sort(key=lambda row: int(row[1]))
+    return [
+        LogRow(int(number), int(index), bytes(block), bytes(tx), json.loads(args))
+        for name, _, number, index, block, tx, args in rows
+        if name == contract
+    ]
+
+
+def lineage(store: IndexStore, lot: bytes, *, upto: int | None = None) -> set[bytes] | None:
+    """``lot``, every lot it was built from and every lot built from it (transitively), up to block ``upto``:
+    two recursive walks on lot_inputs' indexes. None when the index cannot say (its schema predates lot_inputs, or
+    it was migrated from it and the indexer has not started since to fill the table)."""
+    if int(store.meta("schema_version") or 0) < 2 or store.meta("lineage_incomplete") is not None:
+        return None
+    blob = DIALECT_TYPES[store.dialect]["blob"]
+    before = _before(upto)
+    rows = store.query(
+        f"WITH RECURSIVE down(lot) AS (SELECT CAST(? AS {blob}) UNION "
+        "SELECT i.lot FROM lot_inputs i JOIN down d ON i.input = d.lot WHERE i.id < ?), "
+        f"up(lot) AS (SELECT CAST(? AS {blob}) UNION "
+        "SELECT i.input FROM lot_inputs i JOIN up u ON i.lot = u.lot WHERE i.id < ?) "
+        "SELECT lot FROM down UNION SELECT lot FROM up",
+        (lot, before, lot, before),
+    )
+    return {bytes(found) for (found,) in rows}
+
+
+def alerted(store: IndexStore, *, upto: int | None = None) -> tuple[set[bytes], set[bytes]] | None:
+    """(the lots with an alert, those lots and every lot built from them), up to block ``upto``: quality_alerts
+    and a recursive walk on lot_inputs. None when the index cannot say (as :func:`lineage`)."""
+    if int(store.meta("schema_version") or 0) < 2 or store.meta("lineage_incomplete") is not None:
+        return None
+    before = _before(upto)
+    alerts = {bytes(lot) for (lot,) in store.query("SELECT DISTINCT lot FROM quality_alerts WHERE id < ?", (before,))}
+    rows = store.query(
+        "WITH RECURSIVE down(lot) AS (SELECT lot FROM quality_alerts WHERE id < ? UNION "
+        "SELECT i.lot FROM lot_inputs i JOIN down d ON i.input = d.lot WHERE i.id < ?) SELECT lot FROM down",
+        (before, before),
+    )
+    return alerts, {bytes(lot) for (lot,) in rows}

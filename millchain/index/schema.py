@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each migration is a list of statements. {blob} and {bigint} are filled per dialect; never edit a released
 # migration, append a new one.
@@ -36,6 +36,21 @@ MIGRATIONS: Sequence[Sequence[str]] = (
         "log_index INTEGER NOT NULL, block_hash {blob} NOT NULL, tx_hash {blob} NOT NULL, counter TEXT NOT NULL, "
         "units TEXT NOT NULL, amount TEXT NOT NULL)",
         "CREATE INDEX usage_by_lease ON usage (lease, id)",
+    ),
+    (
+        # QualityLedger's LotRegistered inputs, one row per (lot, input) with the event's id: `qc lot trace` walks
+        # a lot's lineage both ways on these indexes instead of reading every lot ever registered.
+        "CREATE TABLE lot_inputs (id {bigint} NOT NULL, lot {blob} NOT NULL, input {blob} NOT NULL, "
+        "PRIMARY KEY (id, input))",
+        "CREATE INDEX lot_inputs_by_input ON lot_inputs (input, id)",
+        "CREATE INDEX lot_inputs_by_lot ON lot_inputs (lot, id)",
+        # QualityLedger's Attested with a severity (alerts), by lot: `qc alerts` reads the alerted lots, what was
+        # built from them and their records, not every lot and attestation.
+        "CREATE TABLE quality_alerts (id {bigint} PRIMARY KEY, lot {blob} NOT NULL)",
+        # An index of version 1 already holds lots and attestations these tables lack: the indexer fills them from
+        # their events when it next starts (Indexer.prepare); until then readers read every lot.
+        "INSERT INTO meta (key, value) SELECT 'lineage_incomplete', '1' FROM events "
+        "WHERE event IN ('LotRegistered', 'Attested') LIMIT 1",
     ),
 )
 

@@ -340,24 +340,9 @@ class QualityClient(AccountClient):
     def attestation(self, lot: bytes, seq: int, *, uri: str | None = None) -> Attestation:
         """Attestation ``seq`` of ``lot``. Its URI is not in storage: it is read from the ``Attested`` event
         unless the caller already holds that event and passes ``uri``."""
-        (org, outcome, severity, sample, defects, at, supersedes, superseded_by, independent, commitment) = (
-            self.tx.call(self.ledger.functions.attestation(lot, seq))
-        )
-        return Attestation(
-            ref=str(AlertRef(lot, seq)),
-            lot_id=label_of(lot),
-            seq=seq,
-            inspector_org=label_of(bytes(org)),
-            outcome=Outcome(outcome),
-            severity=Severity(severity),
-            sample_size=sample,
-            defects=defects,
-            attested_at=at,
-            supersedes=supersedes,
-            superseded_by=superseded_by,
-            independent=independent,
-            report_commitment=to_hex(commitment),
-            uri=self._attested_uris(lot, seq).get(seq, "") if uri is None else uri,
+        record = self.tx.call(self.ledger.functions.attestation(lot, seq))
+        return attestation_from_record(
+            lot, seq, record, self._attested_uris(lot, seq).get(seq, "") if uri is None else uri
         )
 
     def attestations(self, lot: bytes) -> list[Attestation]:
@@ -625,3 +610,24 @@ def _parse_model(model: type[Any], data: dict[str, Any], path: Path, what: str) 
         return model.model_validate(data)
     except ValueError as exc:
         raise ConfigError(f"{path} is not {what}: {exc}") from exc
+
+
+def attestation_from_record(lot: bytes, seq: int, record: Sequence[Any], uri: str) -> Attestation:
+    """Attestation ``seq`` of ``lot`` from what ``QualityLedger.attestation`` returned and its event's URI."""
+    (org, outcome, severity, sample, defects, at, supersedes, superseded_by, independent, commitment) = record
+    return Attestation(
+        ref=str(AlertRef(lot, seq)),
+        lot_id=label_of(lot),
+        seq=seq,
+        inspector_org=label_of(bytes(org)),
+        outcome=Outcome(outcome),
+        severity=Severity(severity),
+        sample_size=sample,
+        defects=defects,
+        attested_at=at,
+        supersedes=supersedes,
+        superseded_by=superseded_by,
+        independent=independent,
+        report_commitment=to_hex(commitment),
+        uri=uri,
+    )

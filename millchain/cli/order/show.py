@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 import click
 
-from millchain.cli.common import console, emit_json, json_option, network_options, table
-from millchain.cli.order.common import load_order, money_formatter, report_json, settlement_client
+from millchain.cli.common import console, emit_json, err_console, json_option, network_options, table
+from millchain.cli.order.common import load_order, money_formatter, report_json
 from millchain.session import Session
 from millchain.settlement import (
     FlowCheck,
@@ -79,7 +79,11 @@ def _shipment_row(assessed: ShipmentAssessment, report: OrderReport, money: Call
 
 
 def show_order(client: SettlementClient, key: bytes, as_json: bool) -> None:
-    report = client.report(key)
+    render_report(client, key, client.report(key), as_json)
+
+
+def render_report(client: SettlementClient, key: bytes, report: OrderReport, as_json: bool) -> None:
+    """Print ``report`` (of order ``key``) as ``order show`` does."""
     if as_json:
         emit_json(report_json(report))
         return
@@ -137,6 +141,13 @@ def show_order(client: SettlementClient, key: bytes, as_json: bool) -> None:
 @network_options
 @json_option
 def show(order_ref: str, session: Session, as_json: bool) -> None:
-    """The four flows of ORDER side by side: each shipment's state and which amounts match."""
-    client = settlement_client(session)
-    show_order(client, load_order(client, order_ref), as_json)
+    """The four flows of ORDER side by side: each shipment's state and which amounts match.
+
+    Read from the event index when one is configured for this chain (stderr says which, and why not)."""
+    from millchain.index.logs import settlement_reader  # the index's modules only for the commands that read it
+
+    with settlement_reader(session, "order") as (client, source):
+        key = load_order(client, order_ref)
+        report = client.report(key)
+        err_console.print(source, highlight=False, markup=False, soft_wrap=True)  # after any error: that is one line
+        render_report(client, key, report, as_json)

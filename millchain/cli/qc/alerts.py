@@ -33,10 +33,14 @@ from millchain.types import label_of
 @network_options
 @json_option
 def alerts(org_label: str | None, pending: bool, active: bool, session: Session, as_json: bool) -> None:
-    """List alerts with the organisations they concern (from the lineage) and who has acknowledged."""
-    found = quality_client(session).alerts(
-        org=org_id(org_label) if org_label else None, pending_only=pending, active_only=active
-    )
+    """List alerts with the organisations they concern (from the lineage) and who has acknowledged.
+
+    Read from the event index when one is configured for this chain (stderr says which, and why not)."""
+    from millchain.index.logs import quality_reader  # the index's modules only for the commands that read it
+
+    with quality_reader(session, "alerts") as (client, source):
+        found = client.alerts(org=org_id(org_label) if org_label else None, pending_only=pending, active_only=active)
+    err_console.print(source, highlight=False, markup=False, soft_wrap=True)  # after any error: that is one line
     if as_json:
         emit_json([a.model_dump(mode="json") for a in found])
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.tree import Tree
 
-from millchain.cli.common import console, emit_json, json_option, model_json, network_options, table
+from millchain.cli.common import console, emit_json, err_console, json_option, model_json, network_options, table
 from millchain.cli.qc.common import commit_fields, document_fields, quality_client, receipt_line, show_model
 from millchain.quality import (
     TraceNode,
@@ -111,8 +111,14 @@ def lot_show(lot_label: str, session: Session, as_json: bool) -> None:
 @network_options
 @json_option
 def lot_trace(lot_label: str, session: Session, as_json: bool) -> None:
-    """Print what LOT was made of (upstream) and what was made of it (downstream), with alerts."""
-    trace = quality_client(session).trace(lot_id(lot_label))
+    """Print what LOT was made of (upstream) and what was made of it (downstream), with alerts.
+
+    Read from the event index when one is configured for this chain (stderr says which, and why not)."""
+    from millchain.index.logs import quality_reader  # the index's modules only for the commands that read it
+
+    with quality_reader(session, "trace") as (client, source):
+        trace = client.trace(lot_id(lot_label))
+    err_console.print(source, highlight=False, markup=False, soft_wrap=True)  # after any error: that is one line
     if as_json:
         emit_json(trace.model_dump(mode="json"))
         return
