@@ -14,6 +14,8 @@ from typing import Any
 import requests
 
 from millchain.index import queries
+from millchain.index.logs import IndexedQualityClient, IndexedSettlementClient, IndexLogs
+from millchain.index.reader import index_mismatch
 from millchain.index.store import IndexStore
 from millchain.leasing import LeaseClient
 from millchain.quality import QualityClient
@@ -40,13 +42,29 @@ class ConsoleData:
     def leases(self) -> LeaseClient:
         return LeaseClient(self.session)
 
-    @cached_property
-    def quality(self) -> QualityClient:
-        return QualityClient(self.session)
+    def _index_logs(self, name: str, address: str) -> IndexLogs | None:
+        """The index's events up to where it has reached, when it follows this chain's ``name`` at ``address``
+        (the check `qc lot trace` and `order show` make); None: read the chain (an index not filled yet, or of
+        another chain or deployment, as a console started with --no-follow on someone else's index can be)."""
+        if self.store is None or index_mismatch(self.store, self.session, {name: address}) is not None:
+            return None
+        return IndexLogs(self.store, queries.cursor(self.store))
 
-    @cached_property
+    @property
+    def quality(self) -> QualityClient:
+        """Quality events from the index (the lineage walked on its tables), storage from the chain: the client
+        `qc lot trace` and `qc alerts` use with an index. A fresh one per page: it shows what the index holds now,
+        never an earlier page's cache."""
+        client = QualityClient(self.session)
+        logs = self._index_logs("QualityLedger", client.ledger.address)
+        return client if logs is None else IndexedQualityClient(self.session, logs)
+
+    @property
     def settlement(self) -> SettlementClient:
-        return SettlementClient(self.session)
+        """Settlement events from the index, storage from the chain (as `order show` with an index)."""
+        client = SettlementClient(self.session)
+        logs = self._index_logs("SupplyChainSettlement", client.contract.address)
+        return client if logs is None else IndexedSettlementClient(self.session, logs)
 
     def block(self) -> int:
         return int(self.session.chain.w3.eth.block_number)

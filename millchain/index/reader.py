@@ -47,7 +47,7 @@ def _database_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _mismatch(store: IndexStore, session: Session, follows: Mapping[str, str]) -> str | None:
+def index_mismatch(store: IndexStore, session: Session, follows: Mapping[str, str]) -> str | None:
     """Why ``store`` is not an index of this chain following the contracts ``follows`` (name -> address), or None.
 
     The same identity the indexer records (:meth:`Indexer.prepare`): the chain id, the hash of the block before
@@ -101,7 +101,7 @@ def index_source(session: Session, follows: Mapping[str, str], what: str) -> Ite
             if "meta" not in store.tables():
                 reason: str | None = f"{store.where} is no index"
             else:
-                reason = _mismatch(store, session, follows)
+                reason = index_mismatch(store, session, follows)
             upto = queries.cursor(store)
         except errors as exc:
             reason = f"index unusable: {exc}"

@@ -436,3 +436,20 @@ def test_a_reorg_takes_the_abandoned_branchs_lineage_and_alerts_out_of_the_quali
     with open_store(rebuilt) as store:
         open_indexer(session, store).backfill()
         assert _quality_tables(store) == after != branch_a
+
+
+def test_the_console_reads_quality_and_orders_from_the_index_it_serves_and_the_chain_without_one(
+    played: Played, tmp_path: Path
+) -> None:
+    from millchain.console.data import ConsoleData
+
+    session = played.session
+    key = bytes.fromhex(played.order_key[2:])
+    with open_store(played.sqlite, migrate=False) as store:
+        data = ConsoleData(session, store)
+        assert isinstance(data.quality, IndexedQualityClient) and isinstance(data.settlement, IndexedSettlementClient)
+        assert data.quality.alerts() == QualityClient(session).alerts()
+        assert data.settlement.report(key) == SettlementClient(session).report(key)
+    with open_store(str(tmp_path / "empty.sqlite")) as empty:  # a console on an index not filled yet
+        data = ConsoleData(session, empty)
+        assert type(data.quality) is QualityClient and type(data.settlement) is SettlementClient

@@ -103,7 +103,8 @@ def order_card(data: ConsoleData, report: OrderReport) -> str:
 
 
 def render(data: ConsoleData, params: Mapping[str, str]) -> tuple[str, str]:
-    reports = [data.settlement.report(key) for key in order_keys(data)]
+    settlement = data.settlement  # one client for the page: one index position
+    reports = [settlement.report(key) for key in order_keys(data)]
     waiting = sum(1 for r in reports for a in r.shipments if a.outcome.startswith("waiting"))
     body = (
         '<div class="stats">'

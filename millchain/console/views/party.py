@@ -44,9 +44,10 @@ def render(data: ConsoleData, params: Mapping[str, str]) -> tuple[str, str]:
         return "Party · 参与方", picker + '<p class="muted">Pick an account or an organisation.</p>'
     is_account = who.lower() in accounts
     body = [picker]
+    qc, settlement = data.quality, data.settlement  # one client each for the page: one index position
     org = who if not is_account else None
     if is_account:
-        member_of = data.quality.organisation_of(who)
+        member_of = qc.organisation_of(who)
         org = label_of(member_of) if member_of else None
         lease_rows = []
         for row in queries.fleet(data.need_index(), day_start=0):
@@ -73,13 +74,13 @@ def render(data: ConsoleData, params: Mapping[str, str]) -> tuple[str, str]:
         )
         cards = []
         for key in order_keys(data):
-            report = data.settlement.report(key)
+            report = settlement.report(key)
             if who.lower() in (report.order.buyer.lower(), report.order.supplier.lower(), report.order.carrier.lower()):
                 cards.append(order_card(data, report))
         body.append(section("Orders", "".join(cards) or '<p class="muted">no orders</p>'))
         body.append(f'<p class="muted">Member of organisation: {e(org or "none")}</p>')
     if org:
-        alerts = [a for a in data.quality.alerts() if org in a.affected or a.producer == org]
+        alerts = [a for a in qc.alerts() if org in a.affected or a.producer == org]
         body.append(
             section(
                 f"Alerts concerning {org}",
@@ -102,8 +103,8 @@ def render(data: ConsoleData, params: Mapping[str, str]) -> tuple[str, str]:
                 ),
             )
         )
-        claims = [c for c in data.quality.claims() if org in (c.claimant, c.supplier)]
-        token = data.token(data.quality.token.address)
+        claims = [c for c in qc.claims() if org in (c.claimant, c.supplier)]
+        token = data.token(qc.token.address)
         body.append(
             section(
                 "Claims",
