@@ -350,6 +350,10 @@ interface IQualityBonds {
     /// @notice Seconds a withdrawal or a terms change waits before it applies.
     function WITHDRAWAL_DELAY() external view returns (uint32);
 
+    /// @notice How many corrections fileClaim follows from a claimant's earlier claim on the lot to decide whether
+    /// the new claim is that claim moved onto a recount of its failure (and so keeps its filedAt).
+    function MAX_CORRECTION_HOPS() external view returns (uint256);
+
     // ------------------------------------------------------------------ bonds
 
     /// @notice Pulls `amount` from the caller (ERC-20 allowance) into a registered organisation's bond.
@@ -389,8 +393,10 @@ interface IQualityBonds {
     /// as the producer of `consumerLot`, which consumed it. Locks the amount, priced on the terms in force when
     /// attestation `seq` was made. A filed claim of the caller's organisation on this lot whose attestation was
     /// corrected lapses in the same call (ClaimLapsed), so a claim moves onto the correction without its amount
-    /// being unlocked in between; the moved claim keeps the lapsed one's filedAt (its place in any warranty), and
-    /// so does a claim filed on the very record that corrected a lapsed claim's attestation.
+    /// being unlocked in between. A claim filed on a correction of the earlier claim's attestation (the record
+    /// that corrected it, or a later correction of that one, up to MAX_CORRECTION_HOPS) keeps the earlier claim's
+    /// filedAt (its place in any warranty), whether that claim lapses here or had lapsed already; a claim on any
+    /// other record of the lot is a new claim with its own filedAt.
     /// @param lotId The supplier's lot.
     /// @param seq An independent, current Fail attestation of it.
     /// @param consumerLot The claimant's lot listing `lotId` among its inputs.

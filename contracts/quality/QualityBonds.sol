@@ -59,6 +59,9 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
     /// @inheritdoc IQualityBonds
     uint32 public immutable WITHDRAWAL_DELAY;
 
+    /// @inheritdoc IQualityBonds
+    uint256 public constant MAX_CORRECTION_HOPS = 8;
+
     mapping(bytes32 orgId => mapping(bytes32 productId => BondRecord)) private _bonds;
     mapping(uint256 claimId => ClaimRecord) private _claims;
     uint256 private _claimCount;
@@ -408,23 +411,36 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         ClaimRecord storage previous = _claims[previousId];
         ClaimStatus status = previous.status;
         if (status == ClaimStatus.Withdrawn) return;
+        bytes32 lotId = previous.lotId;
         if (status == ClaimStatus.Lapsed) {
-            // Filed on the record that corrected the lapsed claim's: the same claim, moved late.
-            if (LEDGER.attestation(previous.lotId, previous.seq).supersededBy == draft.seq) {
-                draft.filedAt = previous.filedAt;
-            }
+            // Filed on a record correcting the lapsed claim's: the same claim, moved late.
+            uint32 correction = LEDGER.attestation(lotId, previous.seq).supersededBy;
+            if (_isRecountOf(lotId, correction, draft.seq)) draft.filedAt = previous.filedAt;
             return;
         }
         if (status == ClaimStatus.Filed && previous.seq != draft.seq) {
-            uint32 supersededBy = LEDGER.attestation(previous.lotId, previous.seq).supersededBy;
+            uint32 supersededBy = LEDGER.attestation(lotId, previous.seq).supersededBy;
             if (supersededBy != 0) {
-                // The moved claim keeps its place (a settlement's warranty counts from filedAt).
-                draft.filedAt = previous.filedAt;
+                // A claim moved onto a correction keeps its place (a settlement's warranty counts from filedAt);
+                // one on another failure of the lot is a new claim with its own.
+                if (_isRecountOf(lotId, supersededBy, draft.seq)) draft.filedAt = previous.filedAt;
                 _lapse(previousId, previous, supersededBy);
                 return;
             }
         }
         revert QualityBondsDuplicateClaim(draft.lotId, draft.claimant, previousId);
+    }
+
+    /// @dev Whether record `seq` of `lotId` is `correction` (the record that corrected a claim's basis; 0: none) or
+    /// a later correction of it, following supersededBy for at most MAX_CORRECTION_HOPS records. A correction always
+    /// has a higher seq than what it corrects, so the walk stops as soon as it reaches `seq` or passes it. Past the
+    /// bound the answer is no: the new claim then counts from its own filing, which is never earlier than the truth.
+    function _isRecountOf(bytes32 lotId, uint32 correction, uint32 seq) private view returns (bool) {
+        for (uint256 hop = 0; hop < MAX_CORRECTION_HOPS; ++hop) {
+            if (correction == 0 || correction >= seq) return correction == seq;
+            correction = LEDGER.attestation(lotId, correction).supersededBy;
+        }
+        return false;
     }
 
     /// @dev Closes a filed claim unpaid because attestation `supersededBy` corrected its basis.
