@@ -329,9 +329,9 @@ interface IQualityBonds {
     /// @param frozenUntil First timestamp at which the terms may change.
     error QualityBondsTermsFrozen(bytes32 orgId, bytes32 productId, uint40 frozenUntil);
 
-    /// @notice Thrown when executeClaim would let a claim lapse whose failure was recounted (corrected by another,
-    /// current Fail) less than WITHDRAWAL_DELAY ago: the claimant has that long to move its claim onto the
-    /// correction (fileClaim), and the claim's amount stays locked meanwhile.
+    /// @notice Thrown when executeClaim would let a claim lapse whose failure was recounted (its correction chain
+    /// ends in a current Fail) less than WITHDRAWAL_DELAY after the chain's latest record: the claimant has that
+    /// long to move its claim onto the recount (fileClaim), and the claim's amount stays locked meanwhile.
     /// @param claimId The claim.
     /// @param lapsesAt First timestamp at which anyone may let it lapse.
     error QualityBondsCorrectionPending(uint256 claimId, uint40 lapsesAt);
@@ -419,9 +419,10 @@ interface IQualityBonds {
     function disputeClaim(uint256 claimId, bytes32 reasonCommitment) external;
 
     /// @notice Closes an undisputed claim once its window has passed: pays it if its attestation is still
-    /// current, else it lapses unpaid (ClaimLapsed). Anyone. A claim whose attestation was recounted (corrected by a
-    /// current Fail) lapses only WITHDRAWAL_DELAY after the correction (QualityBondsCorrectionPending): the
-    /// claimant's time to move it onto the correction.
+    /// current, else it lapses unpaid (ClaimLapsed). Anyone. A claim whose attestation was recounted (its chain of
+    /// corrections, followed for up to MAX_CORRECTION_HOPS records, ends in a current Fail) lapses only
+    /// WITHDRAWAL_DELAY after the chain's latest record (QualityBondsCorrectionPending): the claimant's time to move
+    /// it onto the recount.
     function executeClaim(uint256 claimId) external;
 
     /// @notice Rules on a disputed claim: pays `awarded` (at most the amount) and releases the rest. Arbiter.

@@ -230,17 +230,16 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         ClaimRecord storage record = _existingClaim(claimId);
         _requireStatus(claimId, record, ClaimStatus.Filed);
         if (block.timestamp < record.deadline) revert QualityBondsDisputeWindowOpen(claimId, record.deadline);
-        uint32 supersededBy = LEDGER.attestation(record.lotId, record.seq).supersededBy;
+        bytes32 lotId = record.lotId;
+        uint32 supersededBy = LEDGER.attestation(lotId, record.seq).supersededBy;
         if (supersededBy != 0) {
             // The failure was corrected and nobody disputed or accepted in the window: the claim closes unpaid
             // rather than lock the bond for good; its claimant may file again on the correction. A recount (a
-            // current Fail) leaves the claimant WITHDRAWAL_DELAY to do so first: lapsing at once would free the
-            // amount for a withdrawal in the same block, before the claimant could move.
-            IQualityLedger.Attestation memory correction = LEDGER.attestation(record.lotId, supersededBy);
-            if (correction.outcome == IQualityLedger.Outcome.Fail && correction.supersededBy == 0) {
-                uint40 lapsesAt = correction.attestedAt + WITHDRAWAL_DELAY;
-                if (block.timestamp < lapsesAt) revert QualityBondsCorrectionPending(claimId, lapsesAt);
-            }
+            // correction chain ending in a current Fail) leaves the claimant WITHDRAWAL_DELAY after its latest
+            // record to do so first: lapsing at once would free the amount for a withdrawal in the same block,
+            // before the claimant could move.
+            uint40 lapsesAt = _recountLapsesAt(lotId, supersededBy);
+            if (block.timestamp < lapsesAt) revert QualityBondsCorrectionPending(claimId, lapsesAt);
             _lapse(claimId, record, supersededBy);
             return;
         }
@@ -429,6 +428,23 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
             }
         }
         revert QualityBondsDuplicateClaim(draft.lotId, draft.claimant, previousId);
+    }
+
+    /// @dev When a claim whose basis record `correction` of `lotId` corrected may lapse: WITHDRAWAL_DELAY after the
+    /// latest record of the correction chain when the chain ends in a current Fail (a recount the claimant may
+    /// move its claim onto), else at once (0). The chain is followed along supersededBy for at most
+    /// MAX_CORRECTION_HOPS records; past that, the last record reached (the latest known) dates the recount.
+    function _recountLapsesAt(bytes32 lotId, uint32 correction) private view returns (uint40) {
+        // slither-disable-next-line uninitialized-local
+        IQualityLedger.Attestation memory a;
+        for (uint256 hop = 0; hop < MAX_CORRECTION_HOPS; ++hop) {
+            a = LEDGER.attestation(lotId, correction);
+            correction = a.supersededBy;
+            if (correction == 0) {
+                return a.outcome == IQualityLedger.Outcome.Fail ? a.attestedAt + WITHDRAWAL_DELAY : 0;
+            }
+        }
+        return a.attestedAt + WITHDRAWAL_DELAY;
     }
 
     /// @dev Whether record `seq` of `lotId` is `correction` (the record that corrected a claim's basis; 0: none) or

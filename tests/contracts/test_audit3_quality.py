@@ -5,15 +5,22 @@ docs/security.md, "Audit 3 (2026-12-06)". Spec: docs/contracts/quality.md, "Reco
 from __future__ import annotations
 
 from millchain.quality import AlertRef, ClaimStatus
-from tests.contracts.test_quality_bonds import failed_lot
+from tests.contracts.test_quality_bonds import bond_of, failed_lot
 from tests.contracts.test_quality_scenario import (
+    AXLE,
+    BEARING,
+    DELAY,
+    DEPOSIT,
     INSPECTOR,
+    PENALTY,
     PLANT,
     STRANGER,
+    SUPPLIER,
     WINDOW,
     World,
     fail,
     passed,
+    reverts,
 )
 
 
@@ -44,11 +51,12 @@ def test_audit3_b1_buyer_cannot_carry_a_filing_time_onto_an_unrelated_later_fail
 def test_audit3_b2_supplier_cannot_reset_a_filing_time_after_two_recounts(q: World) -> None:
     """B-2 (low), actor: the supplier (with anyone's executeClaim), riding two honest recounts. A lapsed claim kept
     its filing time for the claim filed on the record that corrected its own, one step only. The laboratory
-    recounts a failure twice (Fail 1 -> Fail 2 -> Fail 3) before the buyer moves its claim; the supplier then
-    lapses the buyer's claim at once (its correction, record 2, is no longer current), and the buyer's claim on
-    record 3 starts a new filing time, which may fall after the order's warranty: the supplier releases the
-    retention. Bound: a claim filed on any record in the correction chain of the lapsed claim's failure keeps the
-    filing time (followed for up to MAX_CORRECTION_HOPS corrections)."""
+    recounts a failure twice (Fail 1 -> Fail 2 -> Fail 3) before the buyer moves its claim; the supplier lapses
+    the buyer's claim as soon as executeClaim lets it (before B-3's fix at once, since record 2 is no longer
+    current; now WITHDRAWAL_DELAY after record 3), and the buyer's claim on record 3 started a new filing time,
+    which may fall after the order's warranty: the supplier releases the retention. Bound: a claim filed on any
+    record in the correction chain of the lapsed claim's failure keeps the filing time (followed for up to
+    MAX_CORRECTION_HOPS corrections)."""
     failed = failed_lot(q, "b2-recounts")
     lot = failed.ref.lot
     first, _ = q(PLANT).file_claim(failed.ref)
@@ -56,8 +64,64 @@ def test_audit3_b2_supplier_cannot_reset_a_filing_time_after_two_recounts(q: Wor
     q(INSPECTOR).attest(fail(lot, 12, supersedes=1))
     recount_at = first_filed_at + WINDOW + 100  # after the claim's dispute window
     q.at(recount_at, lambda: q(INSPECTOR).attest(fail(lot, 11, supersedes=2)))
-    q.at(recount_at + 5, lambda: q(STRANGER).execute_claim(first))
+    lapses_at = recount_at + DELAY
+    q.at(lapses_at, lambda: q(STRANGER).execute_claim(first))
     assert q(PLANT).claim(first).status is ClaimStatus.LAPSED
-    moved, _ = q.at(recount_at + 10, lambda: q(PLANT).file_claim(AlertRef(lot, 3), failed.consumer))
+    moved, _ = q.at(lapses_at + 10, lambda: q(PLANT).file_claim(AlertRef(lot, 3), failed.consumer))
     claim = q(PLANT).claim(moved)
-    assert (claim.filed_at, claim.deadline) == (first_filed_at, recount_at + 10 + WINDOW)
+    assert (claim.filed_at, claim.deadline) == (first_filed_at, lapses_at + 10 + WINDOW)
+
+
+def test_audit3_b3_supplier_cannot_withdraw_in_the_gap_a_second_recount_opens(q: World) -> None:
+    """B-3 (medium), actor: the supplier (with the permissionless executeClaim), riding two honest recounts. Q-2 kept
+    a claim on a recounted failure locked for WITHDRAWAL_DELAY after the recount, but read only the record that
+    corrected the claim's basis: once the laboratory corrects its recount again (Fail 1 -> Fail 2 -> Fail 3, say a
+    typo fixed a second later), that record is superseded too and executeClaim lapsed the claim at once. A recount
+    of a Fail does not restart the freeze, so in the second recount's block the supplier lapses the buyer's claim
+    and executes a pre-armed withdrawal of the whole bond before the buyer can move its claim. Bound: a claim whose
+    correction chain ends in a current Fail lapses only WITHDRAWAL_DELAY after the chain's latest record."""
+    supplier = q(SUPPLIER)
+    at = q.now() + 10
+    q.at(at, lambda: supplier.request_withdrawal(AXLE, BEARING, DEPOSIT))
+    q.next_block_at(at + 1)
+    failed = failed_lot(q, "b3-recounts")
+    lot = failed.ref.lot
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    recount_at = at + DELAY + 100  # after the first freeze and the claim's window, before the request expires
+    assert recount_at > q(PLANT).claim(claim_id).deadline
+    q.at(recount_at, lambda: q(INSPECTOR).attest(fail(lot, 12, supersedes=1)))
+    q.at(recount_at + 1, lambda: q(INSPECTOR).attest(fail(lot, 11, supersedes=2)))
+    with reverts("QualityBondsCorrectionPending", claimId=claim_id, lapsesAt=recount_at + 1 + DELAY):
+        q.at(recount_at + 2, lambda: q.estimating(STRANGER).execute_claim(claim_id))
+    with reverts(
+        "QualityBondsInsufficientFreeBond", orgId=AXLE, productId=BEARING, free=DEPOSIT - 14 * PENALTY, amount=DEPOSIT
+    ):
+        q.estimating(SUPPLIER).execute_withdrawal(AXLE, BEARING)
+    moved, _ = q(PLANT).file_claim(AlertRef(lot, 3), failed.consumer)
+    assert q(PLANT).claim(moved).amount == 11 * PENALTY
+    assert bond_of(q) == (DEPOSIT, 11 * PENALTY)
+
+
+def test_audit3_b3_an_unmoved_claim_lapses_after_the_latest_recount_or_at_once_after_a_retraction(q: World) -> None:
+    """B-3, item 2 kept: nobody moves the claim; anyone lets it lapse WITHDRAWAL_DELAY after the latest record of
+    its failure's correction chain, to the second; a chain that ends in a Pass (the failure retracted after a
+    recount) lets it lapse at once."""
+    failed = failed_lot(q, "b3-idle")
+    lot = failed.ref.lot
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    q(INSPECTOR).attest(fail(lot, 12, supersedes=1))
+    _, receipt = q(INSPECTOR).attest(fail(lot, 11, supersedes=2))
+    latest = q.block_time(receipt)
+    with reverts("QualityBondsCorrectionPending", claimId=claim_id, lapsesAt=latest + DELAY):
+        q.at(latest + DELAY - 1, lambda: q.estimating(STRANGER).execute_claim(claim_id))
+    receipt = q.at(latest + DELAY, lambda: q(STRANGER).execute_claim(claim_id))
+    assert q.events(receipt, q.bonds, "ClaimLapsed") == [{"claimId": claim_id, "supersededBy": 2}]
+    assert bond_of(q) == (DEPOSIT, 0)
+
+    retracted = failed_lot(q, "b3-retracted")
+    other, _ = q(PLANT).file_claim(retracted.ref)
+    q(INSPECTOR).attest(fail(retracted.ref.lot, 12, supersedes=1))
+    q(INSPECTOR).attest(passed(retracted.ref.lot, supersedes=2))
+    deadline = q(PLANT).claim(other).deadline
+    receipt = q.at(deadline, lambda: q(STRANGER).execute_claim(other))
+    assert q.events(receipt, q.bonds, "ClaimLapsed") == [{"claimId": other, "supersededBy": 2}]
