@@ -329,9 +329,9 @@ interface IQualityBonds {
     /// @param frozenUntil First timestamp at which the terms may change.
     error QualityBondsTermsFrozen(bytes32 orgId, bytes32 productId, uint40 frozenUntil);
 
-    /// @notice Thrown when executeClaim would let a claim lapse whose failure was recounted (corrected by another,
-    /// current Fail) less than WITHDRAWAL_DELAY ago: the claimant has that long to move its claim onto the
-    /// correction (fileClaim), and the claim's amount stays locked meanwhile.
+    /// @notice Thrown when executeClaim would let a claim lapse whose failure was recounted (its correction chain
+    /// ends in a current Fail) less than WITHDRAWAL_DELAY after the chain's latest record: the claimant has that
+    /// long to move its claim onto the recount (fileClaim), and the claim's amount stays locked meanwhile.
     /// @param claimId The claim.
     /// @param lapsesAt First timestamp at which anyone may let it lapse.
     error QualityBondsCorrectionPending(uint256 claimId, uint40 lapsesAt);
@@ -349,6 +349,10 @@ interface IQualityBonds {
 
     /// @notice Seconds a withdrawal or a terms change waits before it applies.
     function WITHDRAWAL_DELAY() external view returns (uint32);
+
+    /// @notice How many corrections fileClaim follows from a claimant's earlier claim on the lot to decide whether
+    /// the new claim is that claim moved onto a recount of its failure (and so keeps its filedAt).
+    function MAX_CORRECTION_HOPS() external view returns (uint256);
 
     // ------------------------------------------------------------------ bonds
 
@@ -389,8 +393,10 @@ interface IQualityBonds {
     /// as the producer of `consumerLot`, which consumed it. Locks the amount, priced on the terms in force when
     /// attestation `seq` was made. A filed claim of the caller's organisation on this lot whose attestation was
     /// corrected lapses in the same call (ClaimLapsed), so a claim moves onto the correction without its amount
-    /// being unlocked in between; the moved claim keeps the lapsed one's filedAt (its place in any warranty), and
-    /// so does a claim filed on the very record that corrected a lapsed claim's attestation.
+    /// being unlocked in between. A claim filed on a correction of the earlier claim's attestation (the record
+    /// that corrected it, or a later correction of that one, up to MAX_CORRECTION_HOPS) keeps the earlier claim's
+    /// filedAt (its place in any warranty), whether that claim lapses here or had lapsed already; a claim on any
+    /// other record of the lot is a new claim with its own filedAt.
     /// @param lotId The supplier's lot.
     /// @param seq An independent, current Fail attestation of it.
     /// @param consumerLot The claimant's lot listing `lotId` among its inputs.
@@ -413,9 +419,10 @@ interface IQualityBonds {
     function disputeClaim(uint256 claimId, bytes32 reasonCommitment) external;
 
     /// @notice Closes an undisputed claim once its window has passed: pays it if its attestation is still
-    /// current, else it lapses unpaid (ClaimLapsed). Anyone. A claim whose attestation was recounted (corrected by a
-    /// current Fail) lapses only WITHDRAWAL_DELAY after the correction (QualityBondsCorrectionPending): the
-    /// claimant's time to move it onto the correction.
+    /// current, else it lapses unpaid (ClaimLapsed). Anyone. A claim whose attestation was recounted (its chain of
+    /// corrections, followed for up to MAX_CORRECTION_HOPS records, ends in a current Fail) lapses only
+    /// WITHDRAWAL_DELAY after the chain's latest record (QualityBondsCorrectionPending): the claimant's time to move
+    /// it onto the recount.
     function executeClaim(uint256 claimId) external;
 
     /// @notice Rules on a disputed claim: pays `awarded` (at most the amount) and releases the rest. Arbiter.

@@ -59,6 +59,9 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
     /// @inheritdoc IQualityBonds
     uint32 public immutable WITHDRAWAL_DELAY;
 
+    /// @inheritdoc IQualityBonds
+    uint256 public constant MAX_CORRECTION_HOPS = 8;
+
     mapping(bytes32 orgId => mapping(bytes32 productId => BondRecord)) private _bonds;
     mapping(uint256 claimId => ClaimRecord) private _claims;
     uint256 private _claimCount;
@@ -227,17 +230,16 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         ClaimRecord storage record = _existingClaim(claimId);
         _requireStatus(claimId, record, ClaimStatus.Filed);
         if (block.timestamp < record.deadline) revert QualityBondsDisputeWindowOpen(claimId, record.deadline);
-        uint32 supersededBy = LEDGER.attestation(record.lotId, record.seq).supersededBy;
+        bytes32 lotId = record.lotId;
+        uint32 supersededBy = LEDGER.attestation(lotId, record.seq).supersededBy;
         if (supersededBy != 0) {
             // The failure was corrected and nobody disputed or accepted in the window: the claim closes unpaid
             // rather than lock the bond for good; its claimant may file again on the correction. A recount (a
-            // current Fail) leaves the claimant WITHDRAWAL_DELAY to do so first: lapsing at once would free the
-            // amount for a withdrawal in the same block, before the claimant could move.
-            IQualityLedger.Attestation memory correction = LEDGER.attestation(record.lotId, supersededBy);
-            if (correction.outcome == IQualityLedger.Outcome.Fail && correction.supersededBy == 0) {
-                uint40 lapsesAt = correction.attestedAt + WITHDRAWAL_DELAY;
-                if (block.timestamp < lapsesAt) revert QualityBondsCorrectionPending(claimId, lapsesAt);
-            }
+            // correction chain ending in a current Fail) leaves the claimant WITHDRAWAL_DELAY after its latest
+            // record to do so first: lapsing at once would free the amount for a withdrawal in the same block,
+            // before the claimant could move.
+            uint40 lapsesAt = _recountLapsesAt(lotId, supersededBy);
+            if (block.timestamp < lapsesAt) revert QualityBondsCorrectionPending(claimId, lapsesAt);
             _lapse(claimId, record, supersededBy);
             return;
         }
@@ -408,23 +410,53 @@ contract QualityBonds is IQualityBonds, AccessControl, ReentrancyGuardTransient 
         ClaimRecord storage previous = _claims[previousId];
         ClaimStatus status = previous.status;
         if (status == ClaimStatus.Withdrawn) return;
+        bytes32 lotId = previous.lotId;
         if (status == ClaimStatus.Lapsed) {
-            // Filed on the record that corrected the lapsed claim's: the same claim, moved late.
-            if (LEDGER.attestation(previous.lotId, previous.seq).supersededBy == draft.seq) {
-                draft.filedAt = previous.filedAt;
-            }
+            // Filed on a record correcting the lapsed claim's: the same claim, moved late.
+            uint32 correction = LEDGER.attestation(lotId, previous.seq).supersededBy;
+            if (_isRecountOf(lotId, correction, draft.seq)) draft.filedAt = previous.filedAt;
             return;
         }
         if (status == ClaimStatus.Filed && previous.seq != draft.seq) {
-            uint32 supersededBy = LEDGER.attestation(previous.lotId, previous.seq).supersededBy;
+            uint32 supersededBy = LEDGER.attestation(lotId, previous.seq).supersededBy;
             if (supersededBy != 0) {
-                // The moved claim keeps its place (a settlement's warranty counts from filedAt).
-                draft.filedAt = previous.filedAt;
+                // A claim moved onto a correction keeps its place (a settlement's warranty counts from filedAt);
+                // one on another failure of the lot is a new claim with its own.
+                if (_isRecountOf(lotId, supersededBy, draft.seq)) draft.filedAt = previous.filedAt;
                 _lapse(previousId, previous, supersededBy);
                 return;
             }
         }
         revert QualityBondsDuplicateClaim(draft.lotId, draft.claimant, previousId);
+    }
+
+    /// @dev When a claim whose basis record `correction` of `lotId` corrected may lapse: WITHDRAWAL_DELAY after the
+    /// latest record of the correction chain when the chain ends in a current Fail (a recount the claimant may
+    /// move its claim onto), else at once (0). The chain is followed along supersededBy for at most
+    /// MAX_CORRECTION_HOPS records; past that, the last record reached (the latest known) dates the recount.
+    function _recountLapsesAt(bytes32 lotId, uint32 correction) private view returns (uint40) {
+        // slither-disable-next-line uninitialized-local
+        IQualityLedger.Attestation memory a;
+        for (uint256 hop = 0; hop < MAX_CORRECTION_HOPS; ++hop) {
+            a = LEDGER.attestation(lotId, correction);
+            correction = a.supersededBy;
+            if (correction == 0) {
+                return a.outcome == IQualityLedger.Outcome.Fail ? a.attestedAt + WITHDRAWAL_DELAY : 0;
+            }
+        }
+        return a.attestedAt + WITHDRAWAL_DELAY;
+    }
+
+    /// @dev Whether record `seq` of `lotId` is `correction` (the record that corrected a claim's basis; 0: none) or
+    /// a later correction of it, following supersededBy for at most MAX_CORRECTION_HOPS records. A correction always
+    /// has a higher seq than what it corrects, so the walk stops as soon as it reaches `seq` or passes it. Past the
+    /// bound the answer is no: the new claim then counts from its own filing, which is never earlier than the truth.
+    function _isRecountOf(bytes32 lotId, uint32 correction, uint32 seq) private view returns (bool) {
+        for (uint256 hop = 0; hop < MAX_CORRECTION_HOPS; ++hop) {
+            if (correction == 0 || correction >= seq) return correction == seq;
+            correction = LEDGER.attestation(lotId, correction).supersededBy;
+        }
+        return false;
     }
 
     /// @dev Closes a filed claim unpaid because attestation `supersededBy` corrected its basis.
