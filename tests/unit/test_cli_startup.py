@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 
-from millchain.identity import MachineRegistryClient
-from millchain.leasing import LeaseClient, LeaseTerms, _lease_from_tuple
+from millchain.leasing import _lease_from_tuple
 from millchain.node import AnvilNode
 from millchain.session import Session
-from millchain.types import machine_id
+from scripts.bench_cli import prepare
 
 SIGNING_STACK = ("web3", "eth_account", "eth_keyfile", "py_ecc", "aiohttp")
 """What a read-only command must not import: each is a large part of web3's import time."""
@@ -55,23 +54,12 @@ def run_probe(args: list[str], env: dict[str, str]) -> tuple[int, list[str], str
 
 @pytest.fixture
 def offered(anvil_session: Session, anvil: AnvilNode, tmp_path: Path) -> tuple[Session, int, dict[str, str]]:
-    """The suite on a fresh anvil, the dev accounts funded, one lease offered by account 1; with the environment
-    a user's shell would have for it."""
+    """The suite on a fresh anvil, one lease offered by account 1 (as scripts/bench_cli.py times them), the dev
+    accounts funded; with the environment a user's shell would have for it."""
+    lease_id = int(prepare(tmp_path, anvil.url), 16)  # the benchmark's own set-up: suite, machine, offer
     session = anvil_session
     session.compile()
-    session.deploy()
     session.fund_dev_accounts()
-
-    MachineRegistryClient(session, 1).register(machine_id("startup-press"), session.chain.account(5).address)
-    terms = LeaseTerms(
-        token=session.address("SettlementToken"),
-        price_per_unit=10**5,
-        max_rate_per_hour=600,
-        ends_at=session.chain.now() + 86400,
-        heartbeat=3600,
-        grace_period=600,
-    )
-    lease_id = LeaseClient(session, 1).offer(machine_id("startup-press"), terms)
     env = {
         **os.environ,
         "MILLCHAIN_NETWORK": "anvil",
