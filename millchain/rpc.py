@@ -47,7 +47,10 @@ class JsonRpc:
             with urllib.request.urlopen(http, timeout=self.timeout) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            raise ChainError(f"node {self.url} answered HTTP {exc.code} {exc.reason} to {method}") from exc
+            # Some nodes send a JSON-RPC error (a revert and its data) with a 4xx/5xx status: keep what it says.
+            answer = _json_or_none(exc)
+            if not isinstance(answer, dict) or "error" not in answer:
+                raise ChainError(f"node {self.url} answered HTTP {exc.code} {exc.reason} to {method}") from exc
         except (OSError, ValueError) as exc:  # URLError, refused, timeout, a body that is not JSON
             raise ChainError(f"node {self.url} did not answer {method}: {exc}") from exc
         if not isinstance(answer, dict):
@@ -60,3 +63,10 @@ class JsonRpc:
         if "result" not in answer:
             raise ChainError(f"node {self.url} answered {method} without a result: {answer!r}")
         return answer["result"]
+
+
+def _json_or_none(response: urllib.error.HTTPError) -> Any:
+    try:
+        return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
