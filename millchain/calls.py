@@ -64,12 +64,13 @@ class ContractReader:
         self.address = address
         self.abi = abi
         self.decoder = decoder
-        self._functions: dict[str, FunctionCall] = {}
+        self._functions: dict[str, tuple[FunctionCall, list[ABIType]]] = {}
 
     def call(self, name: str, *args: Any, block: int | str = "latest") -> Any:
-        function = self._functions.get(name)
-        if function is None:
-            function = self._functions[name] = FunctionCall(self.abi, name)
+        if name not in self._functions:
+            found = FunctionCall(self.abi, name)
+            self._functions[name] = (found, [parse(t) for t in found.output_types])
+        function, output_types = self._functions[name]
         try:
             returned = self.chain.call(self.address, function.encode(*args), block=block)
         except ContractRevert:
@@ -78,10 +79,7 @@ class ContractReader:
             raise explain_failure(self.decoder, exc) from exc
         if not returned and function.output_types:
             raise ChainError(f"{name} at {self.address} returned nothing: is the contract deployed on this chain?")
-        values = [
-            _as_web3_returns(parse(t), v)
-            for t, v in zip(function.output_types, function.decode_output(returned), strict=True)
-        ]
+        values = [_as_web3_returns(t, v) for t, v in zip(output_types, function.decode_output(returned), strict=True)]
         return values[0] if len(values) == 1 else values
 
 

@@ -138,6 +138,10 @@ class Chain:
             hint = " (start one with `millchain node`)" if self.network == "anvil" else ""
             raise ChainError(f"cannot reach the {self.network} node{hint}: {exc}") from exc
 
+    def __repr__(self) -> str:
+        # Not the dataclass's: it would build the Web3 and derive the keys just to print them.
+        return f"Chain(network={self.network!r}, chain_id={getattr(self, 'chain_id', None)}, rpc_url={self.rpc_url!r})"
+
     @functools.cached_property
     def _http(self) -> JsonRpc | None:
         return JsonRpc(self.rpc_url, timeout=self.timeout) if self.rpc_url is not None else None
