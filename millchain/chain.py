@@ -7,19 +7,21 @@ the same well-known development accounts, so a script behaves the same on either
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from millchain.errors import ChainError, ConfigError
+from millchain.rpc import JsonRpc
+
+if TYPE_CHECKING:  # web3 and eth-account cost a process ~0.6 s to import: only where they are used (see rpc)
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 """Anvil's (and Hardhat's) published development mnemonic: its keys are public, never use them for value."""
@@ -42,12 +44,16 @@ def dev_keys() -> tuple[bytes, ...]:
 
 
 def dev_accounts() -> list[LocalAccount]:
+    from eth_account import Account
+
     return [Account.from_key(k) for k in dev_keys()]
 
 
 def load_keystore(path: Path, password: str | None = None) -> LocalAccount:
     """Unlock an eth-account keyfile; the password comes from the argument, $MILLCHAIN_KEYSTORE_PASSWORD
     or a prompt, in that order. The decrypted key only ever lives in memory."""
+    from eth_account import Account
+
     if not path.is_file():
         raise ConfigError(f"keystore {path} does not exist (create one with `millchain account new`)")
     try:
@@ -68,6 +74,8 @@ def write_keystore(path: Path, account: LocalAccount, password: str) -> None:
     """Write ``account`` encrypted (scrypt) to ``path``; refuses to overwrite an existing file."""
     if path.exists():
         raise ConfigError(f"{path} already exists; refusing to overwrite a keystore")
+    from eth_account import Account
+
     path.parent.mkdir(parents=True, exist_ok=True)
     encrypted = Account.encrypt(account.key, password)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -75,22 +83,102 @@ def write_keystore(path: Path, account: LocalAccount, password: str) -> None:
         json.dump(encrypted, handle)
 
 
-@dataclass
-class Chain:
-    """A connection plus the accounts this process may sign with."""
+T = TypeVar("T")
 
-    w3: Web3
+
+class _Deferred(Generic[T]):
+    """A :class:`Chain` field that, unless given, is made on first read by the chain's ``_make_<name>()``: what
+    only signing commands need (web3, the derived development keys) is never built by a command that reads."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+        self._maker = f"_make_{name}"
+
+    @overload
+    def __get__(self, chain: None, owner: type) -> None: ...
+    @overload
+    def __get__(self, chain: Chain, owner: type) -> T: ...
+    def __get__(self, chain: Chain | None, owner: type) -> T | None:
+        if chain is None:
+            return None  # the dataclass field's default: "not given"
+        value: T | None = chain.__dict__.get(self._slot)
+        if value is None:
+            value = getattr(chain, self._maker)()
+            chain.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, chain: Chain, value: T | None) -> None:
+        chain.__dict__[self._slot] = value
+
+
+@dataclass(kw_only=True)
+class Chain:
+    """A connection plus the accounts this process may sign with.
+
+    Give ``w3``, or ``rpc_url`` for a JSON-RPC node: then the chain id, code and view calls go over plain HTTP
+    (:mod:`millchain.rpc`) and the Web3 object is built the first time something uses :attr:`w3`. ``accounts``
+    not given are the development accounts when ``derive_dev_accounts``, else none."""
+
+    w3: _Deferred[Web3] = _Deferred()
     network: str
-    accounts: list[LocalAccount]
+    accounts: _Deferred[list[LocalAccount]] = _Deferred()
     tester: Any | None = None  # the EthereumTester of the embedded chain, for snapshots
+    rpc_url: str | None = None
+    timeout: float = 30.0
+    derive_dev_accounts: bool = False
     chain_id: int = field(init=False)
 
     def __post_init__(self) -> None:
         try:
-            self.chain_id = int(self.w3.eth.chain_id)
+            if self._http is not None:
+                self.chain_id = int(self._http.request("eth_chainId"), 16)
+            else:
+                self.chain_id = int(self.w3.eth.chain_id)
         except Exception as exc:  # requests' and web3's connection errors have no common base
             hint = " (start one with `millchain node`)" if self.network == "anvil" else ""
             raise ChainError(f"cannot reach the {self.network} node{hint}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        # Not the dataclass's: it would build the Web3 and derive the keys just to print them.
+        return f"Chain(network={self.network!r}, chain_id={getattr(self, 'chain_id', None)}, rpc_url={self.rpc_url!r})"
+
+    @functools.cached_property
+    def _http(self) -> JsonRpc | None:
+        return JsonRpc(self.rpc_url, timeout=self.timeout) if self.rpc_url is not None else None
+
+    def _make_w3(self) -> Web3:
+        if self.rpc_url is None:
+            raise ChainError(f"the {self.network} chain has neither a Web3 connection nor an RPC URL")
+        from web3 import Web3
+
+        return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": self.timeout}))
+
+    def _make_accounts(self) -> list[LocalAccount]:
+        return dev_accounts() if self.derive_dev_accounts else []
+
+    # ------------------------------------------------------------------ reads (no web3 on an RPC chain)
+
+    def get_code(self, address: str, block: int | str = "latest") -> bytes:
+        """The runtime code at ``address`` (empty when there is none)."""
+        if self._http is None:
+            return bytes(self.w3.eth.get_code(cast(Any, address), block_identifier=cast(Any, block)))
+        return _hex_bytes(self._http.request("eth_getCode", [address, _block_param(block)]))
+
+    def block_number(self) -> int:
+        if self._http is None:
+            return int(self.w3.eth.block_number)
+        return int(self._http.request("eth_blockNumber"), 16)
+
+    def call(self, to: str, data: bytes, *, block: int | str = "latest") -> bytes:
+        """eth_call of ``data`` at ``to``, for views that do not read msg.sender: over RPC it carries no sender;
+        eth-tester runs a call as a transaction and needs a funded one, the first account. A revert raises the
+        provider's error, whose revert bytes :func:`millchain.reverts.revert_data` finds."""
+        if self._http is None:
+            tx: dict[str, Any] = {"to": to, "data": "0x" + data.hex()}
+            if self.accounts:
+                tx["from"] = self.accounts[0].address
+            return bytes(self.w3.eth.call(cast(Any, tx), block_identifier=cast(Any, block)))
+        return _hex_bytes(self._http.request("eth_call", [{"to": to, "data": "0x" + data.hex()}, _block_param(block)]))
 
     @property
     def embedded(self) -> bool:
@@ -144,8 +232,19 @@ class Chain:
         return self.accounts[index]
 
 
+def _block_param(block: int | str) -> str:
+    return hex(block) if isinstance(block, int) else block
+
+
+def _hex_bytes(value: Any) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ChainError(f"the node answered {value!r} where hex data was expected")
+    return bytes.fromhex(value[2:])
+
+
 def _embedded_chain() -> Chain:
     from eth_tester import EthereumTester, PyEVMBackend
+    from web3 import Web3
     from web3.providers.eth_tester import EthereumTesterProvider
 
     from millchain import embedded_gas, p256_precompile
@@ -186,13 +285,14 @@ def connect(
         raise ConfigError(
             f"unknown network {network!r}: use local, anvil, or give --rpc URL for any JSON-RPC endpoint"
         )
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
-    dev = network == "anvil" and keystore is None
-    if keystore is not None:
-        accounts = [load_keystore(keystore, password)]
-    elif dev:
-        accounts = dev_accounts()
-    else:
-        accounts = []
+    # The keystore is unlocked now (a wrong password fails before anything is sent); the development keys are
+    # derived only when something signs.
+    accounts = [load_keystore(keystore, password)] if keystore is not None else None
     name = network if network not in ("local", "rpc") else _network_name(url)
-    return Chain(w3=w3, network=name, accounts=accounts)
+    return Chain(
+        network=name,
+        accounts=accounts,
+        rpc_url=url,
+        timeout=timeout,
+        derive_dev_accounts=network == "anvil" and keystore is None,
+    )

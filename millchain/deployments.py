@@ -17,14 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
-from web3.types import TxReceipt
 
 from millchain.errors import DeploymentError
 from millchain.tx import SignedTx, Transactor
+
+if TYPE_CHECKING:  # web3 and eth-account: imported where used (a read-only command never does, see millchain.rpc)
+    from web3.types import TxReceipt
 
 
 def code_hash(code: bytes | str) -> str:

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
-from web3.logs import DISCARD
-from web3.types import TxReceipt
 
 from millchain.calls import FunctionCall
 from millchain.errors import MillchainError
@@ -28,6 +25,13 @@ from millchain.typed_data import (
     permit_typed_data,
 )
 from millchain.types import MachineId, label_of
+
+if TYPE_CHECKING:  # web3 and eth-account: imported where used (a read-only command never does, see millchain.rpc)
+    from web3.contract import Contract
+    from web3.types import TxReceipt
+
+    from millchain.calls import ContractReader
+    from millchain.tx import Transactor
 
 _PRICE_PER_UNIT_SHIFT = 160
 _PRICE_PER_HOUR_SHIFT = 64
@@ -189,8 +193,20 @@ class LeaseClient:
 
     def __init__(self, session: Session, account_index: int | None = None) -> None:
         self.session = session
-        self.contract = session.contract("EquipmentLease")
-        self.tx = session.transactor(account_index)
+        self.account_index = account_index
+
+    # Built on first use: `lease show` only reads (through `reader`), and web3 is not imported for it.
+    @cached_property
+    def contract(self) -> Contract:
+        return self.session.contract("EquipmentLease")
+
+    @cached_property
+    def reader(self) -> ContractReader:
+        return self.session.reader("EquipmentLease")
+
+    @cached_property
+    def tx(self) -> Transactor:
+        return self.session.transactor(self.account_index)
 
     @property
     def hasher(self) -> UsageReportHasher:
@@ -209,6 +225,8 @@ class LeaseClient:
         else:
             call = self.contract.functions.offerTo(machine, terms.as_tuple(), to_checksum_address(lessee))
         receipt = self.tx.transact(call)
+        from web3.logs import DISCARD
+
         # offerTo's LeaseReserved follows in the same receipt: skip logs of other events.
         [event] = self.contract.events.LeaseOffered().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["leaseId"])
@@ -238,6 +256,9 @@ class LeaseClient:
         owner = self.tx.address
         message = permit_typed_data(token, owner, self.contract.address, amount,
                                     token.functions.nonces(owner).call(), deadline)
+        from eth_account import Account
+        from eth_account.messages import encode_typed_data
+
         signed = Account.sign_message(encode_typed_data(full_message=message), self.tx.account.key)
         return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
@@ -300,7 +321,11 @@ class LeaseClient:
             [r.as_tuple() for r in reports], [r.as_tuple() for r in p256_reports]))
 
     def get(self, lease_id: int) -> Lease:
-        return _lease_from_tuple(lease_id, self.tx.call(self.contract.functions.getLease(lease_id)))
+        return _lease_from_tuple(lease_id, self.reader.call("getLease", lease_id))
+
+    def token_decimals(self, address: str) -> int:
+        """The decimals of the ERC-20 at ``address`` (to format its amounts)."""
+        return int(self.session.reader("SettlementToken", address).call("decimals"))
 
     def active_lease_of(self, machine: MachineId) -> int:
         return int(self.tx.call(self.contract.functions.activeLeaseOf(machine)))

@@ -10,11 +10,11 @@ import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
-from web3.contract import Contract
 
+from millchain.calls import ContractReader
 from millchain.chain import Chain, connect
 from millchain.compiler import CompileResult, all_abis, compile_project, load_artifact, packaged_result
 from millchain.deployments import (
@@ -30,6 +30,9 @@ from millchain.errors import ConfigError, DeploymentError
 from millchain.project import Project, find_project
 from millchain.reverts import RevertDecoder
 from millchain.tx import Transactor
+
+if TYPE_CHECKING:  # web3 and eth-account: imported where used (a read-only command never does, see millchain.rpc)
+    from web3.contract import Contract
 
 QUALITY_WITHDRAWAL_DELAY = 7 * 24 * 3600
 """Seconds a quality bond's withdrawals and terms changes wait (QualityBonds' WITHDRAWAL_DELAY)."""
@@ -215,3 +218,9 @@ class Session:
     def contract(self, name: str, address: str | None = None) -> Contract:
         abi = self.artifact(name)["abi"]
         return self.chain.w3.eth.contract(address=to_checksum_address(address or self.address(name)), abi=abi)
+
+    def reader(self, name: str, address: str | None = None) -> ContractReader:
+        """View calls to the deployed ``name`` (or ``address`` with its ABI) without web3: what read-only
+        commands use, so they never import it (see :mod:`millchain.rpc`)."""
+        abi = self.artifact(name)["abi"]
+        return ContractReader(self.chain, to_checksum_address(address or self.address(name)), abi, self.decoder)

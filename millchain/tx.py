@@ -8,16 +8,19 @@ hold the signed bytes and hash in hand first.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from web3.contract.contract import ContractFunction
-from web3.types import TxReceipt
 
+from millchain.calls import explain_failure
 from millchain.chain import RECEIPT_POLL_SECONDS, Chain
 from millchain.errors import ChainError, ContractRevert, TransactionFailed
-from millchain.reverts import RevertDecoder, revert_data
+from millchain.reverts import RevertDecoder
+
+if TYPE_CHECKING:  # web3 and eth-account: imported where used (a read-only command never does, see millchain.rpc)
+    from eth_account.signers.local import LocalAccount
+    from web3.contract.contract import ContractFunction
+    from web3.types import TxReceipt
 
 GAS_MARGIN_PERCENT = 20
 """Headroom over eth_estimateGas: storage refunds and warm/cold access can shift the real figure a little."""
@@ -47,12 +50,7 @@ class Transactor:
 
     def explain(self, exc: BaseException) -> Exception:
         """The ContractRevert hidden in a provider exception, or a ChainError saying what happened."""
-        data = revert_data(exc)
-        if data is not None:
-            decoded = self.decoder.decode(data)
-            if decoded is not None:
-                return decoded
-        return ChainError(f"{type(exc).__name__}: {exc}")
+        return explain_failure(self.decoder, exc)
 
     def call(self, fn: ContractFunction, *, block: int | str = "latest") -> Any:
         try:

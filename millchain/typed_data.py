@@ -9,15 +9,17 @@ A test proves both paths give the same digest and the same signer as eth-account
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import coincurve
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
-from web3.contract import Contract
 
 from millchain.errors import ConfigError
+
+if TYPE_CHECKING:  # web3 and eth-account: imported where used (a read-only command never does, see millchain.rpc)
+    from web3.contract import Contract
 
 LEASE_DOMAIN_NAME = "MillchainEquipmentLease"
 LEASE_DOMAIN_VERSION = "1"

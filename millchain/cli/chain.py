@@ -69,7 +69,7 @@ def status_rows(session: Session) -> list[dict[str, object]]:
     for name in session.store.names():
         record = session.store.get(name)
         assert record is not None
-        code = session.chain.w3.eth.get_code(to_checksum_address(record["address"]))
+        code = session.chain.get_code(to_checksum_address(record["address"]))
         if not code:
             state = "missing (no code at address)"
         elif code_hash(code) != record.get("deployedCodeHash"):
@@ -91,7 +91,7 @@ def status_command(session: Session, as_json: bool) -> None:
         session.deploy()
     rows = status_rows(session)
     head = {"network": session.chain.network, "chainId": session.chain.chain_id,
-            "block": session.chain.w3.eth.block_number}
+            "block": session.chain.block_number()}
     if as_json:
         emit_json({**head, "contracts": rows})
     else:

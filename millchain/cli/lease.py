@@ -29,7 +29,7 @@ def _iso(unix: int) -> str:
 
 
 def _decimals(client: LeaseClient, token: str) -> int:
-    return int(client.token(token).functions.decimals().call())
+    return client.token_decimals(token)
 
 
 def _done(receipt: Any, what: str) -> None:

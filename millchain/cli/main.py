@@ -113,6 +113,7 @@ class LazyGroup(click.Group):
         command: click.Command
         if cmd_name in COMMANDS:
             module, attribute, _ = COMMANDS[cmd_name]
+            _use_c_keccak()
             command = getattr(importlib.import_module(module), attribute)
         elif cmd_name in self._plugins:
             command = self._plugins[cmd_name].load()
@@ -138,6 +139,15 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+def _use_c_keccak() -> None:
+    """Before a command module is imported (some hash constants at import): eth-hash would otherwise load
+    pycryptodome's keccak through cffi, ~0.1 s of a read-only command, for the same digests. This CLI process
+    only, as the oracle's does; `import millchain` changes nothing."""
+    from millchain.speedups import use_c_keccak
+
+    use_c_keccak()
 
 
 def _plugin_summary(plugin: EntryPoint) -> str | None:
