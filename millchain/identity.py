@@ -7,15 +7,22 @@ its public key, standing on chain as its key id: :func:`p256_key_id`, with a has
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
 
 from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict
-from web3.types import TxReceipt
 
 from millchain.errors import ConfigError
 from millchain.session import Session
 from millchain.types import MachineId, label_of
+
+if TYPE_CHECKING:  # web3: imported where used (a read-only command never does, see millchain.rpc)
+    from web3.contract import Contract
+    from web3.types import TxReceipt
+
+    from millchain.calls import ContractReader
+    from millchain.tx import Transactor
 
 NO_EXPIRY = 2**40 - 1
 """MachineRegistry's validUntil for the current key."""
@@ -86,8 +93,20 @@ class Machine(BaseModel):
 class MachineRegistryClient:
     def __init__(self, session: Session, account_index: int | None = None) -> None:
         self.session = session
-        self.contract = session.contract("MachineRegistry")
-        self.tx = session.transactor(account_index)
+        self.account_index = account_index
+
+    # Built on first use: `machine show` only reads (through `reader`), and web3 is not imported for it.
+    @cached_property
+    def contract(self) -> Contract:
+        return self.session.contract("MachineRegistry")
+
+    @cached_property
+    def reader(self) -> ContractReader:
+        return self.session.reader("MachineRegistry")
+
+    @cached_property
+    def tx(self) -> Transactor:
+        return self.session.transactor(self.account_index)
 
     def register(
         self, machine: MachineId, signer: str, *, owner: str | None = None, metadata: bytes = b"\0" * 32
@@ -110,8 +129,9 @@ class MachineRegistryClient:
         evidence (zero for none)."""
         key = parse_p256_public_key(public_key)
         owner_address = to_checksum_address(owner or self.tx.address)
-        return self.tx.transact(self.contract.functions.registerP256(
-            machine, owner_address, key[:32], key[32:], evidence_hash, metadata))
+        return self.tx.transact(
+            self.contract.functions.registerP256(machine, owner_address, key[:32], key[32:], evidence_hash, metadata)
+        )
 
     def rotate_key(self, machine: MachineId, new_signer: str) -> TxReceipt:
         return self.tx.transact(self.contract.functions.rotateKey(machine, to_checksum_address(new_signer)))
@@ -128,16 +148,14 @@ class MachineRegistryClient:
         return self.tx.transact(self.contract.functions.updateMetadata(machine, commitment))
 
     def transfer(self, machine: MachineId, new_owner: str) -> TxReceipt:
-        return self.tx.transact(
-            self.contract.functions.transferOwnership(machine, to_checksum_address(new_owner))
-        )
+        return self.tx.transact(self.contract.functions.transferOwnership(machine, to_checksum_address(new_owner)))
 
     def get(self, machine: MachineId) -> Machine:
-        raw = self.tx.call(self.contract.functions.getMachine(machine))
+        raw = self.reader.call("getMachine", machine)
         owner, signer, commitment, registered_at, signer_since, revoked_at, status = raw
-        qx, qy = self.tx.call(self.contract.functions.p256KeyOf(signer))
+        qx, qy = self.reader.call("p256KeyOf", signer)
         p256 = bytes(qx) != ZERO32 or bytes(qy) != ZERO32
-        evidence = self.tx.call(self.contract.functions.evidenceHashOf(machine, signer)) if p256 else ZERO32
+        evidence = self.reader.call("evidenceHashOf", machine, signer) if p256 else ZERO32
         return Machine(
             key_type="p256" if p256 else "secp256k1",
             p256_public_key="0x" + (bytes(qx) + bytes(qy)).hex() if p256 else None,
@@ -153,10 +171,8 @@ class MachineRegistryClient:
         )
 
     def is_valid_signer(self, machine: MachineId, signer: str, timestamp: int) -> bool:
-        return bool(
-            self.tx.call(self.contract.functions.isValidSigner(machine, to_checksum_address(signer), timestamp))
-        )
+        return bool(self.reader.call("isValidSigner", machine, to_checksum_address(signer), timestamp))
 
     def key_validity(self, machine: MachineId, signer: str) -> tuple[int, int]:
-        start, end = self.tx.call(self.contract.functions.keyValidity(machine, to_checksum_address(signer)))
+        start, end = self.reader.call("keyValidity", machine, to_checksum_address(signer))
         return int(start), int(end)

@@ -25,11 +25,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
-from eth.abc import ComputationAPI
 from eth_typing import Address
 from eth_utils import to_checksum_address
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # py-evm only for the embedded chain's types: verifying a signature off-chain never loads it
+    from eth.abc import ComputationAPI
     from web3 import Web3
 
 P256VERIFY_ADDRESS = Address((0x100).to_bytes(20, "big"))

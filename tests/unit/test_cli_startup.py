@@ -21,6 +21,7 @@ import pytest
 from millchain.leasing import _lease_from_tuple
 from millchain.node import AnvilNode
 from millchain.session import Session
+from millchain.types import machine_id
 from scripts.bench_cli import prepare
 
 SIGNING_STACK = ("web3", "eth_account", "eth_keyfile", "py_ecc", "aiohttp")
@@ -127,3 +128,16 @@ def test_an_unknown_lease_fails_with_the_contracts_error_without_the_signing_sta
     assert done.stderr.strip() == f"error: EquipmentLeaseUnknownLease(leaseId={lease_id + 1})"
     code, loaded, _ = run_probe(["lease", "show", hex(lease_id + 1)], env)
     assert (code, loaded) == (1, [])
+
+
+def test_machine_show_imports_no_signing_stack_and_answers_as_web3_reads(
+    offered: tuple[Session, int, dict[str, str]],
+) -> None:
+    session, _, env = offered
+    code, loaded, out = run_probe(["machine", "show", "bench-press", "--json"], env)
+    assert (code, loaded) == (0, [])
+    shown = json.loads(out)
+    registry = session.contract("MachineRegistry")
+    owner, signer, *_ = session.tx.call(registry.functions.getMachine(machine_id("bench-press")))
+    assert (shown["owner"], shown["signer"], shown["key_type"]) == (owner, signer, "secp256k1")
+    assert shown["status"] == "ACTIVE" and shown["signer"] == session.chain.account(5).address
