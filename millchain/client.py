@@ -1,11 +1,41 @@
-"""What every multi-party client of the SDK holds: a session, the account it signs with, and an optional fixed
-gas limit."""
+"""What the SDK's clients hold: a session, the account they sign with, and (multi-party clients) an optional fixed
+gas limit, or (single-contract clients) their contract built on first use."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from millchain.session import Session
+
+if TYPE_CHECKING:  # web3: imported where used (a read-only command never does, see millchain.rpc)
+    from web3.contract import Contract
+
+    from millchain.calls import ContractReader
+    from millchain.tx import Transactor
+
+
+class ContractClient:
+    """A client of one deployed contract (``CONTRACT``). Its web3 contract, its reader and its signer are built on
+    first use: a command that only reads goes through ``reader`` and never imports web3."""
+
+    CONTRACT: ClassVar[str]
+
+    def __init__(self, session: Session, account_index: int | None = None) -> None:
+        self.session = session
+        self.account_index = account_index
+
+    @cached_property
+    def contract(self) -> Contract:
+        return self.session.contract(self.CONTRACT)
+
+    @cached_property
+    def reader(self) -> ContractReader:
+        return self.session.reader(self.CONTRACT)
+
+    @cached_property
+    def tx(self) -> Transactor:
+        return self.session.transactor(self.account_index)
 
 
 class AccountClient:

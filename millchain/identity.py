@@ -7,22 +7,18 @@ its public key, standing on chain as its key id: :func:`p256_key_id`, with a has
 from __future__ import annotations
 
 from enum import IntEnum
-from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from eth_utils import keccak, to_checksum_address
 from pydantic import BaseModel, ConfigDict
 
+from millchain.client import ContractClient
 from millchain.errors import ConfigError
-from millchain.session import Session
 from millchain.types import MachineId, label_of
 
 if TYPE_CHECKING:  # web3: imported where used (a read-only command never does, see millchain.rpc)
-    from web3.contract import Contract
     from web3.types import TxReceipt
 
-    from millchain.calls import ContractReader
-    from millchain.tx import Transactor
 
 NO_EXPIRY = 2**40 - 1
 """MachineRegistry's validUntil for the current key."""
@@ -90,23 +86,10 @@ class Machine(BaseModel):
         return self.evidence_hash is not None
 
 
-class MachineRegistryClient:
-    def __init__(self, session: Session, account_index: int | None = None) -> None:
-        self.session = session
-        self.account_index = account_index
+class MachineRegistryClient(ContractClient):
+    """Machine identities as one account (an owner, or anyone reading)."""
 
-    # Built on first use: `machine show` only reads (through `reader`), and web3 is not imported for it.
-    @cached_property
-    def contract(self) -> Contract:
-        return self.session.contract("MachineRegistry")
-
-    @cached_property
-    def reader(self) -> ContractReader:
-        return self.session.reader("MachineRegistry")
-
-    @cached_property
-    def tx(self) -> Transactor:
-        return self.session.transactor(self.account_index)
+    CONTRACT = "MachineRegistry"
 
     def register(
         self, machine: MachineId, signer: str, *, owner: str | None = None, metadata: bytes = b"\0" * 32

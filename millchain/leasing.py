@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
 
 from millchain.calls import FunctionCall
+from millchain.client import ContractClient
 from millchain.errors import MillchainError
-from millchain.session import Session
 from millchain.typed_data import (
     P256SignedUsageReport,
     SignedUsageReport,
@@ -27,11 +26,8 @@ from millchain.typed_data import (
 from millchain.types import MachineId, label_of
 
 if TYPE_CHECKING:  # web3 and eth-account: imported where used (a read-only command never does, see millchain.rpc)
-    from web3.contract import Contract
     from web3.types import TxReceipt
 
-    from millchain.calls import ContractReader
-    from millchain.tx import Transactor
 
 _PRICE_PER_UNIT_SHIFT = 160
 _PRICE_PER_HOUR_SHIFT = 64
@@ -188,25 +184,10 @@ class UsageBatchEncoder:
         return "0x" + self._call.encode(list(reports)).hex()
 
 
-class LeaseClient:
+class LeaseClient(ContractClient):
     """Every lease operation as one account (lessor, lessee or relayer) on one chain."""
 
-    def __init__(self, session: Session, account_index: int | None = None) -> None:
-        self.session = session
-        self.account_index = account_index
-
-    # Built on first use: `lease show` only reads (through `reader`), and web3 is not imported for it.
-    @cached_property
-    def contract(self) -> Contract:
-        return self.session.contract("EquipmentLease")
-
-    @cached_property
-    def reader(self) -> ContractReader:
-        return self.session.reader("EquipmentLease")
-
-    @cached_property
-    def tx(self) -> Transactor:
-        return self.session.transactor(self.account_index)
+    CONTRACT = "EquipmentLease"
 
     @property
     def hasher(self) -> UsageReportHasher:
