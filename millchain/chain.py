@@ -11,10 +11,11 @@ import functools
 import getpass
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, cast, overload
 
 from millchain.errors import ChainError, ConfigError
 from millchain.rpc import JsonRpc
@@ -180,6 +181,35 @@ class Chain:
             return bytes(self.w3.eth.call(cast(Any, tx), block_identifier=cast(Any, block)))
         return _hex_bytes(self._http.request("eth_call", [{"to": to, "data": "0x" + data.hex()}, _block_param(block)]))
 
+    def logs(
+        self, address: str, topics: Sequence[bytes | None], *, from_block: int = 0, to_block: int | str = "latest"
+    ) -> list[ChainLog]:
+        """eth_getLogs of ``address`` whose topics match ``topics`` (None: any), in chain order."""
+        query = {
+            "address": address,
+            "topics": [None if t is None else "0x" + t.hex() for t in topics],
+            "fromBlock": _block_param(from_block),
+            "toBlock": _block_param(to_block),
+        }
+        if self._http is None:
+            found = [
+                ChainLog(int(log["blockNumber"]), int(log["logIndex"]), bytes(log["transactionHash"]),
+                         [bytes(t) for t in log["topics"]], bytes(log["data"]))
+                for log in self.w3.eth.get_logs(cast(Any, query))
+            ]  # fmt: skip
+        else:
+            found = [
+                ChainLog(int(log["blockNumber"], 16), int(log["logIndex"], 16), _hex_bytes(log["transactionHash"]),
+                         [_hex_bytes(t) for t in log["topics"]], _hex_bytes(log["data"]))
+                for log in self._http.request("eth_getLogs", [query])
+            ]  # fmt: skip
+        return sorted(found, key=lambda log: (log.block_number, log.log_index))
+
+    def block_timestamp(self, number: int) -> int:
+        if self._http is None:
+            return int(self.w3.eth.get_block(number)["timestamp"])
+        return int(self._http.request("eth_getBlockByNumber", [hex(number), False])["timestamp"], 16)
+
     @property
     def embedded(self) -> bool:
         return self.tester is not None
@@ -230,6 +260,16 @@ class Chain:
                 f"account index {index} out of range: {self.network} has {len(self.accounts)} account(s)"
             )
         return self.accounts[index]
+
+
+class ChainLog(NamedTuple):
+    """A log as eth_getLogs gives it, decoded from neither web3's nor the node's format."""
+
+    block_number: int
+    log_index: int
+    tx_hash: bytes
+    topics: list[bytes]
+    data: bytes
 
 
 def _block_param(block: int | str) -> str:

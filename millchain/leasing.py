@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from eth_utils import to_checksum_address
+from eth_abi import decode as abi_decode
+from eth_utils import event_abi_to_log_topic, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
 
 from millchain.calls import FunctionCall
@@ -312,18 +313,20 @@ class LeaseClient(ContractClient):
         return int(self.tx.call(self.contract.functions.activeLeaseOf(machine)))
 
     def statement(self, lease_id: int, *, from_block: int = 0) -> Statement:
-        """Every settled report of a lease, from the chain's UsageSettled events."""
+        """Every settled report of a lease, from the chain's UsageSettled events (read without web3: a statement
+        is a read-only command)."""
         lease = self.get(lease_id)
-        logs = self.contract.events.UsageSettled().get_logs(
-            argument_filters={"leaseId": lease_id}, from_block=from_block, to_block="latest")
+        chain = self.session.chain
+        event = next(item for item in self.reader.abi if item.get("type") == "event" and item["name"] == "UsageSettled")
+        data = [(str(arg["name"]), str(arg["type"])) for arg in event["inputs"] if not arg["indexed"]]
+        logs = chain.logs(self.reader.address, [event_abi_to_log_topic(cast(Any, event)), lease_id.to_bytes(32, "big")],
+                          from_block=from_block)  # fmt: skip
         times: dict[int, int] = {}
         lines = []
-        for log in sorted(logs, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
-            block = int(log["blockNumber"])
-            if block not in times:
-                times[block] = int(self.session.chain.w3.eth.get_block(block)["timestamp"])
-            args = log["args"]
-            lines.append(StatementLine(block=block, time=times[block], counter=args["counter"],
-                                       units=args["units"], amount=args["amount"],
-                                       tx_hash="0x" + bytes(log["transactionHash"]).hex()))
+        for log in logs:
+            if log.block_number not in times:
+                times[log.block_number] = chain.block_timestamp(log.block_number)
+            args = dict(zip([name for name, _ in data], abi_decode([kind for _, kind in data], log.data), strict=True))
+            lines.append(StatementLine(block=log.block_number, time=times[log.block_number], counter=args["counter"],
+                                       units=args["units"], amount=args["amount"], tx_hash="0x" + log.tx_hash.hex()))
         return Statement(lease=lease, lines=lines)

@@ -116,7 +116,7 @@ def index_source(session: Session, follows: Mapping[str, str], what: str) -> Ite
 def statement(session: Session, client: LeaseClient, lease_id: int) -> tuple[Statement, str]:
     """A lease's statement and where it came from: the index when one is configured and follows this chain's
     lease contract, else the chain's logs (the note says why)."""
-    with index_source(session, {"EquipmentLease": client.contract.address}, "statement") as source:
+    with index_source(session, {"EquipmentLease": client.reader.address}, "statement") as source:
         if source.store is None:
             return client.statement(lease_id), source.note
         return queries.statement(source.store, client.get(lease_id), upto=source.upto), source.note

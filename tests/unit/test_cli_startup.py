@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from millchain.leasing import _lease_from_tuple
+from millchain.leasing import LeaseClient, _lease_from_tuple
 from millchain.node import AnvilNode
 from millchain.session import Session
+from millchain.typed_data import DeviceSigner, UsageReport
 from millchain.types import machine_id
 from scripts.bench_cli import prepare
 
@@ -141,3 +142,44 @@ def test_machine_show_imports_no_signing_stack_and_answers_as_web3_reads(
     owner, signer, *_ = session.tx.call(registry.functions.getMachine(machine_id("bench-press")))
     assert (shown["owner"], shown["signer"], shown["key_type"]) == (owner, signer, "secp256k1")
     assert shown["status"] == "ACTIVE" and shown["signer"] == session.chain.account(5).address
+
+
+def test_lease_statement_imports_no_signing_stack_and_lists_what_the_chain_settled(
+    offered: tuple[Session, int, dict[str, str]],
+) -> None:
+    session, lease_id, env = offered
+    lessee = LeaseClient(session, 2)
+    lessee.open(lease_id, 5 * 10**6)
+    device = DeviceSigner(bytes(session.chain.account(5).key), lessee.hasher)
+    start = session.chain.now()
+    for counter in (100, 103, 108):  # the anchor (settles 0 units), then two settlements, a minute apart
+        now = session.chain.advance_time(60)
+        report = UsageReport(
+            lease_id=lease_id,
+            machine_id=machine_id("bench-press"),
+            counter=counter,
+            runtime_seconds=now - start,
+            timestamp=now,
+        )
+        lessee.submit(device.sign(report))
+    code, loaded, out = run_probe(["lease", "statement", hex(lease_id), "--json"], env)
+    assert (code, loaded) == (0, [])
+    statement = json.loads(out)
+    settled = (
+        session.contract("EquipmentLease")
+        .events.UsageSettled()
+        .get_logs(argument_filters={"leaseId": lease_id}, from_block=0)
+    )
+    assert [(line["counter"], line["units"], line["amount"], line["tx_hash"]) for line in statement["lines"]] == [
+        (
+            log["args"]["counter"],
+            log["args"]["units"],
+            log["args"]["amount"],
+            "0x" + bytes(log["transactionHash"]).hex(),
+        )
+        for log in settled
+    ]
+    assert [line["units"] for line in statement["lines"]] == [0, 3, 5] and statement["total_units"] == 8  # anchor: 0
+    assert [line["time"] for line in statement["lines"]] == [
+        session.chain.w3.eth.get_block(log["blockNumber"])["timestamp"] for log in settled
+    ]
