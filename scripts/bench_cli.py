@@ -3,8 +3,9 @@ repeated (hyperfine-style: warm-up runs, then N timed runs; min, median, mean, m
 
     python -m scripts.bench_cli [--runs 15] [--update]
 
-Commands timed: `millchain --version`, `millchain --help`, and two read-only commands against an anvil started
-here with the suite deployed and one lease offered (`status`, `lease show`). Targets (issue 13): --help and
+Commands timed: `millchain --version`, `millchain --help`, and four read-only commands against an anvil started
+here with the suite deployed, one machine registered and one lease offered (`status`, `lease show`,
+`lease statement`, `machine show`). Targets (issue 13): --help and
 --version <= 0.3 s, a read-only command against anvil <= 0.8 s, judged on the median (a shared machine's load
 shows in the mean and max). The snapshot (scripts/bench_cli.json) records the last accepted run; a median more
 than 25 % slower than it, or over its target, fails.
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 SNAPSHOT = Path(__file__).with_name("bench_cli.json")
-TARGETS = {"version": 0.3, "help": 0.3, "status": 0.8, "lease_show": 0.8}
+TARGETS = {"version": 0.3, "help": 0.3, "status": 0.8, "lease_show": 0.8, "lease_statement": 0.8, "machine_show": 0.8}
 REGRESSION = 0.25
 
 
@@ -122,13 +123,15 @@ def main() -> None:
             "help": [script, "--help"],
             "status": [script, "status"],
             "lease_show": [script, "lease", "show", lease],
+            "lease_statement": [script, "lease", "statement", lease],
+            "machine_show": [script, "machine", "show", "bench-press"],
         }
         results = {}
         for name, argv in commands.items():
             results[name] = time_command(argv, runs=args.runs, warmup=args.warmup, env=env)
             figures = results[name]
             print(
-                f"{' '.join(argv[1:]) if name != 'lease_show' else 'lease show <id>':<18} median "
+                f"{' '.join(argv[1:3]) if name.startswith('lease') else ' '.join(argv[1:]):<18} median "
                 f"{figures['median']:.3f} s  min {figures['min']:.3f}  mean {figures['mean']:.3f}  max "
                 f"{figures['max']:.3f}  (target {TARGETS[name]} s)",
                 flush=True,
