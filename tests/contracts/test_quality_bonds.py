@@ -681,6 +681,8 @@ class Model:
                                                                                   ClaimStatus.DISPUTED))
 
 
+MAX_HOPS = 8
+"""QualityBonds.MAX_CORRECTION_HOPS (asserted against the contract in the state machine's test)."""
 POOL = 12
 POOL_DEFECTS = (7, 100, 0, 1, 40, 100)
 """Defects of the pool's failures: small, over the cap (100 x 25 > 2000), none."""
@@ -689,6 +691,7 @@ POOL_DEFECTS = (7, 100, 0, 1, 40, 100)
 def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(compiled: Project) -> None:
     with isolated(shared_world(compiled)) as world:
         supplier = world(SUPPLIER)
+        assert supplier.bonds.functions.MAX_CORRECTION_HOPS().call() == MAX_HOPS
         world(CONSORTIUM).mint(world.address(SUPPLIER), 100 * DEPOSIT)
         world(CONSORTIUM).tx.transact(world.bonds.functions.grantRole(ARBITER_ROLE, world.address(STRANGER)))
         supplier.tx.transact(supplier.token.functions.approve(world.bonds.address, 2**255))
@@ -710,6 +713,8 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                 # Each pool lot's current record: (seq, outcome, defects); the lab may correct it (see correct).
                 self.records = {n: (1, Outcome.FAIL, defects[n]) for n in range(POOL)}
                 self.claim_of: dict[int, int] = {}  # pool lot -> the plant's latest claim on it
+                # Each pool lot's corrections in order: (seq, outcome, attestedAt); what a recount's hold dates from.
+                self.corrections: dict[int, list[tuple[int, Outcome, int]]] = {n: [] for n in range(POOL)}
 
             def tick(self) -> int:
                 """The time of the next transaction: a second after the last, and never behind the embedded
@@ -783,6 +788,7 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                     lots[index], supersedes=seq)
                 ref, _ = self.send(lambda w: w(INSPECTOR).attest(finding))
                 self.records[index] = (ref.seq, verdict, count if verdict == Outcome.FAIL else 0)
+                self.corrections[index].append((ref.seq, verdict, self.model.clock))
                 if verdict == Outcome.FAIL and outcome != Outcome.FAIL:
                     self.model.failed_at = self.model.clock  # a new failure, not a recount: claimants' time
 
@@ -836,8 +842,26 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                     self.send(lambda w: w(STRANGER).execute_claim(claim_id), fails="QualityBondsDisputeWindowOpen",
                               claimId=claim_id, deadline=deadline)
                     return
+                lapses_at = self.lapses_at(claim_id)
+                if self.model.clock < lapses_at:
+                    self.send(lambda w: w(STRANGER).execute_claim(claim_id), fails="QualityBondsCorrectionPending",
+                              claimId=claim_id, lapsesAt=lapses_at)
+                    return
                 self.send(lambda w: w(STRANGER).execute_claim(claim_id))
                 self.close_after_window(claim_id)
+
+            def lapses_at(self, claim_id: int) -> int:
+                """When a filed claim whose basis was corrected may lapse (0: at once, or not corrected): a chain of
+                corrections ending in a current Fail (a recount) holds it WITHDRAWAL_DELAY after its latest record;
+                past MAX_CORRECTION_HOPS records the last one the contract reads dates it."""
+                claim = self.model.claims[claim_id]
+                later = [c for c in self.corrections[claim["lot"]] if c[0] > claim["seq"]]
+                if not later:
+                    return 0
+                if len(later) > MAX_HOPS:
+                    return later[MAX_HOPS - 1][2] + DELAY
+                _, outcome, at = later[-1]
+                return at + DELAY if outcome == Outcome.FAIL else 0
 
             def close_after_window(self, claim_id: int) -> None:
                 """What executeClaim did: pay a claim whose failure stands, lapse one whose failure was corrected."""
@@ -935,7 +959,8 @@ def test_bond_balance_paid_claims_and_withdrawals_always_add_up_to_deposits(comp
                 # Liveness without the claimant: once every window has passed, anyone closes every filed claim
                 # (paid, or lapsed if its failure was corrected) and the arbiter every disputed one; nothing
                 # stays locked, and the claimant (the plant) signs nothing.
-                self.model.clock = max([self.model.clock, *(c["deadline"] for c in self.model.claims.values())])
+                self.model.clock = max([self.model.clock, *(c["deadline"] for c in self.model.claims.values()),
+                                        *(self.lapses_at(i) for i in self.model.claims)])
                 for claim_id, claim in self.model.claims.items():
                     if claim["status"] == ClaimStatus.FILED:
                         self.tick()
