@@ -14,7 +14,6 @@ than 25 % slower than it, or over its target, fails.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from scripts.snapshots import conclude, load
 
 SNAPSHOT = Path(__file__).with_name("bench_cli.json")
 TARGETS = {"version": 0.3, "help": 0.3, "status": 0.8, "lease_show": 0.8, "lease_statement": 0.8, "machine_show": 0.8}
@@ -147,14 +148,7 @@ def main() -> None:
     }
     if args.script is not None:
         return
-    snapshot = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.is_file() else {}
-    problems = compare(results, snapshot)
-    if args.update:
-        SNAPSHOT.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"snapshot written: {SNAPSHOT}")
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    sys.exit(1 if problems and not args.update else 0)
+    conclude(SNAPSHOT, record, compare(results, load(SNAPSHOT)), update=args.update)
 
 
 if __name__ == "__main__":

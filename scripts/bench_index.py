@@ -41,6 +41,7 @@ from millchain.node import anvil_binary, free_port
 from millchain.project import Project, find_project
 from millchain.session import Session
 from millchain.typed_data import DeviceSigner, UsageReport, UsageReportHasher, lease_domain
+from scripts.snapshots import conclude, judge, load
 
 SNAPSHOT = Path(__file__).with_name("bench_index.json")
 TARGETS = {"sqlite_events_per_s": 20_000, "sqlite_statement_ms": 50.0, "sqlite_fleet_ms": 50.0}
@@ -194,18 +195,14 @@ def bench_backend(session: Session, target: str, prefix: str) -> dict[str, float
 
 
 def compare(results: dict[str, float], snapshot: dict[str, float]) -> list[str]:
-    problems = []
-    for key, value in results.items():
-        if not key.endswith(("_per_s", "_per_cpu_s", "_ms")):
-            continue
-        lower = key in LOWER_IS_BETTER
-        target = TARGETS.get(key)
-        if target is not None and (value > target if lower else value < target):
-            problems.append(f"{key} = {value:.2f} misses the target {target}")
-        before = snapshot.get(key)
-        if before and (value > before * 1.2 if lower else value < before / 1.2):
-            problems.append(f"{key} = {value:.2f} regressed more than 20 % from the snapshot {before:.2f}")
-    return problems
+    return [
+        problem
+        for key, value in results.items()
+        if key.endswith(("_per_s", "_per_cpu_s", "_ms"))
+        for problem in judge(
+            key, value, target=TARGETS.get(key), before=snapshot.get(key), lower_is_better=key in LOWER_IS_BETTER
+        )
+    ]
 
 
 def main() -> None:
@@ -263,15 +260,8 @@ def main() -> None:
             "cpus": os.cpu_count() or 0,
         }
     )
-    snapshot = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.is_file() else {}
-    problems = compare(results, snapshot)
     print(json.dumps(results, indent=2))
-    if args.update:
-        SNAPSHOT.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"snapshot written: {SNAPSHOT}")
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    sys.exit(1 if problems and not args.update else 0)
+    conclude(SNAPSHOT, results, compare(results, load(SNAPSHOT)), update=args.update)
 
 
 if __name__ == "__main__":

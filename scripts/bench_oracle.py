@@ -37,6 +37,7 @@ from millchain.node import AnvilNode
 from millchain.project import find_project
 from millchain.session import Session
 from millchain.typed_data import DeviceSigner, UsageReport, UsageReportHasher, lease_domain
+from scripts.snapshots import conclude, judge, load
 
 SNAPSHOT = Path(__file__).with_name("bench_oracle.json")
 TARGETS = {"signatures_per_s": 4_000, "settled_updates_per_s": 2_000, "p95_latency_s": 2.0, "peak_rss_mb": 150}
@@ -140,20 +141,9 @@ def bench_fleet(session: Session, node: AnvilNode, machines: int, seconds: float
 
 
 def compare(results: dict[str, Any], snapshot: dict[str, Any]) -> list[str]:
-    problems = []
-    for key, target in TARGETS.items():
-        value = results.get(key)
-        if value is None:
-            continue
-        worse_than_target = value > target if key in LOWER_IS_BETTER else value < target
-        if worse_than_target:
-            problems.append(f"{key} = {value:.2f} misses the target {target}")
-        before = snapshot.get(key)
-        if before:
-            regressed = value > before * 1.2 if key in LOWER_IS_BETTER else value < before / 1.2
-            if regressed:
-                problems.append(f"{key} = {value:.2f} regressed more than 20 % from the snapshot {before:.2f}")
-    return problems
+    return [problem for key, target in TARGETS.items() if key in results
+            for problem in judge(key, results[key], target=target, before=snapshot.get(key),
+                                 lower_is_better=key in LOWER_IS_BETTER)]
 
 
 def main() -> None:
@@ -189,15 +179,8 @@ def main() -> None:
                     # oracle included at the end): recorded with them, not compared.
                     "load_average_1m_start": round(load_before, 2), "load_average_1m_end": round(os.getloadavg()[0], 2),
                     "cpus": os.cpu_count() or 0, "oracle_python": str(args.python)})
-    snapshot = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.is_file() else {}
-    problems = compare(results, snapshot)
     print(json.dumps(results, indent=2))
-    if args.update:
-        SNAPSHOT.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"snapshot written: {SNAPSHOT}")
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    sys.exit(1 if problems and not args.update else 0)
+    conclude(SNAPSHOT, results, compare(results, load(SNAPSHOT)), update=args.update)
 
 
 if __name__ == "__main__":

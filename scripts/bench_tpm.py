@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +30,7 @@ from millchain.signers import Signer, sign_usage_report_digest, verify_usage_rep
 from millchain.signers.software import P256SoftwareSigner
 from millchain.signers.tpm import TpmSigner, WrappedTpmSigner, evict
 from millchain.tpm.swtpm import SoftwareTpm
+from scripts.snapshots import conclude, judge, load
 
 SNAPSHOT = Path(__file__).with_name("bench_tpm.json")
 BENCH_HANDLE = 0x810100FE
@@ -74,12 +73,7 @@ def bench_wrapped(tcti: str, seconds: float) -> float:
 
 
 def compare(results: dict[str, float], snapshot: dict[str, float]) -> list[str]:
-    problems = []
-    for key in COMPARED:
-        before = snapshot.get(key)
-        if before and results[key] < before / 1.2:
-            problems.append(f"{key} = {results[key]:.1f} regressed more than 20 % from the snapshot {before:.1f}")
-    return problems
+    return [problem for key in COMPARED for problem in judge(key, results[key], before=snapshot.get(key))]
 
 
 def main() -> None:
@@ -117,14 +111,8 @@ def main() -> None:
         print(f"one signature per machine per {window} s batch window: this TPM serves {rate * window:,.0f} machines")
     print("a deployment of N machines needs N / window signatures/s from the TPM")
 
-    snapshot = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.is_file() and not args.tcti else {}
-    problems = compare(results, snapshot)
-    for problem in problems:
-        print("REGRESSION:", problem)
-    if args.update:
-        SNAPSHOT.write_text(json.dumps({"source": source, **results}, indent=2) + "\n")
-        print(f"snapshot written: {SNAPSHOT}")
-    sys.exit(1 if problems and not args.update else 0)
+    snapshot = load(SNAPSHOT) if not args.tcti else {}  # a real TPM is not compared with the swtpm snapshot
+    conclude(SNAPSHOT, {"source": source, **results}, compare(results, snapshot), update=args.update)
 
 
 if __name__ == "__main__":
