@@ -77,6 +77,10 @@ def test_the_package_ships_artifacts_compiled_from_todays_sources(compiled: Proj
         assert (shipped["bytecode"], shipped["abi"]) == (built["bytecode"], built["abi"]), name
     assert {spec.name for spec in DEV_SUITE} <= set(manifest["contracts"])
     assert not any(name.startswith(("Reentrant", "DisclosureHarness")) for name in manifest["contracts"])
+    # The build-info ships the Standard JSON input that reproduces these bytecodes, not a second copy of them.
+    info = json.loads((compiler.PACKAGED_ARTIFACTS / manifest["buildInfo"]).read_text())
+    assert info["input"] == json.loads(next((compiled.build_dir / "build-info").glob("*.json")).read_text())["input"]
+    assert set(info["output"]) == {"sources"}
 
 
 def test_an_installed_millchain_deploys_from_its_packaged_artifacts(tmp_path: Path, compiled: Project) -> None:
