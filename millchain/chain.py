@@ -205,10 +205,10 @@ class Chain:
             ]  # fmt: skip
         return sorted(found, key=lambda log: (log.block_number, log.log_index))
 
-    def block_timestamp(self, number: int) -> int:
+    def block_timestamp(self, block: int | str = "latest") -> int:
         if self._http is None:
-            return int(self.w3.eth.get_block(number)["timestamp"])
-        return int(self._http.request("eth_getBlockByNumber", [hex(number), False])["timestamp"], 16)
+            return int(self.w3.eth.get_block(cast(Any, block))["timestamp"])
+        return int(self._http.request("eth_getBlockByNumber", [_block_param(block), False])["timestamp"], 16)
 
     @property
     def embedded(self) -> bool:
@@ -221,7 +221,7 @@ class Chain:
 
     def now(self) -> int:
         """The latest block's timestamp: the contracts' clock."""
-        return int(self.w3.eth.get_block("latest")["timestamp"])
+        return self.block_timestamp("latest")
 
     def advance_time(self, seconds: int) -> int:
         """Move a development chain's clock forward and mine a block there; returns the new time."""
