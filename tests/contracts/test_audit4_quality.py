@@ -84,7 +84,8 @@ def test_audit4_FINDING_a2_nine_recounts_cost_the_moved_claim_its_filing_time(q:
 
 def test_audit4_eight_recounts_keep_the_hold_and_the_filing_time(q: World) -> None:
     """Held at the bound: eight recounts (records 2..9), the last one late: the unmoved claim is pending until
-    DELAY after the latest record (QualityBondsCorrectionPending), its amount stays locked, and the claim moved onto record 9 keeps its filedAt."""
+    DELAY after the latest record (QualityBondsCorrectionPending), its amount stays locked,
+    and the claim moved onto record 9 keeps its filedAt."""
     failed = failed_lot(q, "a3-eight")
     lot = failed.ref.lot
     claim_id, _ = q(PLANT).file_claim(failed.ref)
@@ -161,3 +162,44 @@ def test_audit4_long_correction_chain_gas_is_bounded(q: World) -> None:
     assert r_long["gasUsed"] < 150_000
     _, f_long = q(PLANT).file_claim(AlertRef(long_.ref.lot, 31), long_.consumer)
     assert f_long["gasUsed"] < 400_000
+
+
+def test_audit4_flip_to_pass_and_back_restarts_the_freeze_and_keeps_the_place(q: World) -> None:
+    """Held (actor: supplier with a courted lab, lapse-early attempt). Pass 2 retracts Fail 1 and the claim lapses
+    at once (by design), but the lab's Fail 3 correcting that Pass restarts the withdrawal freeze, so a pre-armed
+    withdrawal cannot run (QualityBondsWithdrawalFrozen) and the buyer's claim on record 3 keeps its filedAt."""
+    at = q.now() + 10
+    q.at(at, lambda: q(SUPPLIER).request_withdrawal(AXLE, BEARING, DEPOSIT))
+    q.next_block_at(at + 1)
+    failed = failed_lot(q, "a7-flip")
+    lot = failed.ref.lot
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    first_filed_at = q(PLANT).claim(claim_id).filed_at
+    flip = at + DELAY + 100
+    q.at(flip, lambda: q(INSPECTOR).attest(passed(lot, supersedes=1)))
+    q.at(flip + 1, lambda: q(STRANGER).execute_claim(claim_id))
+    assert q(PLANT).claim(claim_id).status is ClaimStatus.LAPSED
+    q.at(flip + 2, lambda: q(INSPECTOR).attest(fail(lot, 14, supersedes=2)))
+    with reverts("QualityBondsWithdrawalFrozen", orgId=AXLE, productId=BEARING, frozenUntil=flip + 2 + DELAY):
+        q.at(flip + 3, lambda: q.estimating(SUPPLIER).execute_withdrawal(AXLE, BEARING))
+    moved, _ = q(PLANT).file_claim(AlertRef(lot, 3), failed.consumer)
+    assert q(PLANT).claim(moved).filed_at == first_filed_at
+    assert bond_of(q) == (DEPOSIT, 14 * PENALTY)
+
+
+def test_audit4_note_a_recount_with_more_defects_is_covered_only_up_to_the_amount_locked(q: World) -> None:
+    """Held by design, noted (actor: supplier). A recount of a Fail (here 14 -> 40 defects) does not restart the
+    freeze, so the supplier may withdraw the free bond before the buyer moves; the amount locked by the timely
+    claim is kept (the move happens without unlocking), the increase is not."""
+    failed = failed_lot(q, "a8-more")
+    lot = failed.ref.lot
+    claim_id, _ = q(PLANT).file_claim(failed.ref)
+    recount_at = q(PLANT).claim(claim_id).deadline + DELAY
+    q.at(recount_at - DELAY, lambda: q(SUPPLIER).request_withdrawal(AXLE, BEARING, DEPOSIT - 14 * PENALTY))
+    q.at(recount_at, lambda: q(INSPECTOR).attest(fail(lot, 40, supersedes=1)))
+    q.at(recount_at + 1, lambda: q(SUPPLIER).execute_withdrawal(AXLE, BEARING))
+    with reverts("QualityBondsCorrectionPending", claimId=claim_id, lapsesAt=recount_at + DELAY):
+        q.estimating(STRANGER).execute_claim(claim_id)
+    moved, _ = q(PLANT).file_claim(AlertRef(lot, 2), failed.consumer)
+    assert q(PLANT).claim(moved).amount == 14 * PENALTY
+    assert bond_of(q) == (14 * PENALTY, 14 * PENALTY)
