@@ -1,8 +1,11 @@
 """Fourth outside review (audit 4) of QualityBonds' correction-chain walk (MAX_CORRECTION_HOPS = 8): one test per
-attack. Tests named ``test_audit4_FINDING_*`` demonstrate harm on the current code (they pass because the harm
-happens); the others are regression tests asserting the contract's defence, with the exact custom error."""
+attack. Tests named ``test_audit4_open_*`` assert what should hold and are strict xfail while the finding is open
+(the harm happens on today's code); the others are regression tests asserting the contract's defence, with the
+exact custom error."""
 
 from __future__ import annotations
+
+import pytest
 
 from millchain.quality import AlertRef, ClaimStatus
 from tests.contracts.test_quality_bonds import bond_of, failed_lot
@@ -35,8 +38,9 @@ def _recount(q: World, lot: bytes, upto: int, *, start: int = 2, defects: int = 
     return latest
 
 
-def test_audit4_FINDING_a1_ninth_recount_lets_supplier_withdraw_within_delay_of_latest_recount(q: World) -> None:
-    """FINDING A-1 (low; actor: supplier, riding a 9th correction of the lab, honest or courted). Past
+@pytest.mark.xfail(strict=True, reason="audit 4 A-1, open: past 8 corrections the recount hold dates from the 8th")
+def test_audit4_open_a1_a_ninth_recount_still_holds_the_claim_delay_after_the_latest(q: World) -> None:
+    """Open finding A-1 (low; actor: supplier, riding a 9th correction of the lab, honest or courted). Past
     MAX_CORRECTION_HOPS records _recountLapsesAt dates the recount by the 8th record reached, not the latest. With
     Fail 1 -> Fail 2 .. Fail 9 (8 recounts) early and a 9th recount (Fail 10) just before 8th+DELAY, the claim
     lapses 1 s after the latest recount; recounts of a Fail do not restart the freeze, so the supplier executes a
@@ -53,18 +57,15 @@ def test_audit4_FINDING_a1_ninth_recount_lets_supplier_withdraw_within_delay_of_
     ninth_at = eighth + DELAY - 1
     assert ninth_at < at + 2 * DELAY  # the withdrawal request is still live
     q.at(ninth_at, lambda: q(INSPECTOR).attest(fail(lot, 14, supersedes=1 + HOPS)))  # record 10, current Fail
-    # Harm: 1 second after the latest recount (not DELAY) anyone lets the claim lapse ...
-    receipt = q.at(ninth_at + 1, lambda: q(STRANGER).execute_claim(claim_id))
-    assert q.events(receipt, q.bonds, "ClaimLapsed") == [{"claimId": claim_id, "supersededBy": 2}]
-    # ... and the supplier withdraws the whole bond in the next second (freeze not restarted by recounts).
-    q.at(ninth_at + 2, lambda: q(SUPPLIER).execute_withdrawal(AXLE, BEARING))
-    assert bond_of(q) == (0, 0)
-    with reverts("QualityBondsNothingToClaim", lotId=lot, seq=2 + HOPS, computed=14 * PENALTY, free=0):
-        q.estimating(PLANT).file_claim(AlertRef(lot, 2 + HOPS), failed.consumer)
+    # Wanted: the hold runs WITHDRAWAL_DELAY after the latest recount. Today the claim lapses one second later and
+    # the supplier's pre-armed withdrawal empties the bond in the next.
+    with reverts("QualityBondsCorrectionPending", claimId=claim_id, lapsesAt=ninth_at + DELAY):
+        q.at(ninth_at + 1, lambda: q.estimating(STRANGER).execute_claim(claim_id))
 
 
-def test_audit4_FINDING_a2_nine_recounts_cost_the_moved_claim_its_filing_time(q: World) -> None:
-    """FINDING A-2 (low; actor: supplier with a courted lab). _isRecountOf gives up after MAX_CORRECTION_HOPS, so
+@pytest.mark.xfail(strict=True, reason="audit 4 A-2, open: past 8 corrections a moved claim loses its filedAt")
+def test_audit4_open_a2_nine_recounts_keep_the_moved_claims_filing_time(q: World) -> None:
+    """Open finding A-2 (low; actor: supplier with a courted lab). _isRecountOf gives up after MAX_CORRECTION_HOPS, so
     nine recounts of the same failure in a row (one block apart) turn the buyer's timely claim, moved onto the
     current recount, into a new claim with its own (late) filedAt: past a settlement's warranty end the supplier
     releases the retention (S-4) although the failure is the one claimed in time. With eight it holds (test below)."""
@@ -78,8 +79,7 @@ def test_audit4_FINDING_a2_nine_recounts_cost_the_moved_claim_its_filing_time(q:
     moved, _ = q(PLANT).file_claim(AlertRef(lot, 2 + HOPS), failed.consumer)
     claim = q(PLANT).claim(moved)
     assert q(PLANT).claim(first).status is ClaimStatus.LAPSED
-    assert claim.filed_at != first_filed_at  # harm: the same failure lost its place
-    assert claim.filed_at > late
+    assert claim.filed_at == first_filed_at  # wanted; today the same failure loses its place (filed_at > late)
 
 
 def test_audit4_eight_recounts_keep_the_hold_and_the_filing_time(q: World) -> None:

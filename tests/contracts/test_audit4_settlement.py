@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
+
 from millchain.quality import AlertRef, Finding, Severity
 from millchain.quality import Outcome as Verdict
-from millchain.settlement import ClaimUse
 from tests.contracts.test_settlement_quality import claim_on, settled_order
-from tests.contracts.test_settlement_scenario import BUYER, INSPECTOR, STRANGER, World, events, reverts
+from tests.contracts.test_settlement_scenario import BUYER, INSPECTOR, STRANGER, World, events
 
 HOPS = 8
 
 
 def _recount(lot: bytes, supersedes: int) -> Finding:
-    return Finding(lot=lot, outcome=Verdict.FAIL, severity=Severity.MAJOR, sample_size=200, defects=6,
-                   supersedes=supersedes, report_commitment=b"\x0e" * 32)
+    return Finding(
+        lot=lot,
+        outcome=Verdict.FAIL,
+        severity=Severity.MAJOR,
+        sample_size=200,
+        defects=6,
+        supersedes=supersedes,
+        report_commitment=b"\x0e" * 32,
+    )
 
 
 def _lose_hold(w: World, name: str, recounts: int) -> tuple[bytes, int, int, int]:
@@ -31,21 +39,18 @@ def _lose_hold(w: World, name: str, recounts: int) -> tuple[bytes, int, int, int
     return key, claim_id, int(moved), release_at
 
 
-def test_audit4_FINDING_a2_nine_recounts_strip_the_buyers_retention_hold(w: World) -> None:
-    """FINDING A-2 (low-medium; actor: supplier with a courted lab). Nine recounts of the claimed failure (a Fail
+@pytest.mark.xfail(strict=True, reason="audit 4 A-2, open: past 8 corrections the retention hold is lost")
+def test_audit4_open_a2_nine_recounts_keep_the_buyers_retention_hold(w: World) -> None:
+    """Open finding A-2 (low-medium; actor: supplier with a courted lab). Nine recounts of the claimed failure (a Fail
     each, after the warranty's end) make the buyer's moved claim a new claim with its own filedAt (the 8-hop
     _isRecountOf gives up); applying the lapsed claim then lifts the hold with no successor, the moved claim is
     outside the warranty, and the supplier gets the retention back although the failure was claimed in time."""
-    key, claim_id, moved, release_at = _lose_hold(w, "a2-nine", HOPS + 1)
-    assert w.qc(STRANGER).claim(moved).filed_at > release_at
+    key, claim_id, moved, _ = _lose_hold(w, "a2-nine", HOPS + 1)
+    # Wanted: the moved claim keeps the filing time, so it takes over the retention hold. Today it is filed after
+    # the warranty's end: the hold is lifted with no successor and the supplier gets the retention back.
+    assert w.qc(STRANGER).claim(moved).filed_at == w.qc(STRANGER).claim(claim_id).filed_at
     lifted = w(STRANGER).apply_quality_claim(key, claim_id)
-    assert events(w.contract, lifted, "RetentionHeld") == []
-    assert w(STRANGER).get(key).holds == 0
-    assert w(STRANGER).claim_use(moved) == (b"\0" * 32, ClaimUse.NONE)
-    with reverts("SupplyChainSettlementClaimOutsideWarranty", claimId=moved,
-                 filedAt=w.qc(STRANGER).claim(moved).filed_at, releaseAt=release_at):
-        w(STRANGER).apply_quality_claim(key, moved)
-    w(STRANGER).release_retention(key)  # harm: retention released to the supplier
+    assert events(w.contract, lifted, "RetentionHeld") == [{"orderKey": key, "claimId": moved}]
 
 
 def test_audit4_eight_recounts_pass_the_hold_to_the_moved_claim(w: World) -> None:
