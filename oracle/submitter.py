@@ -168,6 +168,8 @@ class Submitter:
         self._nonce_gone_since: dict[int, float] = {}
         self._hole_since: float | None = None
         self._hole_checked_at = 0.0
+        self._views_lost = False
+        """Set by resend_lost (the reconciliation's thread): the chain went back, the views are dropped before use."""
         self._views: dict[int, tuple[float, ChainLease]] = {}
         """Each lease as the chain held it at the last receipt that touched it (or the last look), with when: what
         a reading about to be sent is judged against, without a call per batch."""
@@ -300,6 +302,9 @@ class Submitter:
         """What each lease's next report is judged against: the newest reading of it in flight (assumed to settle),
         else the lease's state on chain."""
         now = time.monotonic()
+        if self._views_lost:
+            self._views_lost = False
+            self._views.clear()
         # Another sender (the lessor's re-anchor, a second oracle) can move a lease: a view is trusted VIEW_TTL_S.
         stale = {i for i in lease_ids if now - self._views.get(i, (-VIEW_TTL_S, None))[0] >= VIEW_TTL_S}
         if stale:
@@ -529,7 +534,7 @@ class Submitter:
             )
             self.outbox.reopen(reopen, "chain_lost: the block that settled it is gone; sent again")
             self.metrics.reopened.inc(len(reopen))
-            self._views.clear()
+            self._views_lost = True  # this runs beside the submit loop's thread: it drops its views itself
         return len(reopen)
 
     def _known(self, tx_hash: str) -> bool:
